@@ -1,0 +1,7 @@
+//! Architecture back ends, behind a narrow interface.
+//!
+//! Only the target triple selects one: `aarch64` builds `arch::aarch64`.
+//! Pure encodings (page-table descriptors) also build on the host so they
+//! are unit-tested there.
+
+pub mod aarch64;

@@ -1,0 +1,301 @@
+//! The compiled-in configuration: descriptor types and generated tables.
+//!
+//! `build.rs` checks the product TOML on the host and writes
+//! `$OUT_DIR/config.rs`, which fills the `static`s below from these
+//! const-constructible types. Nothing here parses or allocates.
+
+use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
+pub use crate::mm::Perm;
+
+/// A physical range `base..base + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemRange {
+    /// First byte.
+    pub base: PhysAddr,
+    /// Length in bytes (0 for an absent frame).
+    pub size: u64,
+}
+
+impl MemRange {
+    /// A range.
+    pub const fn new(base: PhysAddr, size: u64) -> Self {
+        MemRange { base, size }
+    }
+
+    /// One past the last byte.
+    pub const fn end(&self) -> PhysAddr {
+        PhysAddr::new(self.base.as_u64() + self.size)
+    }
+
+    /// Whether the range is absent (size 0).
+    pub const fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+}
+
+/// CPU architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Armv8-A at EL2.
+    Aarch64,
+    /// x86_64 with VT-x.
+    X86_64,
+}
+
+/// Interrupt controller frames (GIC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntcDesc {
+    /// GIC version, 2 or 3.
+    pub version: u8,
+    /// GICD.
+    pub distributor: MemRange,
+    /// GICR region (v3; empty on v2).
+    pub redistributor: MemRange,
+    /// GICC (v2; empty on v3).
+    pub cpu_interface: MemRange,
+    /// GICH (v2).
+    pub virtual_control: MemRange,
+    /// GICV (v2).
+    pub virtual_cpu: MemRange,
+    /// Maintenance interrupt.
+    pub maintenance_irq: IrqNum,
+    /// INTIDs implemented.
+    pub irq_count: u32,
+}
+
+/// UART models the hypervisor can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PL011.
+    Pl011,
+    /// 16550-compatible.
+    Ns16550,
+}
+
+/// A UART and where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UartDesc {
+    /// Index into `DEVICES`.
+    pub device: usize,
+    /// Model.
+    pub kind: UartKind,
+    /// MMIO base.
+    pub base: PhysAddr,
+}
+
+/// The board.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformDesc {
+    /// Platform name.
+    pub name: &'static str,
+    /// Architecture.
+    pub arch: Arch,
+    /// Where the boot loader places the hypervisor.
+    pub load_address: PhysAddr,
+    /// RAM ranges.
+    pub ram: &'static [MemRange],
+    /// Interrupt controller.
+    pub intc: IntcDesc,
+    /// Board console.
+    pub console: UartDesc,
+}
+
+/// Where `defmt` log records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTransport {
+    /// ARM semihosting (QEMU or a debug probe).
+    Semihosting,
+    /// In-memory ring buffer.
+    Ring,
+    /// Dropped.
+    None,
+}
+
+/// The hypervisor's own resources.
+#[derive(Debug, Clone, Copy)]
+pub struct HypervisorDesc {
+    /// Host RAM it owns.
+    pub memory: MemRange,
+    /// UART for the banner, partition table and panics.
+    pub console: UartDesc,
+    /// defmt transport.
+    pub log: LogTransport,
+}
+
+/// A physical CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuDesc {
+    /// MPIDR affinity (AArch64) or APIC id (x86_64).
+    pub hw_id: u64,
+    /// The cell that owns the core, if any.
+    pub cell: Option<CellId>,
+}
+
+/// A board device.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceDesc {
+    /// Name.
+    pub name: &'static str,
+    /// DT compatible.
+    pub compatible: &'static str,
+    /// MMIO ranges.
+    pub mmio: &'static [MemRange],
+    /// Interrupts.
+    pub irqs: &'static [IrqNum],
+}
+
+/// What backs a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionKind {
+    /// RAM.
+    Ram,
+    /// MMIO of the device with this index in `DEVICES`.
+    Device(usize),
+}
+
+/// A cell's memory region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionDesc {
+    /// Where the cell sees it.
+    pub gpa: GuestPhysAddr,
+    /// What backs it.
+    pub hpa: PhysAddr,
+    /// Length in bytes.
+    pub size: u64,
+    /// Access.
+    pub perm: Perm,
+    /// RAM or device.
+    pub kind: RegionKind,
+}
+
+/// Image formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Flat binary.
+    Raw,
+    /// ELF executable.
+    Elf,
+}
+
+/// A cell's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageDesc {
+    /// Format.
+    pub kind: ImageKind,
+    /// File name, or `guest:<crate>`.
+    pub name: &'static str,
+    /// Bytes (0 in host builds, which do not read images).
+    pub size: u64,
+}
+
+/// A cell's console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellConsole {
+    /// Emulated PL011 multiplexed onto the hypervisor UART.
+    Virtual,
+    /// The cell owns a UART.
+    Passthrough,
+    /// None.
+    None,
+}
+
+/// What happens when a cell faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPolicy {
+    /// Inject an abort into the guest.
+    Inject,
+    /// Stop the cell.
+    Halt,
+    /// Reload and restart the cell.
+    Restart,
+}
+
+/// A cell.
+#[derive(Debug, Clone, Copy)]
+pub struct CellDesc {
+    /// Id (index in `CELLS`).
+    pub id: CellId,
+    /// Name.
+    pub name: &'static str,
+    /// Owned CPUs, ascending.
+    pub cpus: &'static [CpuId],
+    /// Memory regions.
+    pub memory: &'static [RegionDesc],
+    /// Passed-through devices (indices into `DEVICES`).
+    pub devices: &'static [usize],
+    /// Owned interrupts, ascending.
+    pub irqs: &'static [IrqNum],
+    /// Image.
+    pub image: ImageDesc,
+    /// Entry point.
+    pub entry: GuestPhysAddr,
+    /// Console.
+    pub console: CellConsole,
+    /// Fault policy.
+    pub fault_policy: FaultPolicy,
+}
+
+/// One side of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelEndDesc {
+    /// Cell.
+    pub cell: CellId,
+    /// Where it sees the channel.
+    pub gpa: GuestPhysAddr,
+    /// Its access.
+    pub perm: Perm,
+}
+
+/// A shared-memory channel.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelDesc {
+    /// Name.
+    pub name: &'static str,
+    /// Host memory.
+    pub memory: MemRange,
+    /// Ends.
+    pub ends: &'static [ChannelEndDesc],
+}
+
+/// The tables generated from the product TOML.
+pub mod generated {
+    #[allow(clippy::wildcard_imports)]
+    use super::*;
+    include!(concat!(env!("OUT_DIR"), "/config.rs"));
+}
+
+pub use generated::{
+    CELL_COUNT, CELLS, CHANNEL_COUNT, CHANNELS, CONFIG_NAME, CPU_COUNT, CPUS, DEVICE_COUNT,
+    DEVICES, HYPERVISOR, MAX_CPUS_PER_CELL, MAX_REGIONS_PER_CELL, PLATFORM,
+};
+
+/// The whole compiled-in configuration, as one value to pass around (and to
+/// build by hand in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables<'a> {
+    /// Config name.
+    pub name: &'a str,
+    /// Board.
+    pub platform: &'a PlatformDesc,
+    /// Hypervisor resources.
+    pub hypervisor: &'a HypervisorDesc,
+    /// CPUs.
+    pub cpus: &'a [CpuDesc],
+    /// Devices.
+    pub devices: &'a [DeviceDesc],
+    /// Cells.
+    pub cells: &'a [CellDesc],
+    /// Channels.
+    pub channels: &'a [ChannelDesc],
+}
+
+/// The tables compiled into this image.
+pub static TABLES: Tables<'static> = Tables {
+    name: CONFIG_NAME,
+    platform: &PLATFORM,
+    hypervisor: &HYPERVISOR,
+    cpus: &CPUS,
+    devices: &DEVICES,
+    cells: &CELLS,
+    channels: &CHANNELS,
+};

@@ -1,0 +1,16 @@
+//! Memory management: translation tables built from static table pools.
+//!
+//! `page_table` holds the arch-neutral builder and the `DescriptorFormat`
+//! trait; each architecture supplies its descriptor encodings (for AArch64
+//! see `crate::arch::aarch64::descriptors`). Tests also run the builder
+//! against an adversarial fake format (`fake`).
+
+pub mod page_table;
+
+#[cfg(test)]
+mod fake;
+
+pub use page_table::{
+    Decoded, DescriptorFormat, ENTRIES_PER_TABLE, InputAddress, Level, MapError, MemAttrs, MemKind,
+    PAGE_SIZE, PageTable, Perm, SetupError, Table, TablePool,
+};

@@ -1,0 +1,1254 @@
+//! Loading and cross-checking: TOML text in, a checked [`Config`] out.
+//!
+//! Every rule here rejects a configuration a hypervisor could not honour or
+//! that would break isolation. Each rejection names the place, the other
+//! party when there is one, and a fix. All problems are collected, not just
+//! the first.
+
+use std::collections::BTreeMap;
+use std::ops::Range as Span;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics, Location, Source, suggestion};
+use crate::model::{
+    Arch, Cell, Channel, ChannelEnd, Config, Cpu, Device, Hypervisor, Image, ImageSource, Intc,
+    IntcKind, Platform, Qemu, Range, Region, Segment, human_size,
+};
+use crate::schema::{ImageKind, RawConfig, RawPlatform, RawRange};
+
+/// Smallest mapping granule: every region is a multiple of this.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// First INTID a cell may own (SGIs and PPIs are per core, not assignable).
+pub const FIRST_SPI: u32 = 32;
+
+/// Where to find platforms and guest builds, and how strict to be about
+/// image files.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Folder holding `<platform>.toml` files.
+    pub platforms_dir: PathBuf,
+    /// Folder holding guest crates (`tests/guests/<name>/`).
+    pub guests_dir: PathBuf,
+    /// Cargo target folder where guest builds land.
+    pub target_dir: PathBuf,
+    /// Whether image files must exist (target builds, `xtask check`), or may
+    /// be missing (host builds of the core, which embed no images).
+    pub require_images: bool,
+    /// Paths in messages are shown relative to this folder.
+    pub display_root: PathBuf,
+}
+
+impl LoadOptions {
+    /// The standard layout of a Bulkhead checkout rooted at `root`.
+    pub fn for_workspace(root: &Path) -> Self {
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        LoadOptions {
+            platforms_dir: root.join("platforms"),
+            guests_dir: root.join("tests").join("guests"),
+            target_dir,
+            require_images: true,
+            display_root: root.to_path_buf(),
+        }
+    }
+
+    /// Where `cargo xtask build` puts guest crate `name` for `arch`.
+    pub fn guest_image_path(&self, arch: Arch, name: &str) -> PathBuf {
+        let triple = match arch {
+            Arch::Aarch64 => "aarch64-unknown-none",
+            Arch::X86_64 => "x86_64-unknown-none",
+        };
+        self.target_dir
+            .join(triple)
+            .join("release")
+            .join(format!("guest-{name}"))
+    }
+}
+
+fn read_source(path: &Path, options: &LoadOptions) -> Result<Source, String> {
+    let shown = crate::diag::display_path(path, &options.display_root);
+    std::fs::read_to_string(path)
+        .map(|text| Source::new(shown.clone(), text))
+        .map_err(|e| format!("{}: error: cannot read: {e}", shown.display()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(source: &Source) -> Result<T, Diagnostics> {
+    toml::from_str::<T>(&source.text).map_err(|e| {
+        let location = e.span().map_or_else(|| source.start(), |s| source.at(s));
+        let message = e.message().trim().to_string();
+        let help = if message.starts_with("unknown field") {
+            "remove the key or fix its spelling; every key is documented in the commented \
+             examples under platforms/ and configs/"
+        } else if message.starts_with("missing field") {
+            "add the key; see the commented examples under platforms/ and configs/"
+        } else {
+            "see the commented examples under platforms/ and configs/ for the expected form"
+        };
+        Diagnostic::new(location, message).help(help).into()
+    })
+}
+
+/// Loads, parses and checks the product configuration at `path`.
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
+    let source = read_source(path, options).map_err(|message| {
+        Diagnostic::new(
+            Location {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+            },
+            message,
+        )
+    })?;
+    let raw: RawConfig = parse(&source)?;
+
+    // Find and check the platform first: everything else refers to it.
+    let platform_name = raw.platform.get_ref().clone();
+    let platform_path = options.platforms_dir.join(format!("{platform_name}.toml"));
+    if platform_name.contains(['/', '\\']) || !platform_path.is_file() {
+        let known = known_names(&options.platforms_dir, "toml");
+        return Err(Diagnostic::new(
+            source.at(raw.platform.span()),
+            format!("unknown platform `{platform_name}`"),
+        )
+        .help(format!(
+            "{} (platforms are the files in {}/)",
+            suggestion(&platform_name, known.iter().map(String::as_str)),
+            crate::diag::display_path(&options.platforms_dir, &options.display_root).display()
+        ))
+        .into());
+    }
+    let platform_source = read_source(&platform_path, options)
+        .map_err(|m| Diagnostic::new(source.at(raw.platform.span()), m))?;
+    let raw_platform: RawPlatform = parse(&platform_source)?;
+    let platform = check_platform(&platform_name, &platform_source, &raw_platform)?;
+
+    let mut checker = Checker {
+        source: &source,
+        platform_source: &platform_source,
+        raw_platform: &raw_platform,
+        platform: &platform,
+        options,
+        errors: Diagnostics::default(),
+    };
+    let (hypervisor, cells, channels) = checker.check(&raw);
+    if !checker.errors.is_empty() {
+        return Err(checker.errors);
+    }
+    Ok(Config {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: path.to_path_buf(),
+        platform_path,
+        platform,
+        hypervisor,
+        cells,
+        channels,
+    })
+}
+
+/// Stems of the files with extension `ext` (or folder names when `ext` is
+/// empty) in `dir`, sorted.
+pub fn known_names(dir: &Path, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            if ext.is_empty() {
+                p.is_dir()
+            } else {
+                p.extension().is_some_and(|e| e == ext)
+            }
+        })
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+fn range(raw: &RawRange) -> Range {
+    Range::new(*raw.base.get_ref(), raw.size.get_ref().0)
+}
+
+fn span_of(raw: &RawRange) -> Span<usize> {
+    raw.base.span().start..raw.size.span().end
+}
+
+fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Platform, Diagnostics> {
+    let mut errors = Diagnostics::default();
+    let at = |span: Span<usize>| source.at(span);
+
+    let cpus: Vec<Cpu> = raw
+        .cpus
+        .get_ref()
+        .iter()
+        .map(|c| Cpu {
+            hw_id: c.mpidr.or(c.apic_id.map(u64::from)).unwrap_or(0),
+        })
+        .collect();
+    if cpus.is_empty() {
+        errors.push(
+            Diagnostic::new(at(raw.cpus.span()), "the platform lists no CPUs")
+                .help("add one `{ mpidr = ... }` (or `{ apic-id = ... }`) entry per core"),
+        );
+    }
+    for (i, cpu) in raw.cpus.get_ref().iter().enumerate() {
+        let wanted = match raw.arch.get_ref() {
+            Arch::Aarch64 => cpu.mpidr.is_some() && cpu.apic_id.is_none(),
+            Arch::X86_64 => cpu.apic_id.is_some() && cpu.mpidr.is_none(),
+        };
+        if !wanted {
+            errors.push(
+                Diagnostic::new(
+                    at(raw.cpus.span()),
+                    format!("CPU {i} has the wrong id kind"),
+                )
+                .help("AArch64 CPUs take `mpidr`, x86_64 CPUs take `apic-id`, one each"),
+            );
+        }
+    }
+
+    let ram: Vec<Range> = raw.ram.get_ref().iter().map(range).collect();
+    if ram.is_empty() {
+        errors.push(
+            Diagnostic::new(at(raw.ram.span()), "the platform lists no RAM")
+                .help("add `ram = [{ base = ..., size = ... }]`"),
+        );
+    }
+
+    let mut devices = Vec::new();
+    for device in &raw.devices {
+        if devices
+            .iter()
+            .any(|d: &Device| d.name == *device.name.get_ref())
+        {
+            errors.push(
+                Diagnostic::new(
+                    at(device.name.span()),
+                    format!("device name `{}` is used twice", device.name.get_ref()),
+                )
+                .help("give every device a unique name"),
+            );
+        }
+        for mmio in &device.mmio {
+            let r = range(mmio);
+            if let Some(overlap) = ram.iter().find(|ram| ram.overlaps(&r)) {
+                errors.push(
+                    Diagnostic::new(
+                        at(span_of(mmio)),
+                        format!(
+                            "device `{}` MMIO {r} overlaps RAM {overlap}",
+                            device.name.get_ref()
+                        ),
+                    )
+                    .help("fix the device's base or the RAM ranges"),
+                );
+            }
+        }
+        devices.push(Device {
+            name: device.name.get_ref().clone(),
+            compatible: device.compatible.clone(),
+            mmio: device.mmio.iter().map(range).collect(),
+            irqs: device.irqs.iter().map(|i| *i.get_ref()).collect(),
+        });
+    }
+
+    let console_name = raw.console.get_ref();
+    let console = devices.iter().position(|d| d.name == *console_name);
+    if console.is_none() {
+        errors.push(
+            Diagnostic::new(
+                at(raw.console.span()),
+                format!("unknown console device `{console_name}`"),
+            )
+            .help(suggestion(
+                console_name,
+                devices.iter().map(|d| d.name.as_str()),
+            )),
+        );
+    }
+
+    let load_address = *raw.hypervisor_load_address.get_ref();
+    if !ram.iter().any(|r| r.contains(load_address)) {
+        errors.push(
+            Diagnostic::new(
+                at(raw.hypervisor_load_address.span()),
+                format!("hypervisor load address {load_address:#x} is not in RAM"),
+            )
+            .help("pick an address inside one of the `ram` ranges"),
+        );
+    }
+
+    let ic = &raw.interrupt_controller;
+    let irq_count = *ic.irq_count.get_ref();
+    if ic.kind == IntcKind::Gic {
+        let version = *ic.version.get_ref();
+        let needs: &[(&str, bool)] = match version {
+            2 => &[
+                ("distributor", ic.distributor.is_some()),
+                ("cpu-interface", ic.cpu_interface.is_some()),
+                ("virtual-control", ic.virtual_control.is_some()),
+                ("virtual-cpu", ic.virtual_cpu.is_some()),
+            ],
+            3 => &[
+                ("distributor", ic.distributor.is_some()),
+                ("redistributor", ic.redistributor.is_some()),
+            ],
+            _ => {
+                errors.push(
+                    Diagnostic::new(
+                        at(ic.version.span()),
+                        format!("unknown GIC version {version}"),
+                    )
+                    .help("write `version = 2` or `version = 3`"),
+                );
+                &[]
+            }
+        };
+        for (key, present) in needs {
+            if !present {
+                errors.push(
+                    Diagnostic::new(
+                        at(ic.version.span()),
+                        format!("a GICv{version} needs `interrupt-controller.{key}`"),
+                    )
+                    .help(format!("add `{key} = {{ base = ..., size = ... }}`")),
+                );
+            }
+        }
+        if !(FIRST_SPI..=1020).contains(&irq_count) || !irq_count.is_multiple_of(32) {
+            errors.push(
+                Diagnostic::new(
+                    at(ic.irq_count.span()),
+                    format!("`irq-count = {irq_count}` is not a GIC INTID count"),
+                )
+                .help("a GIC implements a multiple of 32 INTIDs, at most 1020 (GICD_TYPER.ITLinesNumber)"),
+            );
+        }
+        let maintenance = *ic.maintenance_irq.get_ref();
+        if !(16..32).contains(&maintenance) {
+            errors.push(
+                Diagnostic::new(
+                    at(ic.maintenance_irq.span()),
+                    format!("maintenance interrupt {maintenance} is not a PPI"),
+                )
+                .help("the GIC maintenance interrupt is a PPI, INTID 16..31 (25 on most boards)"),
+            );
+        }
+    }
+    for device in &raw.devices {
+        for irq in &device.irqs {
+            if *irq.get_ref() >= irq_count {
+                errors.push(
+                    Diagnostic::new(
+                        at(irq.span()),
+                        format!(
+                            "device `{}` interrupt {} is beyond the controller's {irq_count} INTIDs",
+                            device.name.get_ref(),
+                            irq.get_ref()
+                        ),
+                    )
+                    .help("INTIDs here are GIC numbers: an SPI written `<0 N 4>` in a DT is 32 + N"),
+                );
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Platform {
+        name: name.to_string(),
+        description: raw.description.clone(),
+        arch: *raw.arch.get_ref(),
+        load_address,
+        cpus,
+        ram,
+        intc: Intc {
+            kind: ic.kind,
+            version: *ic.version.get_ref(),
+            distributor: ic.distributor.as_ref().map(range),
+            redistributor: ic.redistributor.as_ref().map(range),
+            cpu_interface: ic.cpu_interface.as_ref().map(range),
+            virtual_control: ic.virtual_control.as_ref().map(range),
+            virtual_cpu: ic.virtual_cpu.as_ref().map(range),
+            maintenance_irq: *ic.maintenance_irq.get_ref(),
+            irq_count,
+        },
+        console: console.unwrap_or(0),
+        devices,
+        qemu: raw.qemu.as_ref().map(|q| Qemu {
+            binary: q.binary.clone(),
+            machine: q.machine.clone(),
+            cpu: q.cpu.clone(),
+            memory_mib: q.memory_mib,
+        }),
+    })
+}
+
+/// Who owns a piece of host memory, for overlap messages.
+struct HostClaim {
+    owner: String,
+    range: Range,
+    location: Location,
+}
+
+struct Checker<'a> {
+    source: &'a Source,
+    platform_source: &'a Source,
+    raw_platform: &'a RawPlatform,
+    platform: &'a Platform,
+    options: &'a LoadOptions,
+    errors: Diagnostics,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: Span<usize>) -> Location {
+        self.source.at(span)
+    }
+
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.errors.push(diagnostic);
+    }
+
+    /// Checks alignment, size and RAM placement of a host range; returns
+    /// whether it is usable for further checks.
+    fn check_host_range(
+        &mut self,
+        what: &str,
+        host: Range,
+        span: Span<usize>,
+        size_span: Span<usize>,
+    ) -> bool {
+        if host.size == 0 {
+            self.error(
+                Diagnostic::new(self.at(size_span), format!("{what} has size 0"))
+                    .help("give it a size of at least 4 KiB, or remove it"),
+            );
+            return false;
+        }
+        if !host.base.is_multiple_of(PAGE_SIZE) || !host.size.is_multiple_of(PAGE_SIZE) {
+            self.error(
+                Diagnostic::new(
+                    self.at(span),
+                    format!("{what} {host} is not aligned to 4 KiB"),
+                )
+                .help(format!(
+                    "use a base and size that are multiples of 0x1000, e.g. {:#x}..{:#x}",
+                    host.base & !(PAGE_SIZE - 1),
+                    (host.end() + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+                )),
+            );
+            return false;
+        }
+        if host.end() == u64::MAX || host.base.checked_add(host.size).is_none() {
+            self.error(
+                Diagnostic::new(
+                    self.at(span),
+                    format!("{what} wraps around the address space"),
+                )
+                .help("shrink it"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn check_in_ram(&mut self, what: &str, host: Range, span: Span<usize>) {
+        if !self.platform.ram.iter().any(|r| r.contains_range(&host)) {
+            let ram: Vec<String> = self.platform.ram.iter().map(ToString::to_string).collect();
+            let location = self.platform_source.at(self.raw_platform.ram.span());
+            self.error(
+                Diagnostic::new(
+                    self.at(span),
+                    format!("{what} {host} is outside the platform's RAM"),
+                )
+                .note(
+                    location,
+                    format!(
+                        "platform `{}` RAM is {}",
+                        self.platform.name,
+                        ram.join(", ")
+                    ),
+                )
+                .help("move it inside one RAM range (it may not straddle two)"),
+            );
+        }
+    }
+
+    fn check_overlap(&mut self, claims: &mut Vec<HostClaim>, claim: HostClaim) {
+        if let Some(other) = claims.iter().find(|c| c.range.overlaps(&claim.range)) {
+            let message = format!(
+                "{} {} overlaps {} {}",
+                claim.owner, claim.range, other.owner, other.range
+            );
+            let help = if other.owner == "hypervisor memory" || claim.owner == "hypervisor memory" {
+                "hypervisor memory is never mapped into cells: move the region past the \
+                 hypervisor's range"
+                    .to_string()
+            } else {
+                format!(
+                    "move or shrink one of them; to share memory on purpose declare a \
+                     [[channel]] instead (first free address after both: {:#x})",
+                    claim.range.end().max(other.range.end())
+                )
+            };
+            let note = format!("{} declared here", other.owner);
+            let other_location = other.location.clone();
+            self.error(
+                Diagnostic::new(claim.location.clone(), message)
+                    .note(other_location, note)
+                    .help(help),
+            );
+        }
+        claims.push(claim);
+    }
+
+    fn device_index(&mut self, name: &Spanned<String>, what: &str) -> Option<usize> {
+        let found = self.platform.device_index(name.get_ref());
+        if found.is_none() {
+            let help = suggestion(
+                name.get_ref(),
+                self.platform.devices.iter().map(|d| d.name.as_str()),
+            );
+            self.error(
+                Diagnostic::new(
+                    self.at(name.span()),
+                    format!(
+                        "{what}: unknown device `{}` on platform `{}`",
+                        name.get_ref(),
+                        self.platform.name
+                    ),
+                )
+                .help(help),
+            );
+        }
+        found
+    }
+
+    fn check(&mut self, raw: &RawConfig) -> (Hypervisor, Vec<Cell>, Vec<Channel>) {
+        let mut claims: Vec<HostClaim> = Vec::new();
+
+        // Hypervisor.
+        let hv = raw.hypervisor.memory.get_ref();
+        let hv_range = range(hv);
+        let hv_span = raw.hypervisor.memory.span();
+        if self.check_host_range(
+            "hypervisor memory",
+            hv_range,
+            hv_span.clone(),
+            hv.size.span(),
+        ) {
+            self.check_in_ram("hypervisor memory", hv_range, hv_span.clone());
+            let load = self.platform.load_address;
+            if !hv_range.contains(load) {
+                let location = self
+                    .platform_source
+                    .at(self.raw_platform.hypervisor_load_address.span());
+                self.error(
+                    Diagnostic::new(
+                        self.at(hv_span.clone()),
+                        format!(
+                            "hypervisor memory {hv_range} does not contain the platform's \
+                             load address {load:#x}"
+                        ),
+                    )
+                    .note(location, "the boot loader places the hypervisor here")
+                    .help(format!("start the hypervisor memory at or below {load:#x}")),
+                );
+            }
+            claims.push(HostClaim {
+                owner: "hypervisor memory".into(),
+                range: hv_range,
+                location: self.at(hv_span),
+            });
+        }
+        let console = match &raw.hypervisor.console {
+            Some(name) => self.device_index(name, "hypervisor console"),
+            None => Some(self.platform.console),
+        };
+        let hypervisor = Hypervisor {
+            memory: hv_range,
+            console: console.unwrap_or(self.platform.console),
+            log: raw.hypervisor.log,
+        };
+
+        // Cells.
+        let mut names: BTreeMap<String, Location> = BTreeMap::new();
+        let mut cpu_owner: BTreeMap<u32, (String, Location)> = BTreeMap::new();
+        let mut device_owner: BTreeMap<usize, (String, Location)> = BTreeMap::new();
+        let mut irq_owner: BTreeMap<u32, (String, Location)> = BTreeMap::new();
+        let mut cells = Vec::new();
+        if raw.cells.is_empty() {
+            self.error(
+                Diagnostic::new(self.source.start(), "the configuration has no cells")
+                    .help("add at least one [[cell]] table"),
+            );
+        }
+        for (id, raw_cell) in raw.cells.iter().enumerate() {
+            let cell_span = raw_cell.span();
+            let raw_cell = raw_cell.get_ref();
+            let name = raw_cell.name.get_ref().clone();
+            let name_location = self.at(raw_cell.name.span());
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.error(
+                    Diagnostic::new(name_location.clone(), format!("invalid cell name `{name}`"))
+                        .help("use letters, digits, `-` and `_` only"),
+                );
+            }
+            if let Some(first) = names.get(&name) {
+                let first = first.clone();
+                self.error(
+                    Diagnostic::new(
+                        name_location.clone(),
+                        format!("two cells are named `{name}`"),
+                    )
+                    .note(first, "first cell of that name")
+                    .help("give every cell a unique name"),
+                );
+            }
+            names.insert(name.clone(), name_location.clone());
+
+            // CPUs.
+            let mut cpus = Vec::new();
+            if raw_cell.cpus.get_ref().is_empty() {
+                self.error(
+                    Diagnostic::new(
+                        self.at(raw_cell.cpus.span()),
+                        format!("cell `{name}` has no CPU"),
+                    )
+                    .help(format!(
+                        "give it at least one of the platform's CPUs 0..{}",
+                        self.platform.cpus.len()
+                    )),
+                );
+            }
+            for cpu in raw_cell.cpus.get_ref() {
+                let index = *cpu.get_ref();
+                let location = self.at(cpu.span());
+                if index as usize >= self.platform.cpus.len() {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!(
+                                "cell `{name}` claims CPU {index}, but platform `{}` has CPUs 0..{}",
+                                self.platform.name,
+                                self.platform.cpus.len()
+                            ),
+                        )
+                        .help("use a CPU index below the platform's CPU count"),
+                    );
+                    continue;
+                }
+                if let Some((owner, first)) = cpu_owner.get(&index).cloned() {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!(
+                                "CPU {index} is claimed by cell `{name}` and by cell `{owner}`"
+                            ),
+                        )
+                        .note(first, format!("cell `{owner}` claims it here"))
+                        .help("cells own whole cores: give each CPU to one cell only"),
+                    );
+                    continue;
+                }
+                cpu_owner.insert(index, (name.clone(), location));
+                if !cpus.contains(&index) {
+                    cpus.push(index);
+                }
+            }
+            cpus.sort_unstable();
+
+            // Devices and interrupts.
+            let mut devices = Vec::new();
+            let mut irqs: Vec<(u32, Location)> = Vec::new();
+            for device in &raw_cell.devices {
+                let location = self.at(device.span());
+                let Some(index) = self.device_index(device, &format!("cell `{name}`")) else {
+                    continue;
+                };
+                if index == hypervisor.console {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!("device `{}` is the hypervisor's console", device.get_ref()),
+                        )
+                        .help("cells get a virtual console by default (`console = \"virtual\"`); pass through another UART, or move the hypervisor console with `[hypervisor] console`"),
+                    );
+                    continue;
+                }
+                if let Some((owner, first)) = device_owner.get(&index).cloned() {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!(
+                                "device `{}` is passed through to cell `{name}` and to cell `{owner}`",
+                                device.get_ref()
+                            ),
+                        )
+                        .note(first, format!("cell `{owner}` claims it here"))
+                        .help("a device belongs to one cell; remove it from one of them"),
+                    );
+                    continue;
+                }
+                device_owner.insert(index, (name.clone(), location.clone()));
+                devices.push(index);
+                for irq in &self.platform.devices[index].irqs {
+                    irqs.push((*irq, location.clone()));
+                }
+            }
+            let irq_count = self.platform.intc.irq_count;
+            for irq in &raw_cell.irqs {
+                let number = *irq.get_ref();
+                let location = self.at(irq.span());
+                if number < FIRST_SPI || number >= irq_count {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!(
+                                "interrupt {number} of cell `{name}` is outside the assignable range {FIRST_SPI}..{irq_count}"
+                            ),
+                        )
+                        .help(format!(
+                            "cells own shared peripheral interrupts (SPIs), INTID {FIRST_SPI}..{} on this {}; \
+                             SGIs and PPIs (0..31) are per core and virtualised for every cell",
+                            irq_count - 1,
+                            self.intc_name()
+                        )),
+                    );
+                    continue;
+                }
+                irqs.push((number, location));
+            }
+            let mut owned = Vec::new();
+            for (irq, location) in irqs {
+                if let Some((owner, first)) = irq_owner.get(&irq).cloned() {
+                    if owner != name {
+                        self.error(
+                            Diagnostic::new(
+                                location,
+                                format!("interrupt {irq} is claimed by cell `{name}` and by cell `{owner}`"),
+                            )
+                            .note(first, format!("cell `{owner}` claims it here"))
+                            .help("an interrupt belongs to one cell; remove it from one of them"),
+                        );
+                    }
+                    continue;
+                }
+                irq_owner.insert(irq, (name.clone(), location));
+                owned.push(irq);
+            }
+            owned.sort_unstable();
+
+            // Memory.
+            let mut memory = Vec::new();
+            let mut guest_claims: Vec<(Range, Location)> = Vec::new();
+            if raw_cell.memory.is_empty() {
+                self.error(
+                    Diagnostic::new(
+                        self.at(cell_span.clone()),
+                        format!("cell `{name}` has no memory"),
+                    )
+                    .help("add a [[cell.memory]] region with gpa, hpa, size and perm"),
+                );
+            }
+            for (i, region) in raw_cell.memory.iter().enumerate() {
+                let span = region.span();
+                let region = region.get_ref();
+                let what = format!("cell `{name}` memory[{i}]");
+                let host = Range::new(*region.hpa.get_ref(), region.size.get_ref().0);
+                let guest = Range::new(*region.gpa.get_ref(), region.size.get_ref().0);
+                if !self.check_host_range(&what, host, span.clone(), region.size.span()) {
+                    continue;
+                }
+                if region.gpa.get_ref() % PAGE_SIZE != 0 {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(region.gpa.span()),
+                            format!(
+                                "{what} guest address {:#x} is not aligned to 4 KiB",
+                                guest.base
+                            ),
+                        )
+                        .help("use a gpa that is a multiple of 0x1000"),
+                    );
+                    continue;
+                }
+                let device = match &region.device {
+                    Some(device_name) => {
+                        let Some(index) = self.device_index(device_name, &what) else {
+                            continue;
+                        };
+                        let dev = &self.platform.devices[index];
+                        if !dev.mmio.iter().any(|m| m.contains_range(&host)) {
+                            let ranges: Vec<String> =
+                                dev.mmio.iter().map(ToString::to_string).collect();
+                            self.error(
+                                Diagnostic::new(
+                                    self.at(span.clone()),
+                                    format!(
+                                        "{what} {host} is outside device `{}` ({})",
+                                        dev.name,
+                                        if ranges.is_empty() {
+                                            "no MMIO".to_string()
+                                        } else {
+                                            ranges.join(", ")
+                                        }
+                                    ),
+                                )
+                                .help(
+                                    "map a window that lies inside one of the device's MMIO ranges",
+                                ),
+                            );
+                            continue;
+                        }
+                        if let Some((owner, first)) = device_owner.get(&index).cloned() {
+                            if owner != name {
+                                self.error(
+                                    Diagnostic::new(
+                                        self.at(device_name.span()),
+                                        format!(
+                                            "{what} maps device `{}`, which cell `{owner}` owns",
+                                            dev.name
+                                        ),
+                                    )
+                                    .note(first, format!("cell `{owner}` claims it here"))
+                                    .help("a device belongs to one cell"),
+                                );
+                                continue;
+                            }
+                        } else {
+                            device_owner.insert(index, (name.clone(), self.at(device_name.span())));
+                        }
+                        Some(index)
+                    }
+                    None => {
+                        self.check_in_ram(&what, host, span.clone());
+                        let claim = HostClaim {
+                            owner: what.clone(),
+                            range: host,
+                            location: self.at(span.clone()),
+                        };
+                        self.check_overlap(&mut claims, claim);
+                        None
+                    }
+                };
+                if let Some((_, first)) = guest_claims.iter().find(|(g, _)| g.overlaps(&guest)) {
+                    let first = first.clone();
+                    self.error(
+                        Diagnostic::new(
+                            self.at(region.gpa.span()),
+                            format!("{what} guest range {guest} overlaps another region of cell `{name}`"),
+                        )
+                        .note(first, "the other region")
+                        .help("give each region of a cell its own guest-physical range"),
+                    );
+                }
+                guest_claims.push((guest, self.at(span.clone())));
+                memory.push(Region {
+                    gpa: guest.base,
+                    hpa: host.base,
+                    size: host.size,
+                    perm: *region.perm.get_ref(),
+                    device,
+                });
+            }
+
+            // Image and entry.
+            let image = self.check_image(&name, raw_cell, &memory);
+            let entry = raw_cell
+                .entry
+                .as_ref()
+                .map(|e| *e.get_ref())
+                .or(image.entry);
+            if let Some(address) = entry {
+                let executable = memory
+                    .iter()
+                    .any(|r| r.device.is_none() && r.perm.execute && r.guest().contains(address));
+                if !executable {
+                    let span = raw_cell
+                        .entry
+                        .as_ref()
+                        .map_or_else(|| raw_cell.image.span(), Spanned::span);
+                    let ranges: Vec<String> = memory
+                        .iter()
+                        .filter(|r| r.perm.execute && r.device.is_none())
+                        .map(|r| r.guest().to_string())
+                        .collect();
+                    self.error(
+                        Diagnostic::new(
+                            self.at(span),
+                            format!(
+                                "entry point {address:#x} of cell `{name}` is outside its executable memory"
+                            ),
+                        )
+                        .help(if ranges.is_empty() {
+                            "give the cell a region with perm containing `x`".to_string()
+                        } else {
+                            format!("use an address in {}", ranges.join(", "))
+                        }),
+                    );
+                }
+            }
+
+            cells.push(Cell {
+                id,
+                name,
+                cpus,
+                memory,
+                devices,
+                irqs: owned,
+                image,
+                entry,
+                console: raw_cell.console,
+                fault_policy: raw_cell.fault_policy,
+            });
+            if raw_cell.console == crate::schema::CellConsole::Passthrough {
+                let has_uart = cells.last().is_some_and(|c| {
+                    c.devices.iter().any(|&d| {
+                        self.platform.devices[d].compatible.contains("pl011")
+                            || self.platform.devices[d].compatible.contains("16550")
+                    })
+                });
+                if !has_uart {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(cell_span.clone()),
+                            format!(
+                                "cell `{}` has `console = \"passthrough\"` but owns no UART",
+                                cells.last().map_or("", |c| c.name.as_str())
+                            ),
+                        )
+                        .help("add a UART to its `devices`, or use `console = \"virtual\"`"),
+                    );
+                }
+            }
+        }
+
+        let channels = self.check_channels(raw, &cells, &mut claims);
+        (hypervisor, cells, channels)
+    }
+
+    fn intc_name(&self) -> String {
+        match self.platform.intc.kind {
+            IntcKind::Gic => format!("GICv{}", self.platform.intc.version),
+            IntcKind::Apic => "APIC".into(),
+        }
+    }
+
+    fn check_image(
+        &mut self,
+        cell: &str,
+        raw_cell: &crate::schema::RawCell,
+        memory: &[Region],
+    ) -> Image {
+        let image_span = raw_cell.image.span();
+        let raw = raw_cell.image.get_ref();
+        let kind = *raw.kind.get_ref();
+        let (source, path, path_span) = match (&raw.path, &raw.guest) {
+            (Some(path), None) => {
+                let base = self
+                    .options
+                    .display_root
+                    .join(self.source.path.parent().unwrap_or(Path::new("")));
+                (
+                    ImageSource::File,
+                    normalize(&base.join(path.get_ref())),
+                    path.span(),
+                )
+            }
+            (None, Some(guest)) => {
+                let known = known_names(&self.options.guests_dir, "");
+                if !known.contains(guest.get_ref()) {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(guest.span()),
+                            format!("cell `{cell}`: unknown guest crate `{}`", guest.get_ref()),
+                        )
+                        .help(format!(
+                            "{} (guest crates are the folders in tests/guests/)",
+                            suggestion(guest.get_ref(), known.iter().map(String::as_str))
+                        )),
+                    );
+                }
+                (
+                    ImageSource::Guest(guest.get_ref().clone()),
+                    self.options
+                        .guest_image_path(self.platform.arch, guest.get_ref()),
+                    guest.span(),
+                )
+            }
+            _ => {
+                self.error(
+                    Diagnostic::new(
+                        self.at(image_span.clone()),
+                        format!("cell `{cell}`: the image needs exactly one of `path` or `guest`"),
+                    )
+                    .help("write `path = \"file\"` for a prebuilt image or `guest = \"crate\"` for a guest under tests/guests/"),
+                );
+                (ImageSource::File, PathBuf::new(), image_span.clone())
+            }
+        };
+        let mut image = Image {
+            source,
+            path: path.clone(),
+            kind,
+            file_size: None,
+            segments: Vec::new(),
+            entry: None,
+        };
+        if kind == ImageKind::Elf && raw.load.is_some() {
+            self.error(
+                Diagnostic::new(self.at(image_span.clone()), "`load` is for raw images only")
+                    .help("an ELF image is placed by its own program headers; remove `load`"),
+            );
+        }
+        if path.as_os_str().is_empty() {
+            return image;
+        }
+        let data = match std::fs::read(&path) {
+            Ok(data) => data,
+            Err(e) => {
+                if self.options.require_images {
+                    let shown = crate::diag::display_path(&path, &self.options.display_root);
+                    let help = match &image.source {
+                        ImageSource::Guest(_) => {
+                            "`cargo xtask build CONFIG` builds guest crates before the hypervisor"
+                                .to_string()
+                        }
+                        ImageSource::File => {
+                            "check the path; it is relative to the config file's folder".to_string()
+                        }
+                    };
+                    self.error(
+                        Diagnostic::new(
+                            self.at(path_span),
+                            format!("cell `{cell}`: cannot read image {}: {e}", shown.display()),
+                        )
+                        .help(help),
+                    );
+                }
+                return image;
+            }
+        };
+        image.file_size = Some(data.len() as u64);
+        match kind {
+            ImageKind::Raw => {
+                let load = raw
+                    .load
+                    .as_ref()
+                    .map(|l| *l.get_ref())
+                    .or_else(|| memory.first().map(|r| r.gpa));
+                if let Some(load) = load {
+                    image.segments.push(Segment {
+                        gpa: load,
+                        size: data.len() as u64,
+                    });
+                    image.entry = Some(load);
+                }
+            }
+            ImageKind::Elf => match parse_elf(&data) {
+                Ok((machine, entry, segments)) => {
+                    let expected = match self.platform.arch {
+                        Arch::Aarch64 => object::elf::EM_AARCH64,
+                        Arch::X86_64 => object::elf::EM_X86_64,
+                    };
+                    if machine != expected {
+                        self.error(
+                            Diagnostic::new(
+                                self.at(path_span.clone()),
+                                format!("cell `{cell}`: the image is an ELF for another architecture (e_machine {machine:?})"),
+                            )
+                            .help(format!("build it for {}", self.platform.target_triple())),
+                        );
+                    }
+                    image.segments = segments;
+                    image.entry = Some(entry);
+                }
+                Err(e) => {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(path_span.clone()),
+                            format!("cell `{cell}`: the image is not a valid ELF executable: {e}"),
+                        )
+                        .help("use `kind = \"raw\"` for flat binaries"),
+                    );
+                    return image;
+                }
+            },
+        }
+        for segment in &image.segments {
+            let placed = Range::new(segment.gpa, segment.size);
+            let region = memory
+                .iter()
+                .filter(|r| r.device.is_none())
+                .find(|r| r.guest().contains(segment.gpa));
+            match region {
+                Some(region) if region.guest().contains_range(&placed) => {}
+                Some(region) => self.error(
+                    Diagnostic::new(
+                        self.at(path_span.clone()),
+                        format!(
+                            "cell `{cell}`: image {} does not fit: {} at {:#x} runs past the end of its region {}",
+                            crate::diag::display_path(&path, &self.options.display_root).display(),
+                            human_size(segment.size),
+                            segment.gpa,
+                            region.guest(),
+                        ),
+                    )
+                    .help(format!(
+                        "grow the region to at least {:#x} bytes, or load the image lower",
+                        (placed.end() - region.gpa).next_multiple_of(PAGE_SIZE)
+                    )),
+                ),
+                None => self.error(
+                    Diagnostic::new(
+                        self.at(path_span.clone()),
+                        format!(
+                            "cell `{cell}`: image part {placed} lies outside the cell's memory"
+                        ),
+                    )
+                    .help("link or load the image inside one of the cell's memory regions"),
+                ),
+            }
+        }
+        image
+    }
+
+    fn check_channels(
+        &mut self,
+        raw: &RawConfig,
+        cells: &[Cell],
+        claims: &mut Vec<HostClaim>,
+    ) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        for channel in &raw.channels {
+            let span = channel.span();
+            let channel = channel.get_ref();
+            let name = channel.name.get_ref().clone();
+            let what = format!("channel `{name}`");
+            let memory = Range::new(*channel.hpa.get_ref(), channel.size.get_ref().0);
+            if !self.check_host_range(&what, memory, span.clone(), channel.size.span()) {
+                continue;
+            }
+            self.check_in_ram(&what, memory, span.clone());
+            self.check_overlap(
+                claims,
+                HostClaim {
+                    owner: what.clone(),
+                    range: memory,
+                    location: self.at(span.clone()),
+                },
+            );
+            if channel.ends.get_ref().len() < 2 {
+                self.error(
+                    Diagnostic::new(
+                        self.at(channel.ends.span()),
+                        format!("{what} has fewer than two ends"),
+                    )
+                    .help("a channel connects two or more cells; list each in `ends`"),
+                );
+            }
+            let mut ends = Vec::new();
+            for end in channel.ends.get_ref() {
+                let cell_name = end.cell.get_ref();
+                let Some(cell) = cells.iter().find(|c| c.name == *cell_name) else {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(end.cell.span()),
+                            format!("{what}: `{cell_name}` is not a cell"),
+                        )
+                        .help(suggestion(cell_name, cells.iter().map(|c| c.name.as_str()))),
+                    );
+                    continue;
+                };
+                let gpa = *end.gpa.get_ref();
+                let window = Range::new(gpa, memory.size);
+                if gpa % PAGE_SIZE != 0 {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(end.gpa.span()),
+                            format!("{what}: guest address {gpa:#x} in cell `{cell_name}` is not aligned to 4 KiB"),
+                        )
+                        .help("use a gpa that is a multiple of 0x1000"),
+                    );
+                } else if let Some(region) =
+                    cell.memory.iter().find(|r| r.guest().overlaps(&window))
+                {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(end.gpa.span()),
+                            format!(
+                                "{what}: window {window} in cell `{cell_name}` overlaps its memory {}",
+                                region.guest()
+                            ),
+                        )
+                        .help("map the channel at a guest address the cell does not use yet"),
+                    );
+                }
+                ends.push(ChannelEnd {
+                    cell: cell.id,
+                    gpa,
+                    perm: *end.perm.get_ref(),
+                });
+            }
+            channels.push(Channel { name, memory, ends });
+        }
+        channels
+    }
+}
+
+/// Machine, entry and load segments (physical addresses) of an ELF64 file.
+fn parse_elf(data: &[u8]) -> Result<(object::elf::Machine, u64, Vec<Segment>), String> {
+    use object::Endianness;
+    use object::elf::{FileHeader64, PT_LOAD};
+    use object::read::elf::{FileHeader, ProgramHeader};
+
+    let header = FileHeader64::<Endianness>::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let mut segments = Vec::new();
+    for ph in header
+        .program_headers(endian, data)
+        .map_err(|e| e.to_string())?
+    {
+        if ph.p_type(endian) == PT_LOAD && ph.p_memsz(endian) > 0 {
+            segments.push(Segment {
+                gpa: ph.p_paddr(endian),
+                size: ph.p_memsz(endian),
+            });
+        }
+    }
+    if segments.is_empty() {
+        return Err("it has no loadable segment".into());
+    }
+    Ok((header.e_machine(endian), header.e_entry(endian), segments))
+}
+
+/// Removes `.` and `dir/..` components without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

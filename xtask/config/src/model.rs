@@ -1,0 +1,310 @@
+//! The checked configuration: plain values, every cross-check passed.
+//!
+//! Only [`crate::load`] builds these ("parse, don't validate"); code
+//! generation and `cargo xtask` consume them.
+
+use std::path::PathBuf;
+
+pub use crate::schema::{Arch, CellConsole, FaultPolicy, ImageKind, IntcKind, LogTransport, Perm};
+
+/// A half-open byte range `base..base + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First byte.
+    pub base: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl Range {
+    /// A range; `size` may be zero (validation rejects that separately).
+    pub const fn new(base: u64, size: u64) -> Self {
+        Range { base, size }
+    }
+
+    /// One past the last byte (saturating).
+    pub const fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+
+    /// Whether the two ranges share a byte.
+    pub fn overlaps(&self, other: &Range) -> bool {
+        self.size > 0 && other.size > 0 && self.base < other.end() && other.base < self.end()
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    pub fn contains_range(&self, other: &Range) -> bool {
+        other.base >= self.base && other.end() <= self.end()
+    }
+
+    /// Whether `addr` lies inside.
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr < self.end()
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}..{:#x}", self.base, self.end())
+    }
+}
+
+/// Human-readable byte count: `16 MiB`, `4 KiB`, `1536 B`.
+pub fn human_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} B")
+}
+
+/// A physical CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cpu {
+    /// MPIDR affinity (AArch64) or APIC id (x86_64).
+    pub hw_id: u64,
+}
+
+/// The interrupt controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intc {
+    /// Kind.
+    pub kind: IntcKind,
+    /// GIC version (2 or 3).
+    pub version: u8,
+    /// GICD.
+    pub distributor: Option<Range>,
+    /// GICR region (v3).
+    pub redistributor: Option<Range>,
+    /// GICC (v2).
+    pub cpu_interface: Option<Range>,
+    /// GICH (v2).
+    pub virtual_control: Option<Range>,
+    /// GICV (v2).
+    pub virtual_cpu: Option<Range>,
+    /// Maintenance INTID.
+    pub maintenance_irq: u32,
+    /// INTIDs implemented.
+    pub irq_count: u32,
+}
+
+/// A board device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Name.
+    pub name: String,
+    /// DT compatible.
+    pub compatible: String,
+    /// MMIO ranges.
+    pub mmio: Vec<Range>,
+    /// INTIDs.
+    pub irqs: Vec<u32>,
+}
+
+/// QEMU settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qemu {
+    /// Binary.
+    pub binary: String,
+    /// `-machine`.
+    pub machine: String,
+    /// `-cpu`.
+    pub cpu: String,
+    /// `-m` in MiB.
+    pub memory_mib: u64,
+}
+
+/// A checked platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// File stem.
+    pub name: String,
+    /// One line.
+    pub description: String,
+    /// Architecture.
+    pub arch: Arch,
+    /// Where the boot loader places the hypervisor.
+    pub load_address: u64,
+    /// CPUs.
+    pub cpus: Vec<Cpu>,
+    /// RAM.
+    pub ram: Vec<Range>,
+    /// Interrupt controller.
+    pub intc: Intc,
+    /// Console device index into `devices`.
+    pub console: usize,
+    /// Devices.
+    pub devices: Vec<Device>,
+    /// QEMU settings.
+    pub qemu: Option<Qemu>,
+}
+
+impl Platform {
+    /// Index of the device named `name`.
+    pub fn device_index(&self, name: &str) -> Option<usize> {
+        self.devices.iter().position(|d| d.name == name)
+    }
+
+    /// The Rust target triple for this platform's hypervisor and guests.
+    pub fn target_triple(&self) -> &'static str {
+        match self.arch {
+            Arch::Aarch64 => "aarch64-unknown-none",
+            Arch::X86_64 => "x86_64-unknown-none",
+        }
+    }
+}
+
+/// `[hypervisor]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hypervisor {
+    /// Reserved host RAM.
+    pub memory: Range,
+    /// Console device index.
+    pub console: usize,
+    /// defmt transport.
+    pub log: LogTransport,
+}
+
+/// A memory region of a cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Guest-physical start.
+    pub gpa: u64,
+    /// Host-physical start.
+    pub hpa: u64,
+    /// Length.
+    pub size: u64,
+    /// Permissions.
+    pub perm: Perm,
+    /// Device index when this maps device MMIO.
+    pub device: Option<usize>,
+}
+
+impl Region {
+    /// Guest-physical range.
+    pub fn guest(&self) -> Range {
+        Range::new(self.gpa, self.size)
+    }
+
+    /// Host-physical range.
+    pub fn host(&self) -> Range {
+        Range::new(self.hpa, self.size)
+    }
+}
+
+/// Where an image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A file named in the config.
+    File,
+    /// A guest crate under `tests/guests/` that xtask builds.
+    Guest(String),
+}
+
+/// A loadable part of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Guest-physical address.
+    pub gpa: u64,
+    /// Bytes in memory (file bytes plus zero fill).
+    pub size: u64,
+}
+
+/// A cell's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Origin.
+    pub source: ImageSource,
+    /// Resolved file path.
+    pub path: PathBuf,
+    /// Format.
+    pub kind: ImageKind,
+    /// File size, when the file was read.
+    pub file_size: Option<u64>,
+    /// Where it lands in guest memory, when known.
+    pub segments: Vec<Segment>,
+    /// Its own entry point (ELF header, or a raw image's load address),
+    /// when known.
+    pub entry: Option<u64>,
+}
+
+/// A checked cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// Index in the cell table.
+    pub id: usize,
+    /// Name.
+    pub name: String,
+    /// Platform CPU indices, ascending.
+    pub cpus: Vec<u32>,
+    /// Memory regions, in config order.
+    pub memory: Vec<Region>,
+    /// Passed-through device indices.
+    pub devices: Vec<usize>,
+    /// All INTIDs the cell owns (its devices' and extra ones), ascending.
+    pub irqs: Vec<u32>,
+    /// Image.
+    pub image: Image,
+    /// Guest-physical entry point, when known (ELF images need the file).
+    pub entry: Option<u64>,
+    /// Console kind.
+    pub console: CellConsole,
+    /// Fault policy.
+    pub fault_policy: FaultPolicy,
+}
+
+/// One side of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEnd {
+    /// Cell index.
+    pub cell: usize,
+    /// Where the cell sees it.
+    pub gpa: u64,
+    /// The cell's access.
+    pub perm: Perm,
+}
+
+/// A checked shared-memory channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Name.
+    pub name: String,
+    /// Host memory.
+    pub memory: Range,
+    /// Ends.
+    pub ends: Vec<ChannelEnd>,
+}
+
+/// A fully checked product configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Config file stem, e.g. `qemu-virt-demo`.
+    pub name: String,
+    /// Config file.
+    pub path: PathBuf,
+    /// Platform file.
+    pub platform_path: PathBuf,
+    /// Platform.
+    pub platform: Platform,
+    /// Hypervisor settings.
+    pub hypervisor: Hypervisor,
+    /// Cells.
+    pub cells: Vec<Cell>,
+    /// Channels.
+    pub channels: Vec<Channel>,
+}
+
+impl Config {
+    /// The cell that owns platform CPU `cpu`, if any.
+    pub fn cell_of_cpu(&self, cpu: u32) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.cpus.contains(&cpu))
+    }
+
+    /// Every file the configuration was read from (for rebuild tracking).
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.path.clone(), self.platform_path.clone()];
+        files.extend(self.cells.iter().map(|c| c.image.path.clone()));
+        files
+    }
+}

@@ -1,0 +1,423 @@
+//! Raw TOML schema: what a user writes, before any cross-checking.
+//!
+//! Every struct rejects unknown keys and every value a checker may complain
+//! about keeps its source span, so errors point at `file:line:col`. The doc
+//! comment on each field is the reference for TOML authors; the commented
+//! examples in `platforms/` and `configs/` follow it key by key.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A byte count: an integer (`0x20_0000`) or a string with a binary suffix
+/// (`"2M"`, `"2 MiB"`, `"512K"`, `"1G"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Size(n)),
+            Raw::Text(s) => parse_size(&s).map(Size).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{s}` is not a size: write an integer (0x20_0000) or a \
+                     number with K, M or G (\"2M\", \"512 KiB\")"
+                ))
+            }),
+        }
+    }
+}
+
+/// Parses `"2M"`, `"2 MiB"`, `"512k"`, `"1G"`, `"4096"`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_hexdigit() || c == '_' || c == 'x'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number.replace('_', "");
+    let value = match number.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => number.parse::<u64>().ok()?,
+    };
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    value.checked_mul(1u64 << shift)
+}
+
+/// An MMIO or RAM range on the board.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRange {
+    /// First byte (host physical).
+    pub base: Spanned<u64>,
+    /// Length in bytes.
+    pub size: Spanned<Size>,
+}
+
+/// CPU architecture of a platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// Armv8-A, hypervisor at EL2.
+    Aarch64,
+    /// x86_64 with VT-x and EPT.
+    X86_64,
+}
+
+/// One physical CPU of the board.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCpu {
+    /// AArch64: the core's MPIDR_EL1 affinity value (Aff3..Aff0).
+    pub mpidr: Option<u64>,
+    /// x86_64: the core's local APIC id.
+    pub apic_id: Option<u32>,
+}
+
+/// Interrupt controller kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntcKind {
+    /// Arm Generic Interrupt Controller.
+    Gic,
+    /// x86 local APIC + I/O APIC.
+    Apic,
+}
+
+/// The board's interrupt controller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawIntc {
+    /// `gic` or `apic`.
+    pub kind: IntcKind,
+    /// GIC architecture version: 2 or 3.
+    pub version: Spanned<u8>,
+    /// GICD frame.
+    pub distributor: Option<RawRange>,
+    /// GICv3: the redistributor region (all cores' frames).
+    pub redistributor: Option<RawRange>,
+    /// GICv2: GICC, the physical CPU interface.
+    pub cpu_interface: Option<RawRange>,
+    /// GICv2: GICH, the virtual interface control frame.
+    pub virtual_control: Option<RawRange>,
+    /// GICv2: GICV, the virtual CPU interface guests see as their GICC.
+    pub virtual_cpu: Option<RawRange>,
+    /// INTID of the virtual-interface maintenance interrupt (a PPI).
+    pub maintenance_irq: Spanned<u32>,
+    /// Number of INTIDs the distributor implements (SGIs + PPIs + SPIs).
+    pub irq_count: Spanned<u32>,
+}
+
+/// A device on the board that can be passed through to a cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawDevice {
+    /// Name cells use to claim the device.
+    pub name: Spanned<String>,
+    /// Device-tree compatible string (informational, copied to guest DTs).
+    pub compatible: String,
+    /// MMIO ranges.
+    #[serde(default)]
+    pub mmio: Vec<RawRange>,
+    /// Interrupt INTIDs the device raises (SPIs: 32 + the DT number).
+    #[serde(default)]
+    pub irqs: Vec<Spanned<u32>>,
+}
+
+/// How `cargo xtask run` starts this board under QEMU.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawQemu {
+    /// QEMU binary, e.g. `qemu-system-aarch64`.
+    pub binary: String,
+    /// `-machine` value.
+    pub machine: String,
+    /// `-cpu` value.
+    pub cpu: String,
+    /// `-m` value in MiB; must match the RAM ranges above.
+    pub memory_mib: u64,
+}
+
+/// `platforms/<board>.toml`: facts about a board, nothing about a product.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawPlatform {
+    /// One line describing the board.
+    pub description: String,
+    /// `aarch64` or `x86_64`.
+    pub arch: Spanned<Arch>,
+    /// Physical address the boot loader places the hypervisor image at.
+    pub hypervisor_load_address: Spanned<u64>,
+    /// CPUs, in the order the config numbers them (0, 1, ...).
+    pub cpus: Spanned<Vec<RawCpu>>,
+    /// RAM ranges.
+    pub ram: Spanned<Vec<RawRange>>,
+    /// Interrupt controller.
+    pub interrupt_controller: RawIntc,
+    /// Name of the device (in `[[device]]`) that is the board's console UART.
+    pub console: Spanned<String>,
+    /// Devices.
+    #[serde(default, rename = "device")]
+    pub devices: Vec<RawDevice>,
+    /// How to run the board under QEMU (absent for boards QEMU cannot model).
+    pub qemu: Option<RawQemu>,
+}
+
+/// Where hypervisor `defmt` log records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogTransport {
+    /// ARM semihosting to a host file (QEMU, or a debugger on a board).
+    #[default]
+    Semihosting,
+    /// An in-memory ring buffer a debugger reads (boards without a probe).
+    Ring,
+    /// No log records.
+    None,
+}
+
+/// `[hypervisor]` in a product config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawHypervisor {
+    /// Host RAM reserved for the hypervisor: image, stacks, page tables.
+    /// Must contain the platform's `hypervisor-load-address`.
+    pub memory: Spanned<RawRange>,
+    /// UART the hypervisor prints on (a platform device name); defaults to
+    /// the platform's `console`.
+    pub console: Option<Spanned<String>>,
+    /// Where `defmt` log records go: `semihosting` (default), `ring`, `none`.
+    #[serde(default)]
+    pub log: LogTransport,
+}
+
+/// Access permissions of a region, written as a subset of `"rwx"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Perm {
+    /// Readable.
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub execute: bool,
+}
+
+impl<'de> Deserialize<'de> for Perm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Perm::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a permission: write a non-empty subset of \
+                 \"rwx\" in that order, e.g. \"rw\" or \"rx\""
+            ))
+        })
+    }
+}
+
+impl Perm {
+    /// Parses `"r"`, `"rw"`, `"rx"`, `"rwx"`, ... (letters in `rwx` order).
+    pub fn parse(text: &str) -> Option<Perm> {
+        let mut perm = Perm::default();
+        let mut rest = text;
+        for (letter, flag) in [
+            ('r', &mut perm.read),
+            ('w', &mut perm.write),
+            ('x', &mut perm.execute),
+        ] {
+            if let Some(tail) = rest.strip_prefix(letter) {
+                *flag = true;
+                rest = tail;
+            }
+        }
+        (rest.is_empty() && !text.is_empty()).then_some(perm)
+    }
+}
+
+impl std::fmt::Display for Perm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bit = |on: bool, c: char| if on { c } else { '-' };
+        write!(
+            f,
+            "{}{}{}",
+            bit(self.read, 'r'),
+            bit(self.write, 'w'),
+            bit(self.execute, 'x')
+        )
+    }
+}
+
+/// One `[[cell.memory]]` region.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRegion {
+    /// Guest-physical address the cell sees.
+    pub gpa: Spanned<u64>,
+    /// Host-physical address backing it.
+    pub hpa: Spanned<u64>,
+    /// Length in bytes (a multiple of 4 KiB).
+    pub size: Spanned<Size>,
+    /// Permissions, a subset of `"rwx"`.
+    pub perm: Spanned<Perm>,
+    /// Set to a platform device name to map (part of) that device's MMIO
+    /// instead of RAM; `hpa..hpa+size` must then lie inside the device.
+    pub device: Option<Spanned<String>>,
+}
+
+/// Format of a cell image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageKind {
+    /// Flat binary, copied to `load` (default: the first region's start).
+    Raw,
+    /// ELF executable; its load segments are placed at their physical
+    /// addresses (guest-physical), its entry is the default entry point.
+    Elf,
+}
+
+/// `[cell.image]`: what the cell runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawImage {
+    /// A file, relative to the config file's folder.
+    pub path: Option<Spanned<String>>,
+    /// Or: the name of a guest crate under `tests/guests/`, which
+    /// `cargo xtask build` builds for the platform's architecture.
+    pub guest: Option<Spanned<String>>,
+    /// `raw` or `elf`.
+    pub kind: Spanned<ImageKind>,
+    /// Raw images: guest-physical load address.
+    pub load: Option<Spanned<u64>>,
+}
+
+/// What a cell does when it faults (touches memory it does not own, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultPolicy {
+    /// Inject a synchronous external abort into the guest.
+    Inject,
+    /// Stop the cell's cores (default).
+    #[default]
+    Halt,
+    /// Reload the cell's image and start it again.
+    Restart,
+}
+
+/// How a cell's console is provided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellConsole {
+    /// An emulated PL011 multiplexed onto the hypervisor's UART (default).
+    #[default]
+    Virtual,
+    /// The cell owns a UART from its `devices` directly.
+    Passthrough,
+    /// No console.
+    None,
+}
+
+/// One `[[cell]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCell {
+    /// Name: letters, digits, `-` and `_`; tags the cell's console lines.
+    pub name: Spanned<String>,
+    /// Platform CPU indices the cell owns (whole cores).
+    pub cpus: Spanned<Vec<Spanned<u32>>>,
+    /// Memory regions.
+    #[serde(default)]
+    pub memory: Vec<Spanned<RawRegion>>,
+    /// Platform devices passed through (their MMIO and interrupts).
+    #[serde(default)]
+    pub devices: Vec<Spanned<String>>,
+    /// Extra interrupts (INTIDs) the cell owns beyond its devices'.
+    #[serde(default)]
+    pub irqs: Vec<Spanned<u32>>,
+    /// The image the cell runs.
+    pub image: Spanned<RawImage>,
+    /// Guest-physical entry point; defaults to the ELF entry, or the raw
+    /// image's load address.
+    pub entry: Option<Spanned<u64>>,
+    /// `virtual` (default), `passthrough` or `none`.
+    #[serde(default)]
+    pub console: CellConsole,
+    /// `inject`, `halt` (default) or `restart`.
+    #[serde(default)]
+    pub fault_policy: FaultPolicy,
+}
+
+/// One side of a shared-memory channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawChannelEnd {
+    /// Cell name.
+    pub cell: Spanned<String>,
+    /// Where that cell sees the channel.
+    pub gpa: Spanned<u64>,
+    /// That cell's permissions (`"r"` or `"rw"`).
+    pub perm: Spanned<Perm>,
+}
+
+/// One `[[channel]]`: host memory shared by two or more cells.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawChannel {
+    /// Name, for messages and guest device trees.
+    pub name: Spanned<String>,
+    /// Host-physical address of the shared memory.
+    pub hpa: Spanned<u64>,
+    /// Length in bytes (a multiple of 4 KiB).
+    pub size: Spanned<Size>,
+    /// The cells that map it, each with its own address and permissions.
+    pub ends: Spanned<Vec<RawChannelEnd>>,
+}
+
+/// `configs/<product>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawConfig {
+    /// Platform name: a file `platforms/<name>.toml`.
+    pub platform: Spanned<String>,
+    /// Hypervisor settings.
+    pub hypervisor: RawHypervisor,
+    /// The cells.
+    #[serde(default, rename = "cell")]
+    pub cells: Vec<Spanned<RawCell>>,
+    /// Shared-memory channels between cells.
+    #[serde(default, rename = "channel")]
+    pub channels: Vec<Spanned<RawChannel>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("2 MiB"), Some(2 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("0x1000"), Some(0x1000));
+        assert_eq!(parse_size("1_024"), Some(1024));
+        assert_eq!(parse_size("3 parsecs"), None);
+    }
+
+    #[test]
+    fn perms() {
+        assert_eq!(Perm::parse("rw").map(|p| p.to_string()), Some("rw-".into()));
+        assert_eq!(Perm::parse("rx").map(|p| p.to_string()), Some("r-x".into()));
+        assert_eq!(Perm::parse("wr"), None);
+        assert_eq!(Perm::parse(""), None);
+        assert_eq!(Perm::parse("rwz"), None);
+    }
+}
