@@ -1,1 +1,178 @@
-fn main() {}
+//! `cargo xtask`: check, build, run and test Bulkhead.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use xtask::build::{BuildOptions, build, cargo, section_sizes};
+use xtask::check::{CheckError, load_and_build_guests, table};
+use xtask::{paths, qemu};
+
+/// Bulkhead's build tool.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Validate a product config and print its partition table.
+    ///
+    /// Builds the guest crates the config names (their sizes are checked
+    /// against the cells' memory), then prints cells, cores, memory, devices,
+    /// interrupts and channels. Exits non-zero with `file:line:col` messages
+    /// on the first build-breaking problems found.
+    Check {
+        /// The product config, e.g. configs/qemu-virt-demo.toml.
+        config: PathBuf,
+    },
+    /// Build the hypervisor and its guests into target/dist/<config>/.
+    ///
+    /// Outputs: bulkhead.elf (with symbols), bulkhead.bin (the flat image to
+    /// load at the platform's hypervisor-load-address), layout.txt (where
+    /// every section and cell lives) and the guest ELFs.
+    Build {
+        /// The product config.
+        config: PathBuf,
+        /// Extra hypervisor cargo features (test-only, e.g. panic-selftest).
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+    },
+    /// Build a config and boot it under QEMU on this terminal.
+    ///
+    /// Without CONFIG boots configs/qemu-virt-demo.toml. Installs QEMU with
+    /// apt when it is missing and this runs as root; otherwise prints the
+    /// command to install it. Hypervisor log records appear as `[hv]` lines.
+    Run {
+        /// The product config.
+        config: Option<PathBuf>,
+    },
+    /// Run every check CI runs: format, clippy (host and bare-metal targets),
+    /// host unit and integration tests, and the QEMU integration tests.
+    Test {
+        /// Skip the QEMU integration tests (for a quick local loop).
+        #[arg(long)]
+        host_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Check { config } => check(&config),
+        Task::Build { config, features } => build_task(&config, features),
+        Task::Run { config } => run(config),
+        Task::Test { host_only } => test(host_only),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(config: &std::path::Path) -> Result<()> {
+    let path = paths::config_path(config);
+    match load_and_build_guests(&path, true) {
+        Ok(config) => {
+            print!("{}", table(&config));
+            println!("\nok: {} is valid", paths::shown(&path).display());
+            Ok(())
+        }
+        Err(CheckError::Config(errors)) => bail!("{errors}"),
+        Err(CheckError::Other(e)) => Err(e),
+    }
+}
+
+fn build_task(config: &std::path::Path, features: Vec<String>) -> Result<()> {
+    let dist = build(&paths::config_path(config), &BuildOptions { features })?;
+    println!("built {} in {:.1} s", dist.config.name, dist.elapsed.as_secs_f64());
+    for (name, size) in section_sizes(&dist.elf)? {
+        println!("  {name:<8} {size:>8} bytes");
+    }
+    println!(
+        "  image    {:>8} bytes  {}",
+        dist.image_size,
+        paths::shown(&dist.image).display()
+    );
+    println!("  elf               {}", paths::shown(&dist.elf).display());
+    println!(
+        "  layout            {}",
+        paths::shown(&dist.dir.join("layout.txt")).display()
+    );
+    Ok(())
+}
+
+fn run(config: Option<PathBuf>) -> Result<()> {
+    let config = config.unwrap_or_else(|| PathBuf::from(paths::DEFAULT_CONFIG));
+    let dist = build(&paths::config_path(&config), &BuildOptions::default())?;
+    eprintln!(
+        "built {} ({} bytes) in {:.1} s",
+        paths::shown(&dist.image).display(),
+        dist.image_size,
+        dist.elapsed.as_secs_f64()
+    );
+    let status = qemu::run_interactive(&dist)?;
+    if !status.success() {
+        bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
+fn step(name: &str, command: &mut Command) -> Result<()> {
+    eprintln!("\n==> {name}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {name}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+fn test(host_only: bool) -> Result<()> {
+    step("format", cargo().args(["fmt", "--all", "--check"]))?;
+    step(
+        "clippy (host)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    step(
+        "clippy (aarch64-unknown-none)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "bulkhead",
+            "-p",
+            "guest-hello",
+            "--target",
+            "aarch64-unknown-none",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step("host tests", cargo().args(["test", "--workspace"]))?;
+    if host_only {
+        return Ok(());
+    }
+    qemu::ensure_installed("qemu-system-aarch64")?;
+    step(
+        "QEMU integration tests",
+        cargo().args([
+            "test",
+            "-p",
+            "xtask",
+            "--test",
+            "target",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ]),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Bulkhead's host tool as a library: the `cargo xtask` subcommands and the
+//! helpers the QEMU integration tests under `tests/` use.
+
+pub mod build;
+pub mod check;
+pub mod hvlog;
+pub mod paths;
+pub mod qemu;

@@ -1,0 +1,229 @@
+//! Running a built image under QEMU: the machine line, installing QEMU,
+//! interactive and captured runs.
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bulkhead_config::model::LogTransport;
+
+use crate::build::Dist;
+use crate::hvlog::{LOG_FILE, LogDecoder};
+
+/// The Debian/Ubuntu package that provides a QEMU binary.
+fn package_of(binary: &str) -> &'static str {
+    if binary.contains("x86_64") {
+        "qemu-system-x86"
+    } else {
+        "qemu-system-arm"
+    }
+}
+
+fn on_path(binary: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file())
+    })
+}
+
+/// Makes sure `binary` is installed: installs it with apt when running as
+/// root on a Debian-like system, otherwise explains how.
+pub fn ensure_installed(binary: &str) -> Result<()> {
+    if on_path(binary) {
+        return Ok(());
+    }
+    let package = package_of(binary);
+    let command = format!("apt-get update && apt-get install -y {package}");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if is_root && on_path("apt-get") {
+        eprintln!("{binary} is missing; installing {package}: {command}");
+        let status = Command::new("sh")
+            .args(["-c", &command])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if status.success() && on_path(binary) {
+            return Ok(());
+        }
+        bail!("installing {package} failed; run `{command}` yourself");
+    }
+    bail!("{binary} is not installed; install it with:\n    sudo sh -c '{command}'");
+}
+
+/// The QEMU command line for a built image.
+pub fn command(dist: &Dist) -> Result<Command> {
+    let platform = &dist.config.platform;
+    let qemu = platform
+        .qemu
+        .as_ref()
+        .with_context(|| format!("platform `{}` has no [qemu] section", platform.name))?;
+    let load = format!("{:#x}", platform.load_address);
+    let mut command = Command::new(&qemu.binary);
+    command
+        .current_dir(&dist.dir)
+        .args(["-machine", &qemu.machine, "-cpu", &qemu.cpu])
+        .args(["-smp", &platform.cpus.len().to_string()])
+        .args(["-m", &qemu.memory_mib.to_string()])
+        .arg("-nographic")
+        // The flat image, placed like a boot loader would, and the boot
+        // core's PC; the other cores start powered off (PSCI CPU_ON).
+        .args(["-device", &format!("loader,file=bulkhead.bin,addr={load},force-raw=on")])
+        .args(["-device", &format!("loader,addr={load},cpu-num=0")]);
+    if dist.config.hypervisor.log == LogTransport::Semihosting {
+        command.args(["-semihosting-config", "enable=on,target=native"]);
+    }
+    Ok(command)
+}
+
+/// Runs QEMU attached to the terminal, decoding hypervisor log records live
+/// to stderr.
+pub fn run_interactive(dist: &Dist) -> Result<ExitStatus> {
+    let mut command = command(dist)?;
+    ensure_installed(&command.get_program().to_string_lossy())?;
+    let log_path = dist.dir.join(LOG_FILE);
+    let _ = std::fs::remove_file(&log_path);
+    eprintln!("running: {}", describe(&command));
+    eprintln!("(Ctrl-A X quits QEMU; hypervisor log records are shown as [hv] lines)");
+    let running = Arc::new(AtomicBool::new(true));
+    let follower = LogDecoder::new(&dist.elf)
+        .map(|decoder| decoder.follow(log_path, running.clone()))
+        .map_err(|e| eprintln!("note: log records will not be decoded: {e}"))
+        .ok();
+    let status = command.status().context("start QEMU")?;
+    running.store(false, Ordering::Release);
+    if let Some(follower) = follower {
+        let _ = follower.join();
+    }
+    Ok(status)
+}
+
+/// `qemu ... args` as one shell-like line.
+pub fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a captured run printed.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Everything on the console (the physical UART).
+    pub console: String,
+    /// Decoded hypervisor log records.
+    pub log: Vec<String>,
+    /// QEMU's exit status, if it exited by itself.
+    pub status: Option<ExitStatus>,
+    /// Whether the time limit ran out.
+    pub timed_out: bool,
+    /// The command line.
+    pub command: String,
+}
+
+impl RunOutput {
+    /// Console and log, for assertion messages.
+    pub fn transcript(&self) -> String {
+        format!(
+            "$ {}\n--- console ---\n{}\n--- hypervisor log ---\n{}\n--- status: {:?}{} ---",
+            self.command,
+            self.console,
+            self.log.join("\n"),
+            self.status,
+            if self.timed_out { ", timed out" } else { "" }
+        )
+    }
+}
+
+/// Runs QEMU with its console captured until it exits, `done` returns true
+/// for the console text so far, or `timeout` passes; then decodes the log.
+pub fn run_captured(
+    dist: &Dist,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Result<RunOutput> {
+    let mut command = command(dist)?;
+    ensure_installed(&command.get_program().to_string_lossy())?;
+    let log_path = dist.dir.join(LOG_FILE);
+    let _ = std::fs::remove_file(&log_path);
+    let line = describe(&command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start QEMU")?;
+    let console = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut reader = child.stdout.take().context("QEMU stdout")?;
+    let sink = console.clone();
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let started = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        let text = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
+        if done(&text) {
+            // Let the last lines arrive, then stop the machine.
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        if started.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = pump.join();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let mut console = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
+    if !stderr.is_empty() {
+        console.push_str("\n[qemu stderr] ");
+        console.push_str(&stderr);
+    }
+    let log = match std::fs::read(&log_path) {
+        Ok(bytes) => LogDecoder::new(&dist.elf)?.decode_all(&bytes),
+        Err(_) => Vec::new(),
+    };
+    Ok(RunOutput {
+        console,
+        log,
+        status,
+        timed_out,
+        command: line,
+    })
+}
+
+/// Whether a QEMU binary is available (for tests that must fail, not skip,
+/// when it is missing in CI).
+pub fn available(binary: &str) -> bool {
+    on_path(binary)
+}
+
+/// Path helper for tests: the console text between two markers.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)?;
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
