@@ -122,8 +122,9 @@ pub struct HypervisorDesc {
     pub log: LogTransport,
 }
 
-/// A physical CPU.
+/// A physical CPU. `repr(C)`: the boot assembly reads `hw_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct CpuDesc {
     /// MPIDR affinity (AArch64) or APIC id (x86_64).
     pub hw_id: u64,

@@ -4,4 +4,5 @@
 //! Pure encodings (page-table descriptors) also build on the host so they
 //! are unit-tested there.
 
+#[cfg(any(test, target_arch = "aarch64"))]
 pub mod aarch64;

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn configs(dir: &str) -> Vec<PathBuf> {
@@ -38,7 +41,11 @@ fn check_rejects_every_bad_config_with_its_message() {
     let bad = configs("tests/configs/bad");
     assert!(bad.len() >= 12);
     for path in bad {
-        let shown = path.strip_prefix(workspace()).unwrap().display().to_string();
+        let shown = path
+            .strip_prefix(workspace())
+            .unwrap()
+            .display()
+            .to_string();
         let (ok, _, stderr) = xtask_check(&path);
         assert!(!ok, "{shown}: `cargo xtask check` accepted it");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -49,7 +56,10 @@ fn check_rejects_every_bad_config_with_its_message() {
                 "{shown}: expected\n  {expect}\nin stderr:\n{stderr}"
             );
         }
-        assert!(stderr.contains("help: "), "{shown}: no fix given:\n{stderr}");
+        assert!(
+            stderr.contains("help: "),
+            "{shown}: no fix given:\n{stderr}"
+        );
     }
 }
 
@@ -58,8 +68,14 @@ fn check_accepts_good_configs_and_prints_the_table() {
     for path in configs("tests/configs/good") {
         let (ok, stdout, stderr) = xtask_check(&path);
         assert!(ok, "{}: {stderr}", path.display());
-        assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
-        assert!(stdout.contains("0x40000000 -> 0x41000000 (16 MiB rwx)"), "{stdout}");
+        assert!(
+            stdout.contains("alpha") && stdout.contains("beta"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("0x40000000 -> 0x41000000 (16 MiB rwx)"),
+            "{stdout}"
+        );
         assert!(stdout.contains("channel link"), "{stdout}");
     }
 }

@@ -84,20 +84,31 @@ fn first_light(config: &str, gic: &str) {
     }
     let cpu_count = dist.config.platform.cpus.len();
     for cpu in 1..cpu_count {
-        let line = format!("cpu {cpu} online (MPIDR {:#x})", dist.config.platform.cpus[cpu].hw_id);
+        let line = format!(
+            "cpu {cpu} online (MPIDR {:#x})",
+            dist.config.platform.cpus[cpu].hw_id
+        );
         assert!(console.contains(&line), "missing `{line}`:\n{transcript}");
     }
     assert!(
         console.contains(&format!("all {cpu_count} CPUs online")),
         "{transcript}"
     );
-    assert!(console.contains("stopping: PSCI SYSTEM_OFF"), "{transcript}");
+    assert!(
+        console.contains("stopping: PSCI SYSTEM_OFF"),
+        "{transcript}"
+    );
     // Log records travelled over semihosting, not the console.
     assert!(
-        out.log.iter().any(|l| l.contains("INFO") && l.contains("EL2 MMU on")),
+        out.log
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("EL2 MMU on")),
         "no decoded log record:\n{transcript}"
     );
-    assert!(!console.contains("[hv]"), "log records on the console:\n{transcript}");
+    assert!(
+        !console.contains("[hv]"),
+        "log records on the console:\n{transcript}"
+    );
 }
 
 #[test]
@@ -127,10 +138,19 @@ fn panic_prints_location_and_stops_every_core() {
         panic_line.contains("src/") && panic_line.contains(".rs:"),
         "no location in `{panic_line}`"
     );
-    assert!(panic_line.ends_with("panic-selftest: deliberate panic after boot"), "{panic_line}");
-    assert!(console.contains("all cores stopped (3 others)"), "{transcript}");
+    assert!(
+        panic_line.ends_with("panic-selftest: deliberate panic after boot"),
+        "{panic_line}"
+    );
+    assert!(
+        console.contains("all cores stopped (3 others)"),
+        "{transcript}"
+    );
     // Nothing runs after the panic: the normal stop never comes.
-    assert!(!console.contains("stopping: PSCI SYSTEM_OFF"), "{transcript}");
+    assert!(
+        !console.contains("stopping: PSCI SYSTEM_OFF"),
+        "{transcript}"
+    );
 }
 
 fn symbols(elf: &Path) -> Vec<String> {
@@ -149,15 +169,38 @@ fn image_has_no_toml_parser_and_no_allocator() {
     let dist = build_config("configs/qemu-virt-demo.toml", &[]);
     let symbols = symbols(&dist.elf);
     assert!(symbols.len() > 50, "the ELF lost its symbols");
-    assert!(symbols.iter().any(|s| s.contains("rust_entry") || s.contains("boot")));
-    for needle in ["toml", "serde", "__rust_alloc", "__rg_alloc", "__rust_no_alloc_shim", "GlobalAlloc", "alloc..vec", "alloc..string"] {
+    assert!(
+        symbols
+            .iter()
+            .any(|s| s.contains("rust_entry") || s.contains("boot"))
+    );
+    for needle in [
+        "toml",
+        "serde",
+        "__rust_alloc",
+        "__rg_alloc",
+        "__rust_no_alloc_shim",
+        "GlobalAlloc",
+        "alloc..vec",
+        "alloc..string",
+    ] {
         let found: Vec<&String> = symbols.iter().filter(|s| s.contains(needle)).collect();
         assert!(found.is_empty(), "image contains `{needle}`: {found:?}");
     }
     // The dependency tree of the target build agrees.
     let _guard = lock();
     let tree = xtask::build::cargo()
-        .args(["tree", "-p", "bulkhead", "--target", "aarch64-unknown-none", "-e", "normal", "--prefix", "none"])
+        .args([
+            "tree",
+            "-p",
+            "bulkhead",
+            "--target",
+            "aarch64-unknown-none",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
         .output()
         .unwrap();
     assert!(tree.status.success());
@@ -178,9 +221,15 @@ fn build_writes_elf_image_and_layout_map() {
     assert!(dist.elf.is_file() && dist.image.is_file());
     let load = dist.config.platform.load_address;
     assert!(dist.image_size > 0);
-    assert!(dist.image_size < dist.config.hypervisor.memory.size, "image larger than hypervisor memory");
+    assert!(
+        dist.image_size < dist.config.hypervisor.memory.size,
+        "image larger than hypervisor memory"
+    );
     let layout = std::fs::read_to_string(dist.dir.join("layout.txt")).unwrap();
-    assert!(layout.contains(&format!("load address {load:#x}")), "{layout}");
+    assert!(
+        layout.contains(&format!("load address {load:#x}")),
+        "{layout}"
+    );
     assert!(layout.contains(".text"), "{layout}");
     assert!(layout.contains("sensor"), "{layout}");
     assert!(dist.dir.join("guest-hello.elf").is_file());

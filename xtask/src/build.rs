@@ -46,7 +46,12 @@ pub fn build_guests(config: &Config, release: bool) -> Result<()> {
     }
     let mut command = cargo();
     command
-        .args(["build", "--quiet", "--target", config.platform.target_triple()])
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            config.platform.target_triple(),
+        ])
         // Guest images are always built optimised: their paths in the config
         // model point at the release folder.
         .arg("--release");
@@ -92,9 +97,20 @@ pub fn build(config_path: &Path, options: &BuildOptions) -> Result<Dist> {
     let triple = config.platform.target_triple();
     let mut command = cargo();
     command
-        .args(["build", "--quiet", "--release", "-p", "bulkhead", "--target", triple])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "bulkhead",
+            "--target",
+            triple,
+        ])
         .env("BULKHEAD_CONFIG", &config.path)
-        .env("DEFMT_LOG", std::env::var("DEFMT_LOG").unwrap_or_else(|_| "info".into()));
+        .env(
+            "DEFMT_LOG",
+            std::env::var("DEFMT_LOG").unwrap_or_else(|_| "info".into()),
+        );
     // Test-only feature builds go to their own dist folder.
     let mut variant = config.name.clone();
     if !options.features.is_empty() {
@@ -151,7 +167,10 @@ pub fn objcopy() -> Result<PathBuf> {
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
         .context("rustc -vV printed no host")?;
-    let tool = sysroot.join("lib/rustlib").join(host).join("bin/llvm-objcopy");
+    let tool = sysroot
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin/llvm-objcopy");
     if !tool.exists() {
         bail!(
             "{} is missing: run `rustup component add llvm-tools` (rust-toolchain.toml lists it)",
@@ -167,7 +186,11 @@ fn layout_map(config: &Config, elf: &Path, image_size: u64) -> Result<String> {
     let file = object::File::parse(&*data)?;
     let mut out = String::new();
     let hv = config.hypervisor.memory;
-    writeln!(out, "# Bulkhead layout for {} on {}", config.name, config.platform.name)?;
+    writeln!(
+        out,
+        "# Bulkhead layout for {} on {}",
+        config.name, config.platform.name
+    )?;
     writeln!(
         out,
         "hypervisor memory {hv} ({}), load address {:#x}, image {image_size} bytes",
@@ -187,7 +210,13 @@ fn layout_map(config: &Config, elf: &Path, image_size: u64) -> Result<String> {
             section.size()
         )?;
     }
-    for symbol in ["__bss_end", "__stacks_start", "__stacks_end", "__page_tables_start", "__hv_end"] {
+    for symbol in [
+        "__bss_end",
+        "__stacks_start",
+        "__stacks_end",
+        "__page_tables_start",
+        "__hv_end",
+    ] {
         if let Some(s) = file.symbols().find(|s| s.name() == Ok(symbol)) {
             writeln!(out, "{symbol:<16} {:>#12x}", s.address())?;
         }

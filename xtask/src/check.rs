@@ -4,8 +4,8 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use bulkhead_config::model::{human_size, Config, ImageSource};
-use bulkhead_config::{load, Diagnostics, LoadOptions};
+use bulkhead_config::model::{Config, ImageSource, human_size};
+use bulkhead_config::{Diagnostics, LoadOptions, load};
 
 use crate::paths;
 
@@ -68,8 +68,14 @@ pub fn table(config: &Config) -> String {
             ImageSource::File => paths::shown(&cell.image.path).display().to_string(),
         };
         let image = match cell.image.file_size {
-            Some(size) => format!("{image} ({}, {size} B)", format!("{:?}", cell.image.kind).to_lowercase()),
-            None => format!("{image} ({})", format!("{:?}", cell.image.kind).to_lowercase()),
+            Some(size) => format!(
+                "{image} ({}, {size} B)",
+                format!("{:?}", cell.image.kind).to_lowercase()
+            ),
+            None => format!(
+                "{image} ({})",
+                format!("{:?}", cell.image.kind).to_lowercase()
+            ),
         };
         for (i, region) in cell.memory.iter().enumerate() {
             let memory = format!(

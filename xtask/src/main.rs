@@ -91,7 +91,11 @@ fn check(config: &std::path::Path) -> Result<()> {
 
 fn build_task(config: &std::path::Path, features: Vec<String>) -> Result<()> {
     let dist = build(&paths::config_path(config), &BuildOptions { features })?;
-    println!("built {} in {:.1} s", dist.config.name, dist.elapsed.as_secs_f64());
+    println!(
+        "built {} in {:.1} s",
+        dist.config.name,
+        dist.elapsed.as_secs_f64()
+    );
     for (name, size) in section_sizes(&dist.elf)? {
         println!("  {name:<8} {size:>8} bytes");
     }
@@ -139,7 +143,14 @@ fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
     step(
         "clippy (host)",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     step(
         "clippy (aarch64-unknown-none)",

@@ -23,9 +23,8 @@ fn package_of(binary: &str) -> &'static str {
 }
 
 fn on_path(binary: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
 }
 
 /// Makes sure `binary` is installed: installs it with apt when running as
@@ -71,7 +70,10 @@ pub fn command(dist: &Dist) -> Result<Command> {
         .arg("-nographic")
         // The flat image, placed like a boot loader would, and the boot
         // core's PC; the other cores start powered off (PSCI CPU_ON).
-        .args(["-device", &format!("loader,file=bulkhead.bin,addr={load},force-raw=on")])
+        .args([
+            "-device",
+            &format!("loader,file=bulkhead.bin,addr={load},force-raw=on"),
+        ])
         .args(["-device", &format!("loader,addr={load},cpu-num=0")]);
     if dist.config.hypervisor.log == LogTransport::Semihosting {
         command.args(["-semihosting-config", "enable=on,target=native"]);
@@ -226,4 +228,3 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let to = text[from..].find(end)? + from;
     Some(&text[from..to])
 }
-

@@ -2,5 +2,40 @@
 //!
 //! `descriptors` (pure encodings) builds everywhere so it is unit-tested on
 //! the host; everything that touches registers builds for the target only.
+//!
+//! Boot: `boot` (entry assembly, per-core stacks) -> `start` (the boot
+//! flow), with `exception` (EL2 vectors), `mmu` (EL2 map and MMU enable),
+//! `pl011` + `console` (the hypervisor's UART), `psci` (firmware calls),
+//! `smp` (bringing cores up and stopping them), `panic`, and `logger` +
+//! `semihosting` (defmt records off the console).
 
 pub mod descriptors;
+
+#[cfg(target_os = "none")]
+pub mod boot;
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod exception;
+#[cfg(target_os = "none")]
+pub mod layout;
+#[cfg(target_os = "none")]
+pub mod logger;
+#[cfg(target_os = "none")]
+pub mod mmu;
+#[cfg(target_os = "none")]
+pub mod panic;
+#[cfg(target_os = "none")]
+pub mod pl011;
+#[cfg(target_os = "none")]
+pub mod platform;
+#[cfg(target_os = "none")]
+pub mod psci;
+#[cfg(target_os = "none")]
+pub mod semihosting;
+#[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
+pub mod start;
