@@ -30,7 +30,7 @@ fn run(command: &mut Command) -> Result<()> {
 }
 
 /// Builds every guest crate the config names, for the platform's target.
-pub fn build_guests(config: &Config, release: bool) -> Result<()> {
+pub fn build_guests(config: &Config) -> Result<()> {
     let mut guests: Vec<&str> = config
         .cells
         .iter()
@@ -52,10 +52,9 @@ pub fn build_guests(config: &Config, release: bool) -> Result<()> {
             "--target",
             config.platform.target_triple(),
         ])
-        // Guest images are always built optimised: their paths in the config
-        // model point at the release folder.
+        // Guest images are always built optimised: the config model's image
+        // paths point at the release folder.
         .arg("--release");
-    let _ = release;
     for guest in guests {
         command.args(["-p", &format!("guest-{guest}")]);
     }
@@ -89,7 +88,7 @@ pub struct Dist {
 /// Builds `config_path` into `target/dist/<config>/`.
 pub fn build(config_path: &Path, options: &BuildOptions) -> Result<Dist> {
     let started = Instant::now();
-    let config = match crate::check::load_and_build_guests(config_path, true) {
+    let config = match crate::check::load_and_build_guests(config_path) {
         Ok(config) => config,
         Err(crate::check::CheckError::Config(errors)) => bail!("{errors}"),
         Err(crate::check::CheckError::Other(e)) => return Err(e),

@@ -19,9 +19,9 @@ pub fn options(require_images: bool) -> LoadOptions {
 
 /// Loads `path`: first the structure (no image files needed), then builds
 /// the guest crates it names, then loads again with every image checked.
-pub fn load_and_build_guests(path: &Path, release: bool) -> Result<Config, CheckError> {
+pub fn load_and_build_guests(path: &Path) -> Result<Config, CheckError> {
     let structure = load(path, &options(false)).map_err(CheckError::Config)?;
-    crate::build::build_guests(&structure, release).map_err(CheckError::Other)?;
+    crate::build::build_guests(&structure).map_err(CheckError::Other)?;
     load(path, &options(true)).map_err(CheckError::Config)
 }
 

@@ -27,30 +27,58 @@ fn on_path(binary: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
 }
 
+/// What to do about a missing QEMU binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallPlan {
+    /// Run this shell command (as root, with apt).
+    Install(String),
+    /// Stop and tell the user this.
+    Explain(String),
+}
+
+/// Decides how to get `binary`: install it with apt when running as root
+/// on a system with apt, otherwise explain the exact command.
+pub fn install_plan(binary: &str, is_root: bool, has_apt: bool) -> InstallPlan {
+    let package = package_of(binary);
+    let command = format!("apt-get update && apt-get install -y {package}");
+    if is_root && has_apt {
+        InstallPlan::Install(command)
+    } else if has_apt {
+        InstallPlan::Explain(format!(
+            "{binary} is not installed; install it with:\n    sudo sh -c '{command}'"
+        ))
+    } else {
+        InstallPlan::Explain(format!(
+            "{binary} is not installed; install QEMU 7.2 or newer with your package manager \
+             (Debian/Ubuntu: `sudo apt-get install {package}`)"
+        ))
+    }
+}
+
 /// Makes sure `binary` is installed: installs it with apt when running as
 /// root on a Debian-like system, otherwise explains how.
 pub fn ensure_installed(binary: &str) -> Result<()> {
     if on_path(binary) {
         return Ok(());
     }
-    let package = package_of(binary);
-    let command = format!("apt-get update && apt-get install -y {package}");
     let is_root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if is_root && on_path("apt-get") {
-        eprintln!("{binary} is missing; installing {package}: {command}");
-        let status = Command::new("sh")
-            .args(["-c", &command])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()?;
-        if status.success() && on_path(binary) {
-            return Ok(());
+    match install_plan(binary, is_root, on_path("apt-get")) {
+        InstallPlan::Install(command) => {
+            eprintln!("{binary} is missing; installing it: {command}");
+            let status = Command::new("sh")
+                .args(["-c", &command])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()?;
+            if status.success() && on_path(binary) {
+                return Ok(());
+            }
+            bail!("installing {binary} failed; run `{command}` yourself");
         }
-        bail!("installing {package} failed; run `{command}` yourself");
+        InstallPlan::Explain(text) => bail!("{text}"),
     }
-    bail!("{binary} is not installed; install it with:\n    sudo sh -c '{command}'");
 }
 
 /// The QEMU command line for a built image.
@@ -227,4 +255,25 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)?;
     let to = text[from..].find(end)? + from;
     Some(&text[from..to])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_qemu_is_installed_as_root_and_explained_otherwise() {
+        assert_eq!(
+            install_plan("qemu-system-aarch64", true, true),
+            InstallPlan::Install("apt-get update && apt-get install -y qemu-system-arm".into())
+        );
+        let InstallPlan::Explain(text) = install_plan("qemu-system-aarch64", false, true) else {
+            panic!("a normal user must not get an install");
+        };
+        assert!(text.contains("sudo sh -c 'apt-get update && apt-get install -y qemu-system-arm'"));
+        let InstallPlan::Explain(text) = install_plan("qemu-system-x86_64", true, false) else {
+            panic!("no apt, no install");
+        };
+        assert!(text.contains("qemu-system-x86"), "{text}");
+    }
 }
