@@ -234,3 +234,37 @@ fn build_writes_elf_image_and_layout_map() {
     assert!(layout.contains("sensor"), "{layout}");
     assert!(dist.dir.join("guest-hello.elf").is_file());
 }
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn xtask_run_boots_the_default_config_and_decodes_log_records() {
+    require_qemu();
+    let _guard = lock();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("run")
+        .current_dir(xtask::paths::workspace())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let transcript = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(output.status.success(), "{transcript}");
+    assert!(
+        stdout.contains("Bulkhead 0.1.0: static partitioning hypervisor"),
+        "{transcript}"
+    );
+    assert!(
+        stdout.contains("config qemu-virt-demo on qemu-virt-aarch64"),
+        "{transcript}"
+    );
+    assert!(stdout.contains("cell 0 sensor: cpus 0"), "{transcript}");
+    assert!(stdout.contains("all 4 CPUs online"), "{transcript}");
+    // Log records are decoded live, on stderr, with their source location.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("[hv] ") && l.contains("INFO") && l.contains("start.rs:")),
+        "{transcript}"
+    );
+}
