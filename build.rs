@@ -47,6 +47,14 @@ fn main() {
         println!("cargo::rerun-if-changed={}", file.display());
     }
     write(&out.join("config.rs"), &codegen::generate(&config));
+    match codegen::segment_files(&config) {
+        Ok(files) => {
+            for (name, bytes) in files {
+                write_bytes(&out.join(name), &bytes);
+            }
+        }
+        Err(e) => panic!("reading cell images: {e}"),
+    }
     write(&out.join("memory.ld"), &codegen::memory_ld(&config));
 
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -64,5 +72,11 @@ fn write(path: &std::path::Path, text: &str) {
     // Only rewrite on change, so dependants are not rebuilt needlessly.
     if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
         std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+fn write_bytes(path: &std::path::Path, bytes: &[u8]) {
+    if std::fs::read(path).ok().as_deref() != Some(bytes) {
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }

@@ -178,6 +178,17 @@ pub enum ImageKind {
     Elf,
 }
 
+/// A part of an image to place in guest memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentDesc {
+    /// Where it goes (guest-physical).
+    pub gpa: GuestPhysAddr,
+    /// Bytes it occupies: `data`, then zeros.
+    pub memory_size: u64,
+    /// The pristine bytes, part of the hypervisor image (read-only).
+    pub data: &'static [u8],
+}
+
 /// A cell's image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageDesc {
@@ -185,8 +196,10 @@ pub struct ImageDesc {
     pub kind: ImageKind,
     /// File name, or `guest:<crate>`.
     pub name: &'static str,
-    /// Bytes (0 in host builds, which do not read images).
+    /// Bytes of the file (0 in host builds, which do not read images).
     pub size: u64,
+    /// What to load where (empty in host builds).
+    pub segments: &'static [SegmentDesc],
 }
 
 /// A cell's console.
@@ -267,7 +280,7 @@ pub mod generated {
 
 pub use generated::{
     CELL_COUNT, CELLS, CHANNEL_COUNT, CHANNELS, CONFIG_NAME, CPU_COUNT, CPUS, DEVICE_COUNT,
-    DEVICES, HYPERVISOR, MAX_CPUS_PER_CELL, MAX_REGIONS_PER_CELL, PLATFORM,
+    DEVICES, HYPERVISOR, MAX_CPUS_PER_CELL, MAX_REGIONS_PER_CELL, PLATFORM, STAGE2_TABLES_PER_CELL,
 };
 
 /// The whole compiled-in configuration, as one value to pass around (and to

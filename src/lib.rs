@@ -16,6 +16,7 @@
 
 pub mod addr;
 pub mod arch;
+pub mod cell;
 pub mod config;
 pub mod log;
 pub mod mm;

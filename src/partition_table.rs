@@ -249,6 +249,7 @@ mod tests {
                 kind: ImageKind::Elf,
                 name: "guest:hello",
                 size: 4096,
+                segments: &[],
             },
             entry: GuestPhysAddr::new(0x4000_0000),
             console: CellConsole::Virtual,

@@ -8,7 +8,7 @@
 pub mod page_table;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 
 pub use page_table::{
     Decoded, DescriptorFormat, ENTRIES_PER_TABLE, InputAddress, Level, MapError, MemAttrs, MemKind,

@@ -267,6 +267,7 @@ impl Table {
 
 /// Why a [`TablePool`] or [`PageTable`] could not be set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(target_os = "none", derive(defmt::Format))]
 pub enum SetupError {
     /// The start level cannot resolve that many input-address bits, or
     /// needs fewer levels (concatenated root tables are not supported).
@@ -282,6 +283,7 @@ pub enum SetupError {
 
 /// Why [`PageTable::map`] refused a mapping. Nothing was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(target_os = "none", derive(defmt::Format))]
 pub enum MapError {
     /// The input, output or size is not a multiple of 4 KiB.
     Misaligned,
@@ -515,6 +517,40 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
                 Decoded::Table(next) => {
                     table = self.pool.index_of(next)?;
                     level = level.next()?;
+                }
+            }
+        }
+    }
+
+    /// Calls `visit(input, output, size, attrs)` for every block and page
+    /// in the tree, in ascending input order: an audit of everything the
+    /// tables map, not just of what was asked for (the isolation tests use
+    /// it). Entries pointing outside the pool are skipped.
+    pub fn for_each_mapping(&self, mut visit: impl FnMut(u64, PhysAddr, u64, MemAttrs)) {
+        self.walk(self.start_level, self.root, 0, &mut visit);
+    }
+
+    fn walk(
+        &self,
+        level: Level,
+        table: usize,
+        base: u64,
+        visit: &mut impl FnMut(u64, PhysAddr, u64, MemAttrs),
+    ) {
+        let entries = if level == self.start_level {
+            1usize << (self.input_bits - level.shift())
+        } else {
+            ENTRIES_PER_TABLE
+        };
+        for (i, &entry) in self.pool.tables[table].0[..entries].iter().enumerate() {
+            let input = base + i as u64 * level.entry_size();
+            match F::decode(entry, level) {
+                Decoded::Invalid => {}
+                Decoded::Block { out, attrs } => visit(input, out, level.entry_size(), attrs),
+                Decoded::Table(next) => {
+                    if let Ok((child, index)) = self.follow(level, next) {
+                        self.walk(child, index, input, visit);
+                    }
                 }
             }
         }
@@ -991,5 +1027,33 @@ mod tests {
             }
         }
         for_each_format!(check);
+    }
+
+    #[test]
+    fn for_each_mapping_reports_exactly_what_was_mapped() {
+        let mut tables = [Table::ZEROED; 16];
+        let pool = TablePool::new(&mut tables, PhysAddr::new(0x8000_0000)).unwrap();
+        let mut pt =
+            PageTable::<crate::arch::aarch64::descriptors::Stage2>::new(pool, Level::One, 39)
+                .unwrap();
+        let rw = MemAttrs::normal(Perm::RW);
+        pt.map(
+            GuestPhysAddr::new(0x4000_0000),
+            PhysAddr::new(0x4100_0000),
+            0x20_3000,
+            rw,
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        pt.for_each_mapping(|input, out, size, attrs| {
+            seen.push((input, out.as_u64(), size, attrs))
+        });
+        assert_eq!(
+            seen.first(),
+            Some(&(0x4000_0000, 0x4100_0000, 0x20_0000, rw))
+        );
+        assert_eq!(seen.len(), 1 + 3);
+        assert_eq!(seen.iter().map(|m| m.2).sum::<u64>(), 0x20_3000);
+        assert_eq!(seen.last().map(|m| m.0), Some(0x4020_2000));
     }
 }

@@ -27,6 +27,26 @@ fn string(s: &str) -> String {
     format!("{s:?}")
 }
 
+/// The `OUT_DIR` file holding segment `segment` of cell `cell`'s image.
+pub fn segment_file_name(cell: usize, segment: usize) -> String {
+    format!("cell{cell}-segment{segment}.bin")
+}
+
+/// The bytes of every image segment that comes from a file, with the file
+/// name [`generate`] refers to (`build.rs` writes them into `OUT_DIR`).
+pub fn segment_files(config: &Config) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for cell in config.cells.iter().filter(|c| c.image.file_size.is_some()) {
+        let data = std::fs::read(&cell.image.path)?;
+        for (i, segment) in cell.image.segments.iter().enumerate() {
+            let start = segment.file_offset as usize;
+            let end = start + segment.file_size as usize;
+            files.push((segment_file_name(cell.id, i), data[start..end].to_vec()));
+        }
+    }
+    Ok(files)
+}
+
 /// Renders the tables for `config`.
 pub fn generate(config: &Config) -> String {
     let mut out = String::new();
@@ -64,6 +84,16 @@ pub fn generate(config: &Config) -> String {
             .map(|c| c.memory.len())
             .max()
             .unwrap_or(0)
+    );
+    emit!("/// Stage-2 tables reserved per cell (an upper bound, see `bulkhead-config`).");
+    emit!(
+        "pub const STAGE2_TABLES_PER_CELL: usize = {};",
+        config
+            .cells
+            .iter()
+            .map(|c| c.stage2_table_bound(config))
+            .max()
+            .unwrap_or(1)
     );
     emit!("/// Most CPUs any one cell has.");
     emit!(
@@ -193,10 +223,21 @@ pub fn generate(config: &Config) -> String {
                 .unwrap_or_default(),
         };
         emit!(
-            "        image: ImageDesc {{ kind: {kind}, name: {}, size: {} }},",
+            "        image: ImageDesc {{ kind: {kind}, name: {}, size: {}, segments: &[",
             string(&name),
             c.image.file_size.unwrap_or(0)
         );
+        if c.image.file_size.is_some() {
+            for (i, segment) in c.image.segments.iter().enumerate() {
+                emit!(
+                    "            SegmentDesc {{ gpa: GuestPhysAddr::new({:#x}), memory_size: {:#x}, data: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{}\")) }},",
+                    segment.gpa,
+                    segment.size,
+                    segment_file_name(c.id, i)
+                );
+            }
+        }
+        emit!("        ] }},");
         emit!(
             "        entry: GuestPhysAddr::new({:#x}),",
             c.entry.unwrap_or(0)

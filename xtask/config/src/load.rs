@@ -1056,6 +1056,8 @@ impl Checker<'_> {
                     image.segments.push(Segment {
                         gpa: load,
                         size: data.len() as u64,
+                        file_offset: 0,
+                        file_size: data.len() as u64,
                     });
                     image.entry = Some(load);
                 }
@@ -1225,9 +1227,16 @@ fn parse_elf(data: &[u8]) -> Result<(object::elf::Machine, u64, Vec<Segment>), S
         .map_err(|e| e.to_string())?
     {
         if ph.p_type(endian) == PT_LOAD && ph.p_memsz(endian) > 0 {
+            let file_offset = ph.p_offset(endian);
+            let file_size = ph.p_filesz(endian).min(ph.p_memsz(endian));
+            if file_offset.saturating_add(file_size) > data.len() as u64 {
+                return Err("a load segment lies beyond the end of the file".into());
+            }
             segments.push(Segment {
                 gpa: ph.p_paddr(endian),
                 size: ph.p_memsz(endian),
+                file_offset,
+                file_size,
             });
         }
     }

@@ -209,6 +209,10 @@ pub struct Segment {
     pub gpa: u64,
     /// Bytes in memory (file bytes plus zero fill).
     pub size: u64,
+    /// Where its bytes start in the image file.
+    pub file_offset: u64,
+    /// How many bytes come from the file (the rest is zero fill).
+    pub file_size: u64,
 }
 
 /// A cell's image.
@@ -293,6 +297,40 @@ pub struct Config {
     pub cells: Vec<Cell>,
     /// Channels.
     pub channels: Vec<Channel>,
+}
+
+impl Cell {
+    /// Ranges the cell's stage-2 tables map: its regions, its devices' MMIO
+    /// ranges and its channel windows.
+    pub fn stage2_ranges(&self, config: &Config) -> Vec<Range> {
+        let mut ranges: Vec<Range> = self.memory.iter().map(Region::guest).collect();
+        for &device in &self.devices {
+            ranges.extend(config.platform.devices[device].mmio.iter().copied());
+        }
+        for channel in &config.channels {
+            for end in channel.ends.iter().filter(|e| e.cell == self.id) {
+                ranges.push(Range::new(end.gpa, channel.memory.size));
+            }
+        }
+        ranges
+    }
+
+    /// An upper bound on the stage-2 tables the cell needs (4 KiB granule,
+    /// 39-bit IPA starting at level 1): the root, and per mapped range one
+    /// level-2 table per GiB it touches plus a level-3 table at each
+    /// unaligned end.
+    pub fn stage2_table_bound(&self, config: &Config) -> usize {
+        const GIB: u64 = 1 << 30;
+        1 + self
+            .stage2_ranges(config)
+            .iter()
+            .map(|r| {
+                let first = r.base / GIB;
+                let last = r.end().saturating_sub(1) / GIB;
+                (last - first + 1) as usize + 2
+            })
+            .sum::<usize>()
+    }
 }
 
 impl Config {

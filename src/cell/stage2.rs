@@ -1,0 +1,107 @@
+//! A cell's stage-2 translation: what guest-physical addresses it may reach.
+//!
+//! Built once per cell from the generated tables: its RAM regions with their
+//! permissions, its device windows and passed-through devices as Device
+//! memory (never executable), and its ends of shared-memory channels with
+//! each end's permissions. Nothing else is mapped: the hypervisor's memory,
+//! other cells' memory and unassigned devices (including the UART behind a
+//! virtual console, whose accesses must trap) are unreachable.
+//! Arch-neutral: the descriptor format is a type parameter, so the same code
+//! builds AArch64 stage-2 tables on the target and fake ones in tests.
+
+use crate::addr::{GuestPhysAddr, PhysAddr};
+use crate::config::{CellDesc, RegionKind, Tables};
+use crate::mm::{
+    DescriptorFormat, Level, MapError, MemAttrs, PAGE_SIZE, PageTable, Perm, SetupError, TablePool,
+};
+
+/// Input-address bits of every cell's stage-2 space (lookup from level 1).
+pub const IPA_BITS: u32 = 39;
+/// First lookup level for [`IPA_BITS`] with a 4 KiB granule.
+pub const START_LEVEL: Level = Level::One;
+
+/// What could not be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(target_os = "none", derive(defmt::Format))]
+pub enum Stage2Error {
+    /// The table pool is unusable.
+    Setup(SetupError),
+    /// A RAM or device-window region failed.
+    Region {
+        /// Index in the cell's `memory`.
+        index: usize,
+        /// Why.
+        error: MapError,
+    },
+    /// A passed-through device failed.
+    Device {
+        /// Index in `DEVICES`.
+        device: usize,
+        /// Why.
+        error: MapError,
+    },
+    /// A channel window failed.
+    Channel {
+        /// Index in `CHANNELS`.
+        channel: usize,
+        /// Why.
+        error: MapError,
+    },
+}
+
+fn page_round(base: u64, size: u64) -> (u64, u64) {
+    let start = base & !(PAGE_SIZE - 1);
+    let end = (base + size).next_multiple_of(PAGE_SIZE);
+    (start, end - start)
+}
+
+/// Builds `cell`'s stage-2 tables from `pool`.
+pub fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
+    tables: &Tables<'_>,
+    cell: &CellDesc,
+    pool: TablePool<'a>,
+) -> Result<PageTable<'a, F>, Stage2Error> {
+    let mut map = PageTable::<F>::new(pool, START_LEVEL, IPA_BITS).map_err(Stage2Error::Setup)?;
+    for (index, region) in cell.memory.iter().enumerate() {
+        let attrs = match region.kind {
+            RegionKind::Ram => MemAttrs::normal(region.perm),
+            RegionKind::Device(_) => MemAttrs::device(Perm {
+                execute: false,
+                ..region.perm
+            }),
+        };
+        map.map(region.gpa, region.hpa, region.size, attrs)
+            .map_err(|error| Stage2Error::Region { index, error })?;
+    }
+    for &device in cell.devices {
+        for mmio in tables.devices[device].mmio {
+            // Passthrough: the cell sees the device where the board has it.
+            let (base, size) = page_round(mmio.base.as_u64(), mmio.size);
+            map.map(
+                GuestPhysAddr::new(base),
+                PhysAddr::new(base),
+                size,
+                MemAttrs::device(Perm::RW),
+            )
+            .map_err(|error| Stage2Error::Device { device, error })?;
+        }
+    }
+    for (channel_index, channel) in tables.channels.iter().enumerate() {
+        for end in channel.ends.iter().filter(|e| e.cell == cell.id) {
+            map.map(
+                end.gpa,
+                channel.memory.base,
+                channel.memory.size,
+                MemAttrs::normal(end.perm),
+            )
+            .map_err(|error| Stage2Error::Channel {
+                channel: channel_index,
+                error,
+            })?;
+        }
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests;
