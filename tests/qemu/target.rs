@@ -195,7 +195,7 @@ fn image_has_no_toml_parser_and_no_allocator() {
             "-p",
             "bulkhead",
             "--target",
-            "aarch64-unknown-none",
+            "aarch64-unknown-none-softfloat",
             "-e",
             "normal",
             "--prefix",

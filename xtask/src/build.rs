@@ -93,7 +93,7 @@ pub fn build(config_path: &Path, options: &BuildOptions) -> Result<Dist> {
         Err(crate::check::CheckError::Config(errors)) => bail!("{errors}"),
         Err(crate::check::CheckError::Other(e)) => return Err(e),
     };
-    let triple = config.platform.target_triple();
+    let triple = config.platform.hypervisor_target_triple();
     let mut command = cargo();
     command
         .args([

@@ -156,6 +156,20 @@ fn build_all_guests() -> Result<()> {
     Ok(())
 }
 
+/// Package names of the guest crates under tests/guests/.
+fn guest_packages() -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(paths::workspace().join("tests/guests"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("Cargo.toml").is_file() && p.join("src/main.rs").is_file())
+        .filter_map(|p| {
+            p.file_name()
+                .map(|n| format!("guest-{}", n.to_string_lossy()))
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
     build_all_guests()?;
@@ -171,19 +185,26 @@ fn test(host_only: bool) -> Result<()> {
         ]),
     )?;
     step(
-        "clippy (aarch64-unknown-none)",
+        "clippy (hypervisor, aarch64-unknown-none-softfloat)",
         cargo().args([
             "clippy",
             "-p",
             "bulkhead",
-            "-p",
-            "guest-hello",
             "--target",
-            "aarch64-unknown-none",
+            "aarch64-unknown-none-softfloat",
             "--",
             "-D",
             "warnings",
         ]),
+    )?;
+    let mut guests = cargo();
+    guests.args(["clippy", "--target", "aarch64-unknown-none"]);
+    for guest in guest_packages()? {
+        guests.args(["-p", &guest]);
+    }
+    step(
+        "clippy (guests, aarch64-unknown-none)",
+        guests.args(["--", "-D", "warnings"]),
     )?;
     // The core must stay no_std: a host `cargo test` would not notice std
     // creeping in, a bare-metal build of the library does (on both targets).

@@ -146,7 +146,17 @@ impl Platform {
         self.devices.iter().position(|d| d.name == name)
     }
 
-    /// The Rust target triple for this platform's hypervisor and guests.
+    /// The Rust target triple the hypervisor is built for. On AArch64 the
+    /// soft-float target: the hypervisor never touches FP/SIMD registers,
+    /// so a trap never clobbers a guest's.
+    pub fn hypervisor_target_triple(&self) -> &'static str {
+        match self.arch {
+            Arch::Aarch64 => "aarch64-unknown-none-softfloat",
+            Arch::X86_64 => "x86_64-unknown-none",
+        }
+    }
+
+    /// The Rust target triple guest crates are built for.
     pub fn target_triple(&self) -> &'static str {
         match self.arch {
             Arch::Aarch64 => "aarch64-unknown-none",
