@@ -100,6 +100,11 @@ pub fn stack_guard_ranges() -> impl Iterator<Item = Range<u64>> {
     })
 }
 
+/// The initial (highest) stack address of `cpu`'s stack.
+pub fn stack_top(cpu: usize) -> u64 {
+    STACKS.0.get() as u64 + (cpu as u64 + 1) * STACK_STRIDE as u64
+}
+
 /// Entry point for CPUs started with PSCI CPU_ON (context id = CPU index).
 pub fn secondary_entry_pa() -> u64 {
     unsafe extern "C" {

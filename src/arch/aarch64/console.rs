@@ -54,6 +54,22 @@ pub fn _print(args: fmt::Arguments<'_>) {
     OWNER.store(NO_OWNER, Ordering::Relaxed);
 }
 
+/// Runs `f` with the console locked, giving it a byte sink: everything it
+/// emits comes out as one uninterrupted chunk (a cell's tagged line).
+pub fn with_sink(f: impl FnOnce(&mut dyn FnMut(&[u8]))) {
+    let mut guard = CONSOLE.lock();
+    OWNER.store(cpu::current_index(), Ordering::Relaxed);
+    if let Some(uart) = guard.as_mut() {
+        f(&mut |bytes| uart.write_bytes(bytes));
+    }
+    OWNER.store(NO_OWNER, Ordering::Relaxed);
+}
+
+/// A byte typed on the console, if any.
+pub fn poll_input() -> Option<u8> {
+    CONSOLE.lock().as_ref().and_then(Pl011::try_getc)
+}
+
 /// Output path for exception and panic reports. Never deadlocks:
 /// * MMU off: no atomics at all (exclusives may not work on Device memory),
 ///   write straight to the UART;

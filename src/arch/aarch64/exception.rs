@@ -31,7 +31,22 @@ pub struct TrapFrame {
     _pad: u64,
 }
 
-const FRAME_SIZE: usize = size_of::<TrapFrame>();
+impl TrapFrame {
+    /// A frame that returns to `elr` with PSTATE `spsr`, `x0 = arg` and
+    /// every other register zero.
+    pub fn new(elr: u64, spsr: u64, arg: u64) -> Self {
+        let mut x = [0; 31];
+        x[0] = arg;
+        TrapFrame {
+            x,
+            elr,
+            spsr,
+            _pad: 0,
+        }
+    }
+}
+
+pub(super) const FRAME_SIZE: usize = size_of::<TrapFrame>();
 const FRAME_X30: usize = offset_of!(TrapFrame, x) + 30 * 8;
 const FRAME_ELR: usize = offset_of!(TrapFrame, elr);
 const FRAME_SPSR: usize = offset_of!(TrapFrame, spsr);
@@ -193,6 +208,22 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     let Some(kind) = VectorKind::from_raw(kind) else {
         panic!("exception vector passed invalid kind {kind}");
     };
+
+    if !kind.is_current_el() {
+        let cpu = super::cpu::current_index();
+        match kind as u64 % 4 {
+            0 => super::trap::handle_sync(frame, cpu),
+            3 => super::trap::handle_serror(frame, cpu),
+            // No interrupt is enabled for the hypervisor yet: a stray one is
+            // noted and the guest resumes.
+            _ => crate::log::debug!(
+                "spurious {=str} from a guest on cpu {=usize}",
+                kind.class(),
+                cpu
+            ),
+        }
+        return;
+    }
 
     if kind == VectorKind::CurrentSpxSync && is_semihosting_trap(esr, elr) {
         // A log record was sent over semihosting but nothing answers it (no
@@ -366,6 +397,10 @@ __bulkhead_exception_common:
     mov     x0, sp                  // &mut TrapFrame
     bl      {handler}
 
+// Restores the TrapFrame at SP and returns with ERET; also how a vCPU first
+// enters its guest (`vcpu::enter`).
+.global __bulkhead_exception_return
+__bulkhead_exception_return:
     ldr     x2, [sp, #{frame_spsr}]
     ldp     x30, x1, [sp, #{frame_x30}]
     msr     spsr_el2, x2

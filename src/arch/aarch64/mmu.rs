@@ -19,6 +19,7 @@ use super::descriptors::El2Stage1;
 use super::layout;
 use super::platform::DEVICE_REGIONS;
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::config::{CELLS, CHANNELS, RegionKind};
 use crate::mm::{
     Level, MapError, MemAttrs, PAGE_SIZE, PageTable, Perm, SetupError, Table, TablePool,
 };
@@ -28,8 +29,8 @@ pub const VA_BITS: u32 = 39;
 
 /// Tables in the EL2 pool: the root, a level-2 table per GiB touched, and
 /// level-3 tables where mappings are not 2 MiB aligned (the image sections,
-/// stack guards, GIC frames).
-const TABLE_POOL_SIZE: usize = 16;
+/// stack guards, GIC frames, small channels).
+const TABLE_POOL_SIZE: usize = 32;
 
 /// SCTLR_EL2 RES1 bits for HCR_EL2.E2H = 0: 29, 28, 23, 22, 18, 16, 11, 5, 4.
 pub const SCTLR_EL2_RES1: u64 = 0x30c5_0830;
@@ -123,6 +124,26 @@ pub fn build_el2_map() -> Result<El2Map, BuildError> {
         next = guard.end;
     }
     identity("stacks", next..writable.end, MemAttrs::normal(Perm::RW))?;
+    // Cell RAM and channels, never executable at EL2: the hypervisor loads
+    // images there and reads hypercall buffers from there.
+    for cell in &CELLS {
+        for region in cell.memory.iter().filter(|r| r.kind == RegionKind::Ram) {
+            let base = region.hpa.as_u64();
+            identity(
+                "cell memory",
+                base..base + region.size,
+                MemAttrs::normal(Perm::RW),
+            )?;
+        }
+    }
+    for channel in &CHANNELS {
+        let base = channel.memory.base.as_u64();
+        identity(
+            "channel",
+            base..base + channel.memory.size,
+            MemAttrs::normal(Perm::RW),
+        )?;
+    }
     for region in &DEVICE_REGIONS {
         identity(
             region.name,

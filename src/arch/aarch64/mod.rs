@@ -14,11 +14,17 @@ pub mod descriptors;
 #[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
+pub mod calls;
+#[cfg(target_os = "none")]
+pub mod cells;
+#[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
 pub mod exception;
+#[cfg(target_os = "none")]
+pub mod fault;
 #[cfg(target_os = "none")]
 pub mod layout;
 #[cfg(target_os = "none")]
@@ -39,3 +45,9 @@ pub mod semihosting;
 pub mod smp;
 #[cfg(target_os = "none")]
 pub mod start;
+#[cfg(target_os = "none")]
+pub mod trap;
+#[cfg(target_os = "none")]
+pub mod vconsole;
+#[cfg(target_os = "none")]
+pub mod vcpu;

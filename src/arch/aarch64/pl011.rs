@@ -199,6 +199,24 @@ impl Pl011 {
         self.regs.dr.write(DR::DATA.val(u32::from(byte)));
     }
 
+    /// One received byte, if the receive FIFO holds any.
+    pub fn try_getc(&self) -> Option<u8> {
+        if self.regs.fr.is_set(FR::RXFE) {
+            return None;
+        }
+        Some((self.regs.dr.get() & 0xff) as u8)
+    }
+
+    /// Writes raw bytes, turning `\n` into `\r\n`.
+    pub fn write_bytes(&self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                self.putc(b'\r');
+            }
+            self.putc(byte);
+        }
+    }
+
     /// Wait (bounded) until everything written so far has left the UART.
     pub fn drain(&self) {
         let mut spins = 0;

@@ -2,13 +2,14 @@
 //!
 //! Boot core ([`boot_main`]): vectors, the EL2 map and MMU, console, banner
 //! and partition table, PSCI CPU_ON for every other CPU, wait until they are
-//! online. First light stops there: PSCI SYSTEM_OFF. Secondaries
-//! ([`secondary_main`]): vectors, report online, park in WFE.
+//! online, build every cell's stage-2 tables, load the images and start each
+//! cell's first vCPU. Secondaries ([`secondary_main`]): vectors, report
+//! online. Then every core runs its vCPU (`cells::run`).
 
 use core::fmt::Write;
 
 use super::console::{emergency_println, println};
-use super::{cpu, exception, mmu, psci, smp};
+use super::{cells, cpu, exception, mmu, psci, smp};
 use crate::config::{CPUS, TABLES};
 use crate::partition_table::{write_banner, write_partition_table};
 
@@ -80,11 +81,9 @@ pub(super) extern "C" fn boot_main(cpu: usize) -> ! {
         panic!("panic-selftest: deliberate panic after boot");
     }
 
-    println!("stopping: PSCI SYSTEM_OFF");
-    crate::log::info!("first light complete, powering off");
-    super::console::flush();
-    let error = psci::system_off();
-    panic!("PSCI SYSTEM_OFF returned: {error}");
+    cells::build_stage2();
+    cells::start_all();
+    cells::run(cpu)
 }
 
 /// Rust entry of a secondary core (from `secondary_entry`: MMU on, SP_EL2
@@ -100,5 +99,5 @@ pub(super) extern "C" fn secondary_main(cpu: usize) -> ! {
     );
     crate::log::info!("cpu {=usize} online", cpu);
     smp::mark_online(cpu);
-    smp::park()
+    cells::run(cpu)
 }

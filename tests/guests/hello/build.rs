@@ -1,9 +1,12 @@
-//! Links the guest at its guest-physical base (see `link.ld`).
+//! Links the guest with the shared guest linker script (`../rt/link.ld`).
 
 fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let script = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../rt/link.ld")
+        .canonicalize()
+        .expect("tests/guests/rt/link.ld exists");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo::rustc-link-arg-bins=-T{dir}/link.ld");
+        println!("cargo::rustc-link-arg-bins=-T{}", script.display());
     }
-    println!("cargo::rerun-if-changed=link.ld");
+    println!("cargo::rerun-if-changed={}", script.display());
 }

@@ -182,6 +182,13 @@ pub fn generate(config: &Config) -> String {
     emit!("];");
     emit!();
 
+    emit!("/// Cell names, indexed by `CellId` (console tags).");
+    let names: Vec<String> = config.cells.iter().map(|c| string(&c.name)).collect();
+    emit!(
+        "pub static CELL_NAMES: [&str; CELL_COUNT] = [{}];",
+        names.join(", ")
+    );
+    emit!();
     emit!("/// The cells, indexed by `CellId`.");
     emit!("pub static CELLS: [CellDesc; CELL_COUNT] = [");
     for c in &config.cells {

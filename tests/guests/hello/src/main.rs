@@ -1,49 +1,48 @@
-//! `hello`: the smallest Bulkhead test guest.
+//! `hello`: every vCPU of the cell says hello, then the cell powers off.
 //!
-//! Runs at EL1 with the MMU off, prints one line on the cell's console (a
-//! PL011 at guest-physical 0x0900_0000) and idles in WFI.
+//! vCPU 0 asks `CELL_INFO` for its cell id and vCPU count, starts the other
+//! vCPUs with PSCI `CPU_ON`, waits until each has printed and called
+//! `CPU_OFF` (PSCI `AFFINITY_INFO`), then calls `SYSTEM_OFF`, which stops
+//! this cell only.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
 mod guest {
-    use core::panic::PanicInfo;
+    use rt::{println, psci};
 
-    /// Guest-physical address of the cell's (virtual) PL011 data register.
-    const UART_DATA: *mut u32 = 0x0900_0000 as *mut u32;
+    rt::entry!(main, secondary);
 
-    core::arch::global_asm!(
-        ".section .text.boot, \"ax\"",
-        ".global _start",
-        "_start:",
-        "    ldr x1, =__stack_top",
-        "    mov sp, x1",
-        "    bl {main}",
-        "1:  wfi",
-        "    b 1b",
-        main = sym guest_main,
-    );
-
-    fn put(text: &str) {
-        for byte in text.bytes() {
-            // SAFETY: the cell's console is mapped (or trapped) at this
-            // guest-physical address; a 32-bit store is a valid access.
-            unsafe { UART_DATA.write_volatile(u32::from(byte)) };
+    fn main() -> ! {
+        let info = rt::cell_info();
+        let (cell, vcpus) = info.map_or((u64::MAX, 1), |i| (i.cell_id, i.vcpus.max(1)));
+        println!("hello from vcpu 0 of {vcpus} (cell {cell})");
+        for vcpu in 1..vcpus {
+            let status = rt::start_vcpu(vcpu as u64, cell);
+            if status != psci::SUCCESS {
+                println!("CPU_ON vcpu {vcpu} -> {}", psci::status_name(status));
+            }
         }
+        for vcpu in 1..vcpus {
+            // AFFINITY_INFO: 1 = OFF.
+            while rt::affinity_info(vcpu as u64, 0) != 1 {
+                rt::delay_ms(1);
+            }
+        }
+        println!("all {vcpus} vcpus said hello; powering the cell off");
+        let status = rt::system_off();
+        println!("SYSTEM_OFF returned {status}");
+        rt::park()
     }
 
-    extern "C" fn guest_main() {
-        put("hello from a Bulkhead cell\n");
-    }
-
-    #[panic_handler]
-    fn panic(_: &PanicInfo<'_>) -> ! {
-        loop {
-            core::hint::spin_loop();
-        }
+    fn secondary(cell: u64) -> ! {
+        let vcpu = rt::vcpu_index();
+        println!("hello from vcpu {vcpu} (cell {cell})");
+        rt::cpu_off();
+        rt::park()
     }
 }
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("guest-hello runs inside a Bulkhead cell; build it with `cargo xtask build`");
+    eprintln!("guest-hello is a bare-metal guest: `cargo xtask build` builds it for its cell");
 }

@@ -1,0 +1,328 @@
+//! The cells at run time: stage-2 tables, images, vCPU power, stop/restart.
+//!
+//! Per physical CPU a vCPU slot says whether the vCPU is off, on or
+//! starting (PSCI CPU_ON). A core with an off vCPU waits in WFE; when its
+//! slot turns "starting" it programs its EL2 controls and enters the guest.
+//! A cell's epoch counts its stops; a vCPU that traps into the hypervisor
+//! after its cell was stopped or restarted parks instead of going back.
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use aarch64_cpu::asm::barrier;
+
+use super::console::println;
+use super::descriptors::Stage2;
+use super::{cpu, smp, vcpu};
+use crate::addr::{CellId, CpuId};
+use crate::cell::stage2;
+use crate::config::{
+    CELL_COUNT, CELLS, CPU_COUNT, CPUS, CellDesc, RegionKind, STAGE2_TABLES_PER_CELL, TABLES,
+};
+use crate::mm::{Table, TablePool};
+
+/// vCPU power states (PSCI AFFINITY_INFO numbering).
+pub mod power {
+    /// Running guest code (or in the hypervisor on its behalf).
+    pub const ON: u8 = 0;
+    /// Parked: never started, CPU_OFF, or its cell stopped.
+    pub const OFF: u8 = 1;
+    /// CPU_ON accepted, not yet entered.
+    pub const ON_PENDING: u8 = 2;
+}
+
+/// A physical CPU's vCPU slot.
+struct VcpuSlot {
+    power: AtomicU8,
+    entry: AtomicU64,
+    context: AtomicU64,
+    /// The cell epoch this vCPU was started in.
+    epoch: AtomicU32,
+}
+
+static SLOTS: [VcpuSlot; CPU_COUNT] = [const {
+    VcpuSlot {
+        power: AtomicU8::new(power::OFF),
+        entry: AtomicU64::new(0),
+        context: AtomicU64::new(0),
+        epoch: AtomicU32::new(0),
+    }
+}; CPU_COUNT];
+
+/// Bumped every time a cell is stopped or restarted.
+static EPOCH: [AtomicU32; CELL_COUNT] = [const { AtomicU32::new(0) }; CELL_COUNT];
+
+/// Stage-2 roots (physical addresses), per cell.
+static STAGE2_ROOTS: [AtomicU64; CELL_COUNT] = [const { AtomicU64::new(0) }; CELL_COUNT];
+
+struct Stage2Pools(UnsafeCell<[[Table; STAGE2_TABLES_PER_CELL]; CELL_COUNT]>);
+// SAFETY: each cell's pool is borrowed once, by `build_stage2`, on the boot
+// core before any guest runs; afterwards only the MMU reads the tables.
+unsafe impl Sync for Stage2Pools {}
+
+#[unsafe(link_section = ".page_tables")]
+static STAGE2_POOLS: Stage2Pools = Stage2Pools(UnsafeCell::new(
+    [const { [Table::ZEROED; STAGE2_TABLES_PER_CELL] }; CELL_COUNT],
+));
+
+/// Builds every cell's stage-2 tables. Boot core, once, before any guest.
+pub fn build_stage2() {
+    for cell in &CELLS {
+        // SAFETY: called once on the boot core before any other user of the
+        // pools exists (see `Stage2Pools`); each cell borrows its own row.
+        let tables = unsafe { &mut (*STAGE2_POOLS.0.get())[cell.id.index()] };
+        let pool = match TablePool::identity(tables) {
+            Ok(pool) => pool,
+            Err(error) => panic!("cell {}: stage-2 pool: {error:?}", cell.name),
+        };
+        match stage2::build::<Stage2>(&TABLES, cell, pool) {
+            Ok(map) => {
+                STAGE2_ROOTS[cell.id.index()].store(map.root().as_u64(), Ordering::Release);
+                crate::log::info!(
+                    "cell {=str}: stage-2 root {=u64:#x}, {=usize} of {=usize} tables",
+                    cell.name,
+                    map.root().as_u64(),
+                    map.tables_used(),
+                    STAGE2_TABLES_PER_CELL
+                );
+            }
+            Err(error) => panic!("cell {}: stage-2 mapping failed: {error:?}", cell.name),
+        }
+    }
+}
+
+/// Host address of guest address `gpa` in `cell`'s RAM, if it is RAM the
+/// cell owns with at least `len` bytes from there.
+pub fn ram_host_address(cell: &CellDesc, gpa: u64, len: u64) -> Option<u64> {
+    cell.memory
+        .iter()
+        .filter(|r| r.kind == RegionKind::Ram)
+        .find_map(|r| {
+            let offset = gpa.checked_sub(r.gpa.as_u64())?;
+            (offset.checked_add(len)? <= r.size).then(|| r.hpa.as_u64() + offset)
+        })
+}
+
+/// Cleans `[start, end)` to the point of coherency (the guest starts with
+/// its caches off) and invalidates the instruction cache.
+fn clean_to_poc(start: u64, end: u64) {
+    let mut line = start & !63;
+    while line < end {
+        // SAFETY: DC CVAC writes dirty lines back; it never changes the
+        // contents any observer sees. The range is mapped at EL2.
+        unsafe { asm!("dc cvac, {}", in(reg) line, options(nostack, preserves_flags)) };
+        line += 64;
+    }
+    barrier::dsb(barrier::SY);
+}
+
+/// Zeroes the cell's RAM and copies its pristine image in.
+pub fn load_image(cell: &CellDesc) {
+    for region in cell.memory.iter().filter(|r| r.kind == RegionKind::Ram) {
+        let base = region.hpa.as_u64();
+        // SAFETY: the region is the cell's own RAM, mapped RW at EL2, and
+        // none of the cell's vCPUs runs (boot, or the cell was stopped).
+        unsafe { core::ptr::write_bytes(base as *mut u8, 0, region.size as usize) };
+        clean_to_poc(base, base + region.size);
+    }
+    for segment in cell.image.segments {
+        let gpa = segment.gpa.as_u64();
+        let Some(host) = ram_host_address(cell, gpa, segment.memory_size) else {
+            // The config checker proved every segment fits: a hypervisor bug.
+            panic!(
+                "cell {}: image segment at {gpa:#x} is not in its RAM",
+                cell.name
+            );
+        };
+        // SAFETY: as above; `host..host + memory_size` lies inside the cell's
+        // RAM (checked just now) and `data` is at most `memory_size` long.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                segment.data.as_ptr(),
+                host as *mut u8,
+                segment.data.len().min(segment.memory_size as usize),
+            );
+        }
+        clean_to_poc(host, host + segment.memory_size);
+    }
+    // SAFETY: invalidating the instruction cache only drops clean lines.
+    unsafe {
+        asm!(
+            "ic ialluis",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// The cell and vCPU index of physical CPU `cpu`, if a cell owns it.
+pub fn vcpu_of(cpu: usize) -> Option<(&'static CellDesc, usize)> {
+    let cell = &CELLS[CPUS[cpu].cell?.index()];
+    let index = cell.cpus.iter().position(|c| c.index() == cpu)?;
+    Some((cell, index))
+}
+
+/// The physical CPU running vCPU `index` of `cell`.
+pub fn cpu_of(cell: &CellDesc, index: usize) -> Option<usize> {
+    cell.cpus.get(index).map(|c: &CpuId| c.index())
+}
+
+/// Power state of vCPU `index` of `cell`.
+pub fn vcpu_power(cell: &CellDesc, index: usize) -> u8 {
+    cpu_of(cell, index).map_or(power::OFF, |cpu| SLOTS[cpu].power.load(Ordering::Acquire))
+}
+
+/// Asks vCPU `index` of `cell` to start at `entry` with `x0 = context`.
+/// Fails if it is not off.
+pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) -> Result<(), u8> {
+    let cpu = cpu_of(cell, index).ok_or(power::OFF)?;
+    let slot = &SLOTS[cpu];
+    slot.entry.store(entry, Ordering::Relaxed);
+    slot.context.store(context, Ordering::Relaxed);
+    slot.power
+        .compare_exchange(
+            power::OFF,
+            power::ON_PENDING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .map(|_| cpu::publish_and_sev())
+}
+
+/// Starts every cell: loads its image and starts its first vCPU at the
+/// entry point. Boot core, after every CPU is online.
+pub fn start_all() {
+    for cell in &CELLS {
+        load_image(cell);
+        let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
+        println!(
+            "bulkhead: cell {} ({}) starting on cpu {}",
+            cell.name,
+            cell.id,
+            cell.cpus.first().map_or(0, |c| c.index())
+        );
+    }
+}
+
+/// Whether the vCPU on this core belongs to a cell that was stopped or
+/// restarted since it started (it must then park instead of resuming).
+pub fn stale(cpu: usize) -> bool {
+    let Some((cell, _)) = vcpu_of(cpu) else {
+        return true;
+    };
+    SLOTS[cpu].epoch.load(Ordering::Relaxed) != EPOCH[cell.id.index()].load(Ordering::Acquire)
+}
+
+/// Stops every vCPU of `cell`: the others park at their next entry into
+/// the hypervisor. Returns the new epoch.
+fn stop_cell(cell: &CellDesc) -> u32 {
+    let epoch = EPOCH[cell.id.index()].fetch_add(1, Ordering::AcqRel) + 1;
+    for c in cell.cpus {
+        // A pending start is cancelled; a running vCPU notices the epoch.
+        let _ = SLOTS[c.index()].power.compare_exchange(
+            power::ON_PENDING,
+            power::OFF,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+    epoch
+}
+
+/// Cells that are stopped for good.
+static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT];
+
+/// Stops `cell` for good (PSCI SYSTEM_OFF, fault policy `halt`). The
+/// caller parks its own core afterwards. When no cell is left running the
+/// machine powers off.
+pub fn halt(cell: &CellDesc) {
+    stop_cell(cell);
+    super::vconsole::flush(cell.id.index());
+    STOPPED[cell.id.index()].store(1, Ordering::Release);
+    if STOPPED.iter().all(|s| s.load(Ordering::Acquire) == 1) {
+        println!("bulkhead: every cell has stopped; powering off");
+        crate::log::info!("every cell stopped, PSCI SYSTEM_OFF");
+        super::console::flush();
+        let error = super::psci::system_off();
+        panic!("PSCI SYSTEM_OFF returned: {error}");
+    }
+}
+
+/// Restarts `cell` from its pristine image (SYSTEM_RESET, policy
+/// `restart`): waits until every other vCPU of the cell has parked, reloads
+/// the image and starts vCPU 0 again.
+pub fn restart(cell: &CellDesc, caller_cpu: usize) {
+    stop_cell(cell);
+    super::vconsole::flush(cell.id.index());
+    SLOTS[caller_cpu].power.store(power::OFF, Ordering::Release);
+    for c in cell.cpus.iter().filter(|c| c.index() != caller_cpu) {
+        // The others park at their next trap; one that never traps keeps
+        // the restart waiting (interrupt-driven kicks come with the GIC).
+        while SLOTS[c.index()].power.load(Ordering::Acquire) != power::OFF {
+            smp::stop_if_requested();
+            aarch64_cpu::asm::wfe();
+        }
+    }
+    load_image(cell);
+    let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
+}
+
+/// Parks this core's vCPU (CPU_OFF, cell stopped) and waits until it is
+/// started again; then enters the guest. Never returns.
+pub fn park_and_run(cpu: usize) -> ! {
+    SLOTS[cpu].power.store(power::OFF, Ordering::Release);
+    cpu::publish_and_sev();
+    run(cpu)
+}
+
+/// The vCPU loop of a core: wait for a start request, then enter the guest.
+pub fn run(cpu: usize) -> ! {
+    let slot = &SLOTS[cpu];
+    let Some((cell, index)) = vcpu_of(cpu) else {
+        // A core no cell owns stays in the hypervisor.
+        loop {
+            smp::stop_if_requested();
+            aarch64_cpu::asm::wfe();
+        }
+    };
+    loop {
+        smp::stop_if_requested();
+        // Read the epoch before taking the start: a stop after this point
+        // makes the vCPU stale at its first trap; a stop before it cancelled
+        // the pending start already.
+        let epoch = EPOCH[cell.id.index()].load(Ordering::Acquire);
+        if slot
+            .power
+            .compare_exchange(
+                power::ON_PENDING,
+                power::ON,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            slot.epoch.store(epoch, Ordering::Release);
+            let root = STAGE2_ROOTS[cell.id.index()].load(Ordering::Acquire);
+            vcpu::configure(root, cell.id.0 + 1, index);
+            crate::log::info!(
+                "cell {=str} vcpu {=usize} enters at {=u64:#x} on cpu {=usize}",
+                cell.name,
+                index,
+                slot.entry.load(Ordering::Relaxed),
+                cpu
+            );
+            vcpu::enter(
+                slot.entry.load(Ordering::Relaxed),
+                slot.context.load(Ordering::Relaxed),
+            );
+        }
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// The id of the cell running on this core, if any.
+pub fn current_cell(cpu: usize) -> Option<CellId> {
+    CPUS[cpu].cell
+}

@@ -1,0 +1,210 @@
+//! Exits from a guest: what a lower-EL exception means and how it is
+//! answered.
+//!
+//! HVC/SMC go to PSCI, SMCCC and Bulkhead's hypercalls (`calls`); data
+//! aborts on the virtual console page are emulated (`vconsole`); other
+//! stage-2 faults, and anything unexpected, are contained by the cell's
+//! fault policy (`fault`); trapped system-register accesses get a defined
+//! answer (set/way cache maintenance made safe, debug and PMU registers read
+//! as zero). Nothing a guest does here can stop the hypervisor.
+
+use core::arch::asm;
+
+use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
+
+use super::exception::TrapFrame;
+use super::fault::{self, Access, Fault};
+use super::{calls, cells, vconsole};
+use crate::config::CellDesc;
+use crate::vcpu::mmio::{
+    self, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
+    instruction_length, store_data,
+};
+
+/// Exception classes handled here (ESR_EL2.EC).
+mod ec {
+    pub(super) const UNKNOWN: u64 = 0x00;
+    pub(super) const HVC64: u64 = 0x16;
+    pub(super) const SMC64: u64 = 0x17;
+    pub(super) const SYSREG: u64 = 0x18;
+    pub(super) const INSTRUCTION_ABORT_LOWER: u64 = 0x20;
+    pub(super) const DATA_ABORT_LOWER: u64 = 0x24;
+}
+
+/// Handles a synchronous exception from the guest on `cpu`.
+pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
+    let Some((cell, vcpu)) = cells::vcpu_of(cpu) else {
+        panic!("guest exception on cpu {cpu}, which runs no cell");
+    };
+    if cells::stale(cpu) {
+        cells::park_and_run(cpu);
+    }
+    let esr = ESR_EL2.get();
+    match (esr >> 26) & 0x3f {
+        ec::HVC64 => calls::handle(frame, cpu, cell, vcpu),
+        ec::SMC64 => {
+            // A trapped SMC returns to the SMC itself: skip it.
+            frame.elr += 4;
+            calls::handle(frame, cpu, cell, vcpu);
+        }
+        ec::DATA_ABORT_LOWER => data_abort(frame, esr, cpu, cell, vcpu),
+        ec::INSTRUCTION_ABORT_LOWER => {
+            let reason = reason(fault_status(esr));
+            fault::contain(
+                frame,
+                cpu,
+                cell,
+                vcpu,
+                Fault {
+                    access: Access::Execute,
+                    address: Some(fault_ipa()),
+                    reason,
+                },
+            );
+        }
+        ec::SYSREG => system_register(frame, esr),
+        ec::UNKNOWN => fault::inject_undefined(frame),
+        _ => fault::contain(
+            frame,
+            cpu,
+            cell,
+            vcpu,
+            Fault {
+                access: Access::Read,
+                address: None,
+                reason: "unexpected exception from the guest",
+            },
+        ),
+    }
+    // Another vCPU of the cell may have stopped or restarted it meanwhile.
+    if cells::stale(cpu) {
+        cells::park_and_run(cpu);
+    }
+}
+
+/// Handles an SError from the guest: contained like a fault.
+pub fn handle_serror(frame: &mut TrapFrame, cpu: usize) {
+    let Some((cell, vcpu)) = cells::vcpu_of(cpu) else {
+        panic!("guest SError on cpu {cpu}, which runs no cell");
+    };
+    fault::contain(
+        frame,
+        cpu,
+        cell,
+        vcpu,
+        Fault {
+            access: Access::Read,
+            address: None,
+            reason: "SError",
+        },
+    );
+}
+
+/// The faulting guest-physical address of a stage-2 abort.
+fn fault_ipa() -> u64 {
+    ((HPFAR_EL2.get() >> 4) << 12) | (FAR_EL2.get() & 0xfff)
+}
+
+fn reason(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Translation { .. } => "stage-2 translation fault (not the cell's memory)",
+        FaultKind::Permission { .. } => "stage-2 permission fault",
+        FaultKind::AccessFlag { .. } => "stage-2 access flag fault",
+        FaultKind::AddressSize { .. } => "address size fault",
+        FaultKind::SynchronousExternalAbort | FaultKind::SynchronousExternalAbortOnWalk { .. } => {
+            "external abort"
+        }
+        FaultKind::Alignment => "alignment fault",
+        FaultKind::Other(_) => "abort",
+    }
+}
+
+fn data_abort(frame: &mut TrapFrame, esr: u64, cpu: usize, cell: &'static CellDesc, vcpu: usize) {
+    let ipa = fault_ipa();
+    let write = esr & (1 << 6) != 0;
+    let access = if write { Access::Write } else { Access::Read };
+    if vconsole::claims(cell.id.index(), ipa) {
+        match decode_data_abort(esr) {
+            Ok(decoded) => {
+                if decoded.write {
+                    let value = store_data(&decoded, &frame.x);
+                    vconsole::write(cell.id.index(), ipa, value as u32);
+                } else {
+                    let value = vconsole::read(cell.id.index(), ipa, decoded.size);
+                    complete_load(&decoded, &mut frame.x, u64::from(value));
+                }
+                frame.elr += instruction_length(esr);
+            }
+            Err(error) => fault::contain(
+                frame,
+                cpu,
+                cell,
+                vcpu,
+                Fault {
+                    access,
+                    address: Some(ipa),
+                    reason: match error {
+                        DecodeError::NoValidSyndrome => {
+                            "console access without a valid syndrome (pair/writeback load or store)"
+                        }
+                        _ => "console access that cannot be emulated",
+                    },
+                },
+            ),
+        }
+        return;
+    }
+    fault::contain(
+        frame,
+        cpu,
+        cell,
+        vcpu,
+        Fault {
+            access,
+            address: Some(ipa),
+            reason: reason(mmio::fault_status(esr)),
+        },
+    );
+}
+
+/// Trapped MSR/MRS/SYS (EC 0x18): ISS = Op0[21:20] Op2[19:17] Op1[16:14]
+/// CRn[13:10] Rt[9:5] CRm[4:1] Direction[0] (1 = read).
+fn system_register(frame: &mut TrapFrame, esr: u64) {
+    let op0 = (esr >> 20) & 0b11;
+    let op2 = (esr >> 17) & 0b111;
+    let op1 = (esr >> 14) & 0b111;
+    let crn = (esr >> 10) & 0b1111;
+    let rt = ((esr >> 5) & 0b11111) as usize;
+    let crm = (esr >> 1) & 0b1111;
+    let read = esr & 1 == 1;
+    let value = if rt == 31 { 0 } else { frame.x[rt] };
+    match (op0, op1, crn, crm, op2) {
+        // DC ISW / DC CSW / DC CISW: data-cache maintenance by set/way.
+        // Invalidating by set/way could drop another cell's dirty lines, so
+        // every form becomes a clean+invalidate of the same set/way (which
+        // only ever writes data back).
+        (1, 0, 7, 6 | 10 | 14, 2) => {
+            // SAFETY: clean+invalidate by set/way changes no memory contents
+            // any observer sees; the operand only selects a cache line.
+            unsafe { asm!("dc cisw, {}", in(reg) value, options(nostack, preserves_flags)) };
+            crate::log::debug!("set/way op emulated as DC CISW {=u64:#x}", value);
+        }
+        _ => {
+            // Debug (op0 = 2), PMU, ACTLR_EL1 and IMPLEMENTATION DEFINED
+            // registers: read as zero, writes ignored.
+            if read && rt != 31 {
+                frame.x[rt] = 0;
+            }
+            crate::log::debug!(
+                "sysreg op0={=u64} op1={=u64} CRn={=u64} CRm={=u64} op2={=u64} {=str}: RAZ/WI",
+                op0,
+                op1,
+                crn,
+                crm,
+                op2,
+                if read { "read" } else { "write" }
+            );
+        }
+    }
+    frame.elr += instruction_length(esr);
+}

@@ -1,0 +1,92 @@
+//! Cells' virtual consoles: a trapped PL011 per cell, multiplexed onto the
+//! hypervisor's UART.
+//!
+//! A cell with `console = "virtual"` sees a PL011 at the address the board
+//! has its console UART; that page is not in its stage-2 map, so every
+//! access traps here and is emulated by `vdev::pl011`. Output is collected
+//! per cell and printed as whole lines tagged `[cell]`; input typed on the
+//! console goes to one cell at a time, and Ctrl-A pressed three times
+//! switches to the next cell.
+
+use spin::Mutex;
+
+use super::console::{self, println};
+use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, HYPERVISOR};
+use crate::console::mux::{InputAction, InputSwitch, OutputTagger};
+use crate::vcpu::mmio::AccessSize;
+use crate::vdev::pl011::{MMIO_SIZE, Pl011};
+
+/// Longest output line before it is split.
+const LINE_LENGTH: usize = 160;
+
+/// Guest-physical base of every cell's virtual PL011.
+pub const BASE: u64 = HYPERVISOR.console.base.as_u64();
+
+static UARTS: [Mutex<Pl011>; CELL_COUNT] = [const { Mutex::new(Pl011::new()) }; CELL_COUNT];
+static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
+    Mutex::new(OutputTagger::new(&CELL_NAMES));
+static INPUT: Mutex<Option<InputSwitch<CELL_COUNT>>> = Mutex::new(None);
+
+/// Whether `ipa` is in the virtual console page of `cell`.
+pub fn claims(cell: usize, ipa: u64) -> bool {
+    CELLS[cell].console == CellConsole::Virtual && (BASE..BASE + MMIO_SIZE).contains(&ipa)
+}
+
+/// Emulates a read of `size` at `ipa` for `cell`.
+pub fn read(cell: usize, ipa: u64, size: AccessSize) -> u32 {
+    poll_input();
+    UARTS[cell].lock().read(ipa - BASE, size)
+}
+
+/// Emulates a write of `value` at `ipa` for `cell`.
+pub fn write(cell: usize, ipa: u64, value: u32) {
+    let mut uart = UARTS[cell].lock();
+    let mut pending = [0u8; 4];
+    let mut count = 0;
+    uart.write(ipa - BASE, value, &mut |byte| {
+        if count < pending.len() {
+            pending[count] = byte;
+            count += 1;
+        }
+    });
+    drop(uart);
+    if count > 0 {
+        output(cell, &pending[..count]);
+    }
+}
+
+/// Prints `bytes` from `cell` (tagged, whole lines).
+pub fn output(cell: usize, bytes: &[u8]) {
+    let mut tagger = TAGGER.lock();
+    console::with_sink(|sink| tagger.push_bytes(cell, bytes, &mut |chunk| sink(chunk)));
+}
+
+/// Prints what `cell` left without a newline (it stopped).
+pub fn flush(cell: usize) {
+    let mut tagger = TAGGER.lock();
+    console::with_sink(|sink| tagger.flush(cell, &mut |chunk| sink(chunk)));
+}
+
+/// Moves typed bytes from the physical UART to the selected cell.
+fn poll_input() {
+    let mut input = INPUT.lock();
+    let switch = input.get_or_insert_with(|| {
+        InputSwitch::new(core::array::from_fn(|i| {
+            CELLS[i].console == CellConsole::Virtual
+        }))
+    });
+    while let Some(byte) = console::poll_input() {
+        for action in switch.feed(byte) {
+            match action {
+                InputAction::Deliver { cell, byte } => {
+                    let _ = UARTS[cell].lock().push_input(byte);
+                }
+                InputAction::Switched { to } => println!(
+                    "bulkhead: console input now goes to cell {} (Ctrl-A three times switches)",
+                    CELL_NAMES[to]
+                ),
+                InputAction::Swallowed | InputAction::Discarded { .. } => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The shared console: cells' output tagged per line, input switched
+//! between cells.
+
+pub mod mux;

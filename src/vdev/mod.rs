@@ -1,0 +1,3 @@
+//! Emulated devices the hypervisor shows cells (trapped MMIO).
+
+pub mod pl011;

@@ -1,0 +1,228 @@
+//! The EL1 vector table, per-vCPU fault records and probes.
+
+use core::arch::asm;
+use core::sync::atomic::compiler_fence;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+
+use crate::arch::sysreg;
+use crate::{Fault, MAX_VCPUS, vcpu_index};
+
+/// Registers saved by the vector stubs (layout shared with the assembly).
+#[repr(C)]
+struct Frame {
+    x: [u64; 31],
+    elr: u64,
+    spsr: u64,
+    _pad: u64,
+}
+
+const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE == 272);
+
+core::arch::global_asm!(
+    ".section .text.vectors, \"ax\"",
+    ".balign 2048",
+    ".global __rt_vectors",
+    "__rt_vectors:",
+    // 16 entries of 0x80 bytes: {current EL with SP0, current EL with SPx,
+    // lower EL AArch64, lower EL AArch32} x {sync, IRQ, FIQ, SError}.
+    ".irp kind, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+    "    .balign 0x80",
+    "    sub sp, sp, #{frame}",
+    "    stp x0, x1, [sp]",
+    "    mov x0, #\\kind",
+    "    b __rt_vector_common",
+    ".endr",
+    "__rt_vector_common:",
+    "    stp x2, x3, [sp, #16]",
+    "    stp x4, x5, [sp, #32]",
+    "    stp x6, x7, [sp, #48]",
+    "    stp x8, x9, [sp, #64]",
+    "    stp x10, x11, [sp, #80]",
+    "    stp x12, x13, [sp, #96]",
+    "    stp x14, x15, [sp, #112]",
+    "    stp x16, x17, [sp, #128]",
+    "    stp x18, x19, [sp, #144]",
+    "    stp x20, x21, [sp, #160]",
+    "    stp x22, x23, [sp, #176]",
+    "    stp x24, x25, [sp, #192]",
+    "    stp x26, x27, [sp, #208]",
+    "    stp x28, x29, [sp, #224]",
+    "    mrs x2, elr_el1",
+    "    mrs x3, spsr_el1",
+    "    stp x30, x2, [sp, #240]",
+    "    str x3, [sp, #256]",
+    "    mov x1, sp",
+    "    bl {handler}",
+    "    ldp x30, x2, [sp, #240]",
+    "    ldr x3, [sp, #256]",
+    "    msr elr_el1, x2",
+    "    msr spsr_el1, x3",
+    "    ldp x2, x3, [sp, #16]",
+    "    ldp x4, x5, [sp, #32]",
+    "    ldp x6, x7, [sp, #48]",
+    "    ldp x8, x9, [sp, #64]",
+    "    ldp x10, x11, [sp, #80]",
+    "    ldp x12, x13, [sp, #96]",
+    "    ldp x14, x15, [sp, #112]",
+    "    ldp x16, x17, [sp, #128]",
+    "    ldp x18, x19, [sp, #144]",
+    "    ldp x20, x21, [sp, #160]",
+    "    ldp x22, x23, [sp, #176]",
+    "    ldp x24, x25, [sp, #192]",
+    "    ldp x26, x27, [sp, #208]",
+    "    ldp x28, x29, [sp, #224]",
+    "    ldp x0, x1, [sp]",
+    "    add sp, sp, #{frame}",
+    "    eret",
+    frame = const FRAME_SIZE,
+    handler = sym handle_exception,
+);
+
+/// Vector entry: synchronous exception from the current EL using SP_ELx.
+const SYNC_CURRENT_SPX: u64 = 4;
+
+/// Per-vCPU exception state (written by the vCPU itself, so plain
+/// loads/stores suffice; the atomics just avoid `static mut`).
+struct VcpuState {
+    /// A probe is running: a synchronous exception is recorded and skipped.
+    armed: AtomicBool,
+    /// Synchronous exceptions recorded so far.
+    faults: AtomicU64,
+    esr: AtomicU64,
+    far: AtomicU64,
+    elr: AtomicU64,
+    /// Reporting a fatal exception (a nested one just parks).
+    dying: AtomicBool,
+}
+
+static VCPUS: [VcpuState; MAX_VCPUS] = [const {
+    VcpuState {
+        armed: AtomicBool::new(false),
+        faults: AtomicU64::new(0),
+        esr: AtomicU64::new(0),
+        far: AtomicU64::new(0),
+        elr: AtomicU64::new(0),
+        dying: AtomicBool::new(false),
+    }
+}; MAX_VCPUS];
+
+extern "C" fn handle_exception(kind: u64, frame: &mut Frame) {
+    let state = &VCPUS[vcpu_index()];
+    let (esr, far) = (sysreg!("esr_el1"), sysreg!("far_el1"));
+    if kind == SYNC_CURRENT_SPX && state.armed.load(Relaxed) {
+        state.esr.store(esr, Relaxed);
+        state.far.store(far, Relaxed);
+        state.elr.store(frame.elr, Relaxed);
+        state.faults.store(state.faults.load(Relaxed) + 1, Relaxed);
+        frame.elr += 4; // skip the faulting instruction
+        return;
+    }
+    // Load + store, not swap: no exclusives on Device memory.
+    if !state.dying.load(Relaxed) {
+        state.dying.store(true, Relaxed);
+        const ORIGIN: [&str; 4] = ["EL1t", "EL1h", "lower EL (AArch64)", "lower EL (AArch32)"];
+        const TYPE: [&str; 4] = ["synchronous exception", "IRQ", "FIQ", "SError"];
+        crate::console::release_lock();
+        let mut line = crate::LineBuf::<{ crate::LINE_MAX }>::new();
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!(
+                "rt: vcpu {}: unexpected {} from {}: esr={esr:#x} far={far:#x} elr={:#x} spsr={:#x}; parking",
+                vcpu_index(),
+                TYPE[(kind % 4) as usize],
+                ORIGIN[(kind / 4) as usize],
+                frame.elr,
+                frame.spsr,
+            ),
+        );
+        crate::write_raw(line.as_bytes());
+        crate::write_raw(b"\n");
+    }
+    crate::park()
+}
+
+/// Runs `f` with this vCPU's synchronous exceptions caught: an exception
+/// is recorded and the instruction that raised it skipped (`ELR += 4`), and
+/// `probe` returns the (first) [`Fault`] instead of `f`'s result.
+///
+/// # Safety
+///
+/// Every instruction of `f` that may fault must be inside an `asm!` block
+/// that declares `clobber_abi("C")` (the handler is Rust code and may clobber
+/// FP/SIMD registers), and skipping it must leave `f` sound (its outputs
+/// are then garbage but `f`'s result is dropped).
+pub unsafe fn probe<R>(f: impl FnOnce() -> R) -> Result<R, Fault> {
+    let state = &VCPUS[vcpu_index()];
+    let before = state.faults.load(Relaxed);
+    state.armed.store(true, Relaxed);
+    compiler_fence(SeqCst);
+    let result = f();
+    compiler_fence(SeqCst);
+    state.armed.store(false, Relaxed);
+    if state.faults.load(Relaxed) == before {
+        Ok(result)
+    } else {
+        Err(Fault {
+            esr: state.esr.load(Relaxed),
+            far: state.far.load(Relaxed),
+        })
+    }
+}
+
+macro_rules! probe_access {
+    ($(#[$doc:meta])* read $name:ident, $ty:ty, $insn:literal) => {
+        $(#[$doc])*
+        pub fn $name(addr: u64) -> Result<$ty, Fault> {
+            // SAFETY: the load is the only instruction in an asm block that
+            // clobbers the C ABI's registers; reading has no effect on this
+            // program's memory; if it faults, its output is discarded.
+            unsafe {
+                probe(|| {
+                    let value: u64;
+                    asm!($insn, inout("x0") addr => value, options(nostack), clobber_abi("C"));
+                    value as $ty
+                })
+            }
+        }
+    };
+    ($(#[$doc:meta])* write $name:ident, $ty:ty, $insn:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        /// `addr` must not be memory this program uses (its image, stacks,
+        /// statics) unless writing `value` there is harmless.
+        pub unsafe fn $name(addr: u64, value: $ty) -> Result<(), Fault> {
+            // SAFETY: the store is the only instruction in an asm block that
+            // clobbers the C ABI's registers; the caller vouches for the
+            // target; if it faults, it is skipped.
+            unsafe {
+                probe(|| {
+                    asm!($insn, in("x0") addr, in("x1") u64::from(value), options(nostack), clobber_abi("C"));
+                })
+            }
+        }
+    };
+}
+
+probe_access!(
+    /// Reads the 64-bit word at guest-physical `addr` (8-byte aligned), or
+    /// returns the fault it raised.
+    read probe_read, u64, "ldr x0, [x0]"
+);
+probe_access!(
+    /// Reads the 32-bit word at guest-physical `addr` (4-byte aligned; use
+    /// this width for device registers), or returns the fault it raised.
+    read probe_read32, u32, "ldr w0, [x0]"
+);
+probe_access!(
+    /// Writes the 64-bit `value` at guest-physical `addr` (8-byte aligned),
+    /// or returns the fault it raised.
+    write probe_write, u64, "str x1, [x0]"
+);
+probe_access!(
+    /// Writes the 32-bit `value` at guest-physical `addr` (4-byte aligned;
+    /// use this width for device registers), or returns the fault it raised.
+    write probe_write32, u32, "str w1, [x0]"
+);
