@@ -94,6 +94,20 @@ fn first_light(config: &str, gic: &str) {
         console.contains(&format!("all {cpu_count} CPUs online")),
         "{transcript}"
     );
+    // Every core of every cell ran the guest (tagged output); each cell then
+    // powered itself off, and with the last one the machine.
+    for cell in &dist.config.cells {
+        for vcpu in 0..cell.cpus.len() {
+            let line = format!("[{}] hello from vcpu {vcpu} ", cell.name);
+            assert!(console.contains(&line), "missing `{line}`:\n{transcript}");
+        }
+        let line = format!("bulkhead: cell {} powered off (PSCI SYSTEM_OFF)", cell.name);
+        assert!(console.contains(&line), "missing `{line}`:\n{transcript}");
+    }
+    assert!(
+        console.contains("bulkhead: every cell has stopped; powering off"),
+        "{transcript}"
+    );
     // Log records travelled over semihosting, not the console.
     assert!(
         out.log
@@ -256,6 +270,14 @@ fn xtask_run_boots_the_default_config_and_decodes_log_records() {
     );
     assert!(stdout.contains("cell 0 sensor: cpus 0"), "{transcript}");
     assert!(stdout.contains("all 4 CPUs online"), "{transcript}");
+    // The cells' output, tagged with their names.
+    for line in [
+        "[sensor] hello from vcpu 0 of 1 (cell 0)",
+        "[control] hello from vcpu 0 of 3 (cell 1)",
+        "[control] hello from vcpu 2 (cell 1)",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}`:\n{transcript}");
+    }
     // Log records are decoded live, on stderr, with their source location.
     assert!(
         stderr
