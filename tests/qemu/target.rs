@@ -512,3 +512,40 @@ fn fault_policy_restart_reloads_the_cell_which_prints_its_banner_again() {
     );
     assert!(console.contains("multi: vcpu 1 tick"), "{transcript}");
 }
+
+/// A reset of a two-core cell completes although its second core spins
+/// without ever trapping: the hypervisor kicks it out of the guest (SGI).
+fn reset_kicks_a_spinning_vcpu(config: &str) {
+    let dist = build_config(config, &[]);
+    require_qemu();
+    let spinning = "[reset] reset: vcpu 1 spinning";
+    let out = run_captured(&dist, BOOT_TIMEOUT, |text| {
+        text.matches(spinning).count() >= 3 && text.contains("victim: canary ok")
+    })
+    .unwrap();
+    let transcript = out.transcript();
+    let console = &out.console;
+    assert!(!out.timed_out, "{transcript}");
+    assert!(
+        console
+            .matches("bulkhead: cell reset restarting (PSCI SYSTEM_RESET)")
+            .count()
+            >= 2,
+        "{transcript}"
+    );
+    assert!(console.matches(spinning).count() >= 3, "{transcript}");
+    let sums = canary_checksums(console);
+    assert!(sums.iter().all(|s| *s == sums[0]), "{transcript}");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn reset_kicks_a_spinning_vcpu_gicv3() {
+    reset_kicks_a_spinning_vcpu("tests/configs/qemu/reset-spinning.toml");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn reset_kicks_a_spinning_vcpu_gicv2() {
+    reset_kicks_a_spinning_vcpu("tests/configs/qemu/reset-spinning-gicv2.toml");
+}

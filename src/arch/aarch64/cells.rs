@@ -215,18 +215,23 @@ pub fn stale(cpu: usize) -> bool {
     SLOTS[cpu].epoch.load(Ordering::Relaxed) != EPOCH[cell.id.index()].load(Ordering::Acquire)
 }
 
-/// Stops every vCPU of `cell`: the others park at their next entry into
-/// the hypervisor. Returns the new epoch.
+/// Stops every vCPU of `cell`: the others are kicked into the hypervisor
+/// and park. Returns the new epoch.
 fn stop_cell(cell: &CellDesc) -> u32 {
     let epoch = EPOCH[cell.id.index()].fetch_add(1, Ordering::AcqRel) + 1;
+    let me = cpu::current_index();
     for c in cell.cpus {
-        // A pending start is cancelled; a running vCPU notices the epoch.
+        // A pending start is cancelled; a running vCPU notices the epoch at
+        // its next exit, which the kick forces right away.
         let _ = SLOTS[c.index()].power.compare_exchange(
             power::ON_PENDING,
             power::OFF,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        if c.index() != me && SLOTS[c.index()].power.load(Ordering::Acquire) == power::ON {
+            super::gic::kick(c.index());
+        }
     }
     epoch
 }
@@ -258,8 +263,7 @@ pub fn restart(cell: &CellDesc, caller_cpu: usize) {
     super::vconsole::flush(cell.id.index());
     SLOTS[caller_cpu].power.store(power::OFF, Ordering::Release);
     for c in cell.cpus.iter().filter(|c| c.index() != caller_cpu) {
-        // The others park at their next trap; one that never traps keeps
-        // the restart waiting (interrupt-driven kicks come with the GIC).
+        // The others were kicked and park at once.
         while SLOTS[c.index()].power.load(Ordering::Acquire) != power::OFF {
             smp::stop_if_requested();
             aarch64_cpu::asm::wfe();

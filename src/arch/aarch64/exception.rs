@@ -214,13 +214,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
         match kind as u64 % 4 {
             0 => super::trap::handle_sync(frame, cpu),
             3 => super::trap::handle_serror(frame, cpu),
-            // No interrupt is enabled for the hypervisor yet: a stray one is
-            // noted and the guest resumes.
-            _ => crate::log::debug!(
-                "spurious {=str} from a guest on cpu {=usize}",
-                kind.class(),
-                cpu
-            ),
+            _ => super::trap::handle_irq(cpu),
         }
         return;
     }

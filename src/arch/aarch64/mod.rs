@@ -26,6 +26,8 @@ pub mod exception;
 #[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
+pub mod gic;
+#[cfg(target_os = "none")]
 pub mod layout;
 #[cfg(target_os = "none")]
 pub mod logger;

@@ -9,7 +9,7 @@
 use core::fmt::Write;
 
 use super::console::{emergency_println, println};
-use super::{cells, cpu, exception, mmu, psci, smp};
+use super::{cells, cpu, exception, gic, mmu, psci, smp};
 use crate::config::{CPUS, TABLES};
 use crate::partition_table::{write_banner, write_partition_table};
 
@@ -60,6 +60,8 @@ pub(super) extern "C" fn boot_main(cpu: usize) -> ! {
         map.tables
     );
     let _ = write_partition_table(&mut Console, &TABLES);
+    gic::init_distributor();
+    gic::init_cpu();
     smp::mark_online(cpu);
 
     let started = smp::start_secondaries(cpu);
@@ -97,6 +99,7 @@ pub(super) extern "C" fn secondary_main(cpu: usize) -> ! {
         "cpu {cpu} online (MPIDR {:#x})",
         cpu::mpidr() & cpu::MPIDR_AFFINITY_MASK
     );
+    gic::init_cpu();
     crate::log::info!("cpu {=usize} online", cpu);
     smp::mark_online(cpu);
     cells::run(cpu)

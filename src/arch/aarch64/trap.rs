@@ -82,6 +82,19 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     }
 }
 
+/// Handles a physical interrupt taken while the guest ran: today only the
+/// kick, which brings a vCPU of a stopped or restarted cell back to park.
+pub fn handle_irq(cpu: usize) {
+    while let Some(intid) = super::gic::acknowledge() {
+        if intid != super::gic::KICK_SGI {
+            crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
+        }
+    }
+    if cells::stale(cpu) {
+        cells::park_and_run(cpu);
+    }
+}
+
 /// Handles an SError from the guest: contained like a fault.
 pub fn handle_serror(frame: &mut TrapFrame, cpu: usize) {
     let Some((cell, vcpu)) = cells::vcpu_of(cpu) else {

@@ -1,0 +1,243 @@
+//! The physical GIC, as far as the hypervisor uses it today: one software
+//! interrupt (SGI 15, the "kick") that pulls a core out of its guest.
+//!
+//! When a cell is stopped or restarted, its other vCPUs must come back to
+//! the hypervisor even if they never trap by themselves; the core doing the
+//! stop sends them the kick. HCR_EL2.IMO routes physical IRQs to EL2 while a
+//! guest runs, so the kick always lands in the hypervisor, which
+//! acknowledges it and parks the vCPU. Both GIC versions the platforms name
+//! are driven: GICv3 through its system registers and redistributors, GICv2
+//! through GICD/GICC. Interrupt virtualisation for guests builds on this.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use aarch64_cpu::asm::barrier;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+use super::cpu;
+use super::platform::MAX_CPUS;
+use crate::config::{CPUS, PLATFORM};
+
+/// The SGI the hypervisor uses to kick a core.
+pub const KICK_SGI: u32 = 15;
+/// INTIDs at or above this are special (spurious).
+const SPURIOUS: u32 = 1020;
+
+register_structs! {
+    /// GIC distributor (the registers used here).
+    DistributorRegisters {
+        (0x000 => ctlr: ReadWrite<u32>),
+        (0x004 => typer: ReadOnly<u32>),
+        (0x008 => _reserved0),
+        (0x100 => isenabler0: ReadWrite<u32>),
+        (0x104 => _reserved1),
+        (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
+        (0x420 => _reserved2),
+        (0x800 => itargetsr: [ReadOnly<u8>; 32]),
+        (0x820 => _reserved3),
+        (0xf00 => sgir: WriteOnly<u32>),
+        (0xf04 => _reserved4),
+        (0x1000 => @END),
+    }
+}
+
+register_structs! {
+    /// GICv3 redistributor, RD_base frame (the registers used here).
+    RedistributorRegisters {
+        (0x000 => ctlr: ReadWrite<u32>),
+        (0x004 => iidr: ReadOnly<u32>),
+        (0x008 => typer: ReadOnly<u64>),
+        (0x010 => _reserved0),
+        (0x014 => waker: ReadWrite<u32>),
+        (0x018 => _reserved1),
+        (0x1000 => @END),
+    }
+}
+
+register_structs! {
+    /// GICv3 redistributor, SGI_base frame (64 KiB above RD_base).
+    RedistributorSgiRegisters {
+        (0x000 => _reserved0),
+        (0x080 => igroupr0: ReadWrite<u32>),
+        (0x084 => _reserved1),
+        (0x100 => isenabler0: ReadWrite<u32>),
+        (0x104 => _reserved2),
+        (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
+        (0x420 => _reserved3),
+        (0x1000 => @END),
+    }
+}
+
+register_structs! {
+    /// GICv2 CPU interface (the registers used here).
+    CpuInterfaceRegisters {
+        (0x000 => ctlr: ReadWrite<u32>),
+        (0x004 => pmr: ReadWrite<u32>),
+        (0x008 => _reserved0),
+        (0x00c => iar: ReadOnly<u32>),
+        (0x010 => eoir: WriteOnly<u32>),
+        (0x014 => _reserved1),
+        (0x1000 => @END),
+    }
+}
+
+/// A register block at a fixed physical address, mapped as Device memory in
+/// the EL2 map (`platform::DEVICE_REGIONS` covers every GIC frame).
+fn block<T>(address: u64) -> &'static T {
+    // SAFETY: the address is a GIC frame from the generated platform table,
+    // identity-mapped as Device memory for the hypervisor's whole life; the
+    // register structs only allow volatile accesses.
+    unsafe { &*(address as *const T) }
+}
+
+fn distributor() -> &'static DistributorRegisters {
+    block(PLATFORM.intc.distributor.base.as_u64())
+}
+
+fn cpu_interface() -> &'static CpuInterfaceRegisters {
+    block(PLATFORM.intc.cpu_interface.base.as_u64())
+}
+
+const REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+const TYPER_LAST: u64 = 1 << 4;
+
+/// GICv2 CPU interface number of each core (read from ITARGETSR0 by the
+/// core itself).
+static CPU_INTERFACE: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+
+fn is_v3() -> bool {
+    PLATFORM.intc.version >= 3
+}
+
+/// This core's redistributor (matched by MPIDR affinity), if found.
+fn redistributor(mpidr: u64) -> Option<u64> {
+    let region = PLATFORM.intc.redistributor;
+    let affinity = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+    let mut frame = region.base.as_u64();
+    while frame + REDISTRIBUTOR_STRIDE <= region.end().as_u64() {
+        let typer = block::<RedistributorRegisters>(frame).typer.get();
+        if typer >> 32 == affinity {
+            return Some(frame);
+        }
+        if typer & TYPER_LAST != 0 {
+            return None;
+        }
+        frame += REDISTRIBUTOR_STRIDE;
+    }
+    None
+}
+
+/// Distributor set-up, once, on the boot core.
+pub fn init_distributor() {
+    if is_v3() {
+        // Single security state (QEMU virt without secure=on): ARE (4),
+        // EnableGrp1 (1).
+        distributor().ctlr.set((1 << 4) | (1 << 1));
+    } else {
+        distributor().ctlr.set(1);
+    }
+    barrier::dsb(barrier::SY);
+}
+
+/// Per-core set-up: the kick SGI enabled in group 1, the CPU interface on.
+pub fn init_cpu() {
+    if is_v3() {
+        let mpidr = cpu::mpidr();
+        let Some(frame) = redistributor(mpidr) else {
+            panic!("no GICv3 redistributor for MPIDR {mpidr:#x}");
+        };
+        let rd = block::<RedistributorRegisters>(frame);
+        rd.waker.set(rd.waker.get() & !WAKER_PROCESSOR_SLEEP);
+        while rd.waker.get() & WAKER_CHILDREN_ASLEEP != 0 {
+            core::hint::spin_loop();
+        }
+        let sgi = block::<RedistributorSgiRegisters>(frame + 0x1_0000);
+        sgi.igroupr0.set(sgi.igroupr0.get() | 1 << KICK_SGI);
+        sgi.ipriorityr[KICK_SGI as usize].set(0x80);
+        sgi.isenabler0.set(1 << KICK_SGI);
+        // SAFETY: enables the system-register CPU interface at EL2 (SRE,
+        // and lets EL1 use it: Enable), unmasks all priorities and enables
+        // group 1; affects only this core's interrupt delivery.
+        unsafe {
+            asm!(
+                "mrs {t}, icc_sre_el2",
+                "orr {t}, {t}, {sre}",
+                "msr icc_sre_el2, {t}",
+                "isb",
+                "msr icc_pmr_el1, {pmr}",
+                "msr icc_igrpen1_el1, {one}",
+                "isb",
+                t = out(reg) _,
+                sre = in(reg) 0x9u64,
+                pmr = in(reg) 0xffu64,
+                one = in(reg) 1u64,
+                options(nostack, preserves_flags)
+            );
+        }
+    } else {
+        let gicd = distributor();
+        CPU_INTERFACE[cpu::current_index()].store(gicd.itargetsr[0].get(), Ordering::Relaxed);
+        gicd.ipriorityr[KICK_SGI as usize].set(0x80);
+        gicd.isenabler0.set(1 << KICK_SGI);
+        let gicc = cpu_interface();
+        gicc.pmr.set(0xff);
+        gicc.ctlr.set(1);
+    }
+    barrier::dsb(barrier::SY);
+}
+
+/// Sends the kick to physical CPU `cpu`.
+pub fn kick(cpu: usize) {
+    let Some(desc) = CPUS.get(cpu) else {
+        return;
+    };
+    barrier::dsb(barrier::ISH);
+    if is_v3() {
+        let mpidr = desc.hw_id;
+        let aff0 = mpidr & 0xf;
+        let value = ((mpidr >> 32) & 0xff) << 48
+            | ((mpidr >> 16) & 0xff) << 32
+            | u64::from(KICK_SGI) << 24
+            | ((mpidr >> 8) & 0xff) << 16
+            | 1 << aff0;
+        // SAFETY: ICC_SGI1R_EL1 only raises SGI 15 at the target core.
+        unsafe {
+            asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
+        };
+    } else {
+        let target = u32::from(CPU_INTERFACE[cpu].load(Ordering::Relaxed));
+        distributor().sgir.set(target << 16 | KICK_SGI);
+    }
+}
+
+/// Acknowledges and completes the pending interrupt; returns its INTID, or
+/// `None` for a spurious one.
+pub fn acknowledge() -> Option<u32> {
+    let intid = if is_v3() {
+        let iar: u64;
+        // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority
+        // pending group-1 interrupt of this core.
+        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nostack, preserves_flags)) };
+        (iar & 0xff_ffff) as u32
+    } else {
+        cpu_interface().iar.get() & 0x3ff
+    };
+    if intid >= SPURIOUS {
+        return None;
+    }
+    if is_v3() {
+        // SAFETY: completes (and deactivates, EOImode 0) the interrupt just
+        // acknowledged on this core.
+        unsafe {
+            asm!("msr icc_eoir1_el1, {}", "isb", in(reg) u64::from(intid), options(nostack, preserves_flags))
+        };
+    } else {
+        cpu_interface().eoir.set(intid);
+    }
+    Some(intid)
+}
