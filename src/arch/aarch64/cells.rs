@@ -66,8 +66,35 @@ static STAGE2_POOLS: Stage2Pools = Stage2Pools(UnsafeCell::new(
     [const { [Table::ZEROED; STAGE2_TABLES_PER_CELL] }; CELL_COUNT],
 ));
 
+/// Physical address bits the core implements (ID_AA64MMFR0_EL1.PARange).
+fn physical_address_bits() -> u32 {
+    use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable};
+    match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
+    }
+}
+
 /// Builds every cell's stage-2 tables. Boot core, once, before any guest.
 pub fn build_stage2() {
+    let pa_bits = physical_address_bits();
+    if pa_bits < stage2::IPA_BITS {
+        // Platform data (or the core) does not fit the stage-2 layout.
+        panic!(
+            "the cores implement {pa_bits}-bit physical addresses, less than the {}-bit IPA space cells use",
+            stage2::IPA_BITS
+        );
+    }
+    crate::log::info!(
+        "{=u32}-bit physical addresses, {=u32}-bit IPA",
+        pa_bits,
+        stage2::IPA_BITS
+    );
     for cell in &CELLS {
         // SAFETY: called once on the boot core before any other user of the
         // pools exists (see `Stage2Pools`); each cell borrows its own row.
