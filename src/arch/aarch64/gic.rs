@@ -29,18 +29,24 @@ const SPURIOUS: u32 = 1020;
 register_structs! {
     /// GIC distributor (the registers used here).
     DistributorRegisters {
-        (0x000 => ctlr: ReadWrite<u32>),
-        (0x004 => typer: ReadOnly<u32>),
-        (0x008 => _reserved0),
-        (0x100 => isenabler0: ReadWrite<u32>),
-        (0x104 => _reserved1),
-        (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
-        (0x420 => _reserved2),
-        (0x800 => itargetsr: [ReadOnly<u8>; 32]),
-        (0x820 => _reserved3),
-        (0xf00 => sgir: WriteOnly<u32>),
-        (0xf04 => _reserved4),
-        (0x1000 => @END),
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => typer: ReadOnly<u32>),
+        (0x0008 => _reserved0),
+        (0x0100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x0180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x0200 => ispendr: [ReadWrite<u32>; 32]),
+        (0x0280 => icpendr: [ReadWrite<u32>; 32]),
+        (0x0300 => isactiver: [ReadWrite<u32>; 32]),
+        (0x0380 => icactiver: [ReadWrite<u32>; 32]),
+        (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
+        (0x0800 => itargetsr: [ReadWrite<u8>; 1024]),
+        (0x0c00 => icfgr: [ReadWrite<u32>; 64]),
+        (0x0d00 => _reserved1),
+        (0x0f00 => sgir: WriteOnly<u32>),
+        (0x0f04 => _reserved2),
+        (0x6000 => irouter: [ReadWrite<u64>; 1020]),
+        (0x7fe0 => _reserved3),
+        (0x8000 => @END),
     }
 }
 
@@ -65,8 +71,10 @@ register_structs! {
         (0x084 => _reserved1),
         (0x100 => isenabler0: ReadWrite<u32>),
         (0x104 => _reserved2),
+        (0x180 => icenabler0: ReadWrite<u32>),
+        (0x184 => _reserved3),
         (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
-        (0x420 => _reserved3),
+        (0x420 => _reserved4),
         (0x1000 => @END),
     }
 }
@@ -161,8 +169,10 @@ pub fn init_cpu() {
         sgi.ipriorityr[KICK_SGI as usize].set(0x80);
         sgi.isenabler0.set(1 << KICK_SGI);
         // SAFETY: enables the system-register CPU interface at EL2 (SRE,
-        // and lets EL1 use it: Enable), unmasks all priorities and enables
-        // group 1; affects only this core's interrupt delivery.
+        // and lets EL1 use it: Enable), unmasks all priorities, splits EOI
+        // into priority drop and deactivation (EOImode 1, so a guest's EOI
+        // of a HW-linked interrupt deactivates it) and enables group 1;
+        // affects only this core's interrupt delivery.
         unsafe {
             asm!(
                 "mrs {t}, icc_sre_el2",
@@ -170,11 +180,13 @@ pub fn init_cpu() {
                 "msr icc_sre_el2, {t}",
                 "isb",
                 "msr icc_pmr_el1, {pmr}",
+                "msr icc_ctlr_el1, {eoimode}",
                 "msr icc_igrpen1_el1, {one}",
                 "isb",
                 t = out(reg) _,
                 sre = in(reg) 0x9u64,
                 pmr = in(reg) 0xffu64,
+                eoimode = in(reg) 2u64,
                 one = in(reg) 1u64,
                 options(nostack, preserves_flags)
             );
@@ -183,7 +195,7 @@ pub fn init_cpu() {
         let gicd = distributor();
         CPU_INTERFACE[cpu::current_index()].store(gicd.itargetsr[0].get(), Ordering::Relaxed);
         gicd.ipriorityr[KICK_SGI as usize].set(0x80);
-        gicd.isenabler0.set(1 << KICK_SGI);
+        gicd.isenabler[0].set(1 << KICK_SGI);
         let gicc = cpu_interface();
         gicc.pmr.set(0xff);
         gicc.ctlr.set(1);
@@ -215,8 +227,10 @@ pub fn kick(cpu: usize) {
     }
 }
 
-/// Acknowledges and completes the pending interrupt; returns its INTID, or
-/// `None` for a spurious one.
+/// Acknowledges the highest-priority pending interrupt; returns its INTID,
+/// or `None` for a spurious one. The caller ends it with
+/// [`end_of_interrupt`] and, unless a guest's EOI will (HW-linked), with
+/// [`deactivate`].
 pub fn acknowledge() -> Option<u32> {
     let intid = if is_v3() {
         let iar: u64;
@@ -227,17 +241,118 @@ pub fn acknowledge() -> Option<u32> {
     } else {
         cpu_interface().iar.get() & 0x3ff
     };
-    if intid >= SPURIOUS {
-        return None;
-    }
+    (intid < SPURIOUS).then_some(intid)
+}
+
+/// Drops the running priority of `intid` (GICv3: EOImode 1, so the
+/// interrupt stays active until [`deactivate`] or a guest's EOI).
+pub fn end_of_interrupt(intid: u32) {
     if is_v3() {
-        // SAFETY: completes (and deactivates, EOImode 0) the interrupt just
-        // acknowledged on this core.
+        // SAFETY: ends (priority drop) the interrupt this core acknowledged.
         unsafe {
             asm!("msr icc_eoir1_el1, {}", "isb", in(reg) u64::from(intid), options(nostack, preserves_flags))
         };
     } else {
         cpu_interface().eoir.set(intid);
     }
-    Some(intid)
+}
+
+/// Deactivates `intid` (GICv3; on GICv2 the EOI already did).
+pub fn deactivate(intid: u32) {
+    if is_v3() {
+        // SAFETY: deactivates an interrupt this core acknowledged.
+        unsafe {
+            asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(intid), options(nostack, preserves_flags))
+        };
+    }
+}
+
+fn bit(intid: u32) -> (usize, u32) {
+    ((intid / 32) as usize, 1 << (intid % 32))
+}
+
+/// Enables or disables shared interrupt `intid` at the distributor.
+pub fn spi_enable(intid: u32, on: bool) {
+    let (word, mask) = bit(intid);
+    let gicd = distributor();
+    if let (Some(set), Some(clear)) = (gicd.isenabler.get(word), gicd.icenabler.get(word)) {
+        if on { set.set(mask) } else { clear.set(mask) }
+    }
+}
+
+/// Sets or clears the pending state of shared interrupt `intid`.
+pub fn spi_pending(intid: u32, on: bool) {
+    let (word, mask) = bit(intid);
+    let gicd = distributor();
+    if let (Some(set), Some(clear)) = (gicd.ispendr.get(word), gicd.icpendr.get(word)) {
+        if on { set.set(mask) } else { clear.set(mask) }
+    }
+}
+
+/// Sets or clears the active state of shared interrupt `intid`.
+pub fn spi_active(intid: u32, on: bool) {
+    let (word, mask) = bit(intid);
+    let gicd = distributor();
+    if let (Some(set), Some(clear)) = (gicd.isactiver.get(word), gicd.icactiver.get(word)) {
+        if on { set.set(mask) } else { clear.set(mask) }
+    }
+}
+
+/// Sets the priority of shared interrupt `intid`.
+pub fn spi_priority(intid: u32, priority: u8) {
+    if let Some(register) = distributor().ipriorityr.get(intid as usize) {
+        register.set(priority);
+    }
+}
+
+/// Makes shared interrupt `intid` edge- (true) or level-triggered.
+pub fn spi_config(intid: u32, edge: bool) {
+    let gicd = distributor();
+    if let Some(register) = gicd.icfgr.get((intid / 16) as usize) {
+        let shift = (intid % 16) * 2 + 1;
+        let value = (register.get() & !(1 << shift)) | (u32::from(edge) << shift);
+        register.set(value);
+    }
+}
+
+/// Routes shared interrupt `intid` to physical CPU `cpu`.
+pub fn spi_route(intid: u32, cpu: usize) {
+    let Some(desc) = CPUS.get(cpu) else {
+        return;
+    };
+    let gicd = distributor();
+    if is_v3() {
+        let mpidr = desc.hw_id;
+        let affinity = (mpidr & 0xff_ffff) | ((mpidr >> 32) & 0xff) << 32;
+        if let Some(register) = gicd.irouter.get(intid as usize - 32) {
+            register.set(affinity);
+        }
+    } else if let Some(register) = gicd.itargetsr.get(intid as usize) {
+        register.set(CPU_INTERFACE[cpu].load(Ordering::Relaxed));
+    }
+}
+
+/// Enables or disables private interrupt `intid` (PPI) on this core.
+pub fn ppi_enable(intid: u32, on: bool) {
+    if intid >= 32 {
+        return;
+    }
+    if is_v3() {
+        let Some(frame) = redistributor(cpu::mpidr()) else {
+            return;
+        };
+        let sgi = block::<RedistributorSgiRegisters>(frame + 0x1_0000);
+        if on {
+            sgi.igroupr0.set(sgi.igroupr0.get() | 1 << intid);
+            sgi.ipriorityr[intid as usize].set(0x80);
+            sgi.isenabler0.set(1 << intid);
+        } else {
+            sgi.icenabler0.set(1 << intid);
+        }
+    } else if on {
+        distributor().ipriorityr[intid as usize].set(0x80);
+        distributor().isenabler[0].set(1 << intid);
+    } else {
+        distributor().icenabler[0].set(1 << intid);
+    }
 }

@@ -86,6 +86,8 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
 /// kick, which brings a vCPU of a stopped or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
     while let Some(intid) = super::gic::acknowledge() {
+        super::gic::end_of_interrupt(intid);
+        super::gic::deactivate(intid);
         if intid != super::gic::KICK_SGI {
             crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
         }

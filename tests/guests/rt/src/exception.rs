@@ -107,8 +107,26 @@ static VCPUS: [VcpuState; MAX_VCPUS] = [const {
     }
 }; MAX_VCPUS];
 
+/// The guest's IRQ handler (0: none), see [`set_irq_handler`].
+static IRQ_HANDLER: AtomicU64 = AtomicU64::new(0);
+
+/// Installs `handler` for IRQs taken at EL1h (all vCPUs share it). It runs
+/// with IRQs masked and must acknowledge its interrupt.
+pub fn set_irq_handler(handler: fn()) {
+    IRQ_HANDLER.store(handler as usize as u64, Relaxed);
+}
+
 extern "C" fn handle_exception(kind: u64, frame: &mut Frame) {
     let state = &VCPUS[vcpu_index()];
+    if kind % 4 == 1 && kind / 4 <= 1 {
+        let handler = IRQ_HANDLER.load(Relaxed);
+        if handler != 0 {
+            // SAFETY: the value was stored from a `fn()` by `set_irq_handler`.
+            let handler: fn() = unsafe { core::mem::transmute(handler as usize) };
+            handler();
+            return;
+        }
+    }
     let (esr, far) = (sysreg!("esr_el1"), sysreg!("far_el1"));
     if kind == SYNC_CURRENT_SPX && state.armed.load(Relaxed) {
         state.esr.store(esr, Relaxed);

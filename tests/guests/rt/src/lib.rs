@@ -62,7 +62,7 @@ pub use call::{
 #[cfg(target_os = "none")]
 pub use console::{print_line, write_raw};
 #[cfg(target_os = "none")]
-pub use exception::{probe, probe_read, probe_read32, probe_write, probe_write32};
+pub use exception::{probe, probe_read, probe_read32, probe_write, probe_write32, set_irq_handler};
 
 /// Most vCPUs a guest can run (vCPU indices `0..MAX_VCPUS`).
 pub const MAX_VCPUS: usize = 8;
