@@ -24,3 +24,4 @@ pub mod mm;
 pub mod partition_table;
 pub mod vcpu;
 pub mod vdev;
+pub mod vgic;

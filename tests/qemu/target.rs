@@ -549,3 +549,48 @@ fn reset_kicks_a_spinning_vcpu_gicv3() {
 fn reset_kicks_a_spinning_vcpu_gicv2() {
     reset_kicks_a_spinning_vcpu("tests/configs/qemu/reset-spinning-gicv2.toml");
 }
+
+/// `(window, ticks)` pairs a ticker cell reported.
+fn tick_windows(console: &str, cell: &str) -> Vec<(u32, u64)> {
+    cell_lines(console, cell)
+        .iter()
+        .filter_map(|l| l.strip_prefix("ticker: window "))
+        .filter_map(|l| {
+            let (window, rest) = l.split_once(": ")?;
+            let ticks = rest.split_whitespace().next()?;
+            Some((window.parse().ok()?, ticks.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn virtual_timer_ticks_at_1khz_in_two_cells_gicv3() {
+    let dist = build_config("tests/configs/qemu/ticker.toml", &[]);
+    require_qemu();
+    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    assert!(
+        console_has(
+            &out.console,
+            "bulkhead: every cell has stopped; powering off"
+        ),
+        "{transcript}"
+    );
+    for cell in ["tick-a", "tick-b"] {
+        let windows = tick_windows(&out.console, cell);
+        assert_eq!(windows.len(), 2, "{cell}: {windows:?}\n{transcript}");
+        for (window, ticks) in windows {
+            // 2 s of guest time at 1 kHz: 2000 ticks, within 1 %.
+            assert!(
+                (1980..=2020).contains(&ticks),
+                "{cell} window {window}: {ticks} ticks\n{transcript}"
+            );
+        }
+    }
+}
+
+fn console_has(console: &str, line: &str) -> bool {
+    console.lines().any(|l| l == line)
+}

@@ -221,6 +221,7 @@ pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) ->
 /// Starts every cell: loads its image and starts its first vCPU at the
 /// entry point. Boot core, after every CPU is online.
 pub fn start_all() {
+    super::vgic::init_cells();
     for cell in &CELLS {
         load_image(cell);
         let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
@@ -337,6 +338,7 @@ pub fn run(cpu: usize) -> ! {
             slot.epoch.store(epoch, Ordering::Release);
             let root = STAGE2_ROOTS[cell.id.index()].load(Ordering::Acquire);
             vcpu::configure(root, cell.id.0 + 1, index);
+            super::vgic::reset_vcpu(cpu);
             crate::log::info!(
                 "cell {=str} vcpu {=usize} enters at {=u64:#x} on cpu {=usize}",
                 cell.name,

@@ -55,6 +55,7 @@ pub fn contain(
     vcpu: usize,
     fault: Fault,
 ) {
+    super::vgic::count(cell.id.index(), crate::vgic::counters::ExitCause::Fault);
     let policy = match cell.fault_policy {
         FaultPolicy::Inject => "inject",
         FaultPolicy::Halt => "halt",

@@ -23,6 +23,8 @@ use crate::config::{CPUS, PLATFORM};
 
 /// The SGI the hypervisor uses to kick a core.
 pub const KICK_SGI: u32 = 15;
+/// The SGI telling a core it has virtual interrupts to inject.
+pub const INJECT_SGI: u32 = 14;
 /// INTIDs at or above this are special (spurious).
 const SPURIOUS: u32 = 1020;
 
@@ -165,9 +167,11 @@ pub fn init_cpu() {
             core::hint::spin_loop();
         }
         let sgi = block::<RedistributorSgiRegisters>(frame + 0x1_0000);
-        sgi.igroupr0.set(sgi.igroupr0.get() | 1 << KICK_SGI);
-        sgi.ipriorityr[KICK_SGI as usize].set(0x80);
-        sgi.isenabler0.set(1 << KICK_SGI);
+        for intid in [KICK_SGI, INJECT_SGI] {
+            sgi.igroupr0.set(sgi.igroupr0.get() | 1 << intid);
+            sgi.ipriorityr[intid as usize].set(0x80);
+            sgi.isenabler0.set(1 << intid);
+        }
         // SAFETY: enables the system-register CPU interface at EL2 (SRE,
         // and lets EL1 use it: Enable), unmasks all priorities, splits EOI
         // into priority drop and deactivation (EOImode 1, so a guest's EOI
@@ -205,6 +209,12 @@ pub fn init_cpu() {
 
 /// Sends the kick to physical CPU `cpu`.
 pub fn kick(cpu: usize) {
+    send_sgi(KICK_SGI, cpu);
+}
+
+/// Sends SGI `intid` (the kick, or the vGIC's inject notification) to
+/// physical CPU `cpu`.
+pub fn send_sgi(intid: u32, cpu: usize) {
     let Some(desc) = CPUS.get(cpu) else {
         return;
     };
@@ -214,16 +224,16 @@ pub fn kick(cpu: usize) {
         let aff0 = mpidr & 0xf;
         let value = ((mpidr >> 32) & 0xff) << 48
             | ((mpidr >> 16) & 0xff) << 32
-            | u64::from(KICK_SGI) << 24
+            | u64::from(intid) << 24
             | ((mpidr >> 8) & 0xff) << 16
             | 1 << aff0;
-        // SAFETY: ICC_SGI1R_EL1 only raises SGI 15 at the target core.
+        // SAFETY: ICC_SGI1R_EL1 only raises an SGI at the target core.
         unsafe {
             asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
         };
     } else {
         let target = u32::from(CPU_INTERFACE[cpu].load(Ordering::Relaxed));
-        distributor().sgir.set(target << 16 | KICK_SGI);
+        distributor().sgir.set(target << 16 | intid);
     }
 }
 

@@ -53,3 +53,7 @@ pub mod trap;
 pub mod vconsole;
 #[cfg(target_os = "none")]
 pub mod vcpu;
+#[cfg(target_os = "none")]
+pub mod vgic;
+#[cfg(target_os = "none")]
+pub mod vgic_v3;

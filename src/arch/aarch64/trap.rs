@@ -14,12 +14,13 @@ use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 
 use super::exception::TrapFrame;
 use super::fault::{self, Access, Fault};
-use super::{calls, cells, vconsole};
+use super::{calls, cells, vconsole, vgic};
 use crate::config::CellDesc;
 use crate::vcpu::mmio::{
     self, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
     instruction_length, store_data,
 };
+use crate::vgic::counters::ExitCause;
 
 /// Exception classes handled here (ESR_EL2.EC).
 mod ec {
@@ -39,10 +40,15 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     if cells::stale(cpu) {
         cells::park_and_run(cpu);
     }
+    vgic::sync(cpu);
     let esr = ESR_EL2.get();
     match (esr >> 26) & 0x3f {
-        ec::HVC64 => calls::handle(frame, cpu, cell, vcpu),
+        ec::HVC64 => {
+            vgic::count(cell.id.index(), ExitCause::Hypercall);
+            calls::handle(frame, cpu, cell, vcpu);
+        }
         ec::SMC64 => {
+            vgic::count(cell.id.index(), ExitCause::Smccc);
             // A trapped SMC returns to the SMC itself: skip it.
             frame.elr += 4;
             calls::handle(frame, cpu, cell, vcpu);
@@ -62,7 +68,7 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
                 },
             );
         }
-        ec::SYSREG => system_register(frame, esr),
+        ec::SYSREG => system_register(frame, esr, cell, vcpu),
         ec::UNKNOWN => fault::inject_undefined(frame),
         _ => fault::contain(
             frame,
@@ -80,12 +86,22 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     if cells::stale(cpu) {
         cells::park_and_run(cpu);
     }
+    vgic::sync(cpu);
 }
 
 /// Handles a physical interrupt taken while the guest ran: today only the
 /// kick, which brings a vCPU of a stopped or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
+    if let Some((cell, _)) = cells::vcpu_of(cpu) {
+        vgic::count(cell.id.index(), ExitCause::Irq);
+    }
+    // List-register states first: what the guest completed frees its slot
+    // before anything new is injected.
+    vgic::sync(cpu);
     while let Some(intid) = super::gic::acknowledge() {
+        if vgic::handle_irq(cpu, intid) {
+            continue;
+        }
         super::gic::end_of_interrupt(intid);
         super::gic::deactivate(intid);
         if intid != super::gic::KICK_SGI {
@@ -95,6 +111,7 @@ pub fn handle_irq(cpu: usize) {
     if cells::stale(cpu) {
         cells::park_and_run(cpu);
     }
+    vgic::sync(cpu);
 }
 
 /// Handles an SError from the guest: contained like a fault.
@@ -138,7 +155,37 @@ fn data_abort(frame: &mut TrapFrame, esr: u64, cpu: usize, cell: &'static CellDe
     let ipa = fault_ipa();
     let write = esr & (1 << 6) != 0;
     let access = if write { Access::Write } else { Access::Read };
+    let gic_frame = vgic::is_distributor(ipa) || vgic::is_redistributor(ipa);
+    if gic_frame {
+        match decode_data_abort(esr) {
+            Ok(decoded) => {
+                let write = decoded.write.then(|| store_data(&decoded, &frame.x));
+                let value = if vgic::is_distributor(ipa) {
+                    vgic::distributor_access(cell, vcpu, ipa, decoded.size, write)
+                } else {
+                    vgic::redistributor_access(cell, ipa, decoded.size, write)
+                };
+                if !decoded.write {
+                    complete_load(&decoded, &mut frame.x, value);
+                }
+                frame.elr += instruction_length(esr);
+            }
+            Err(_) => fault::contain(
+                frame,
+                cpu,
+                cell,
+                vcpu,
+                Fault {
+                    access,
+                    address: Some(ipa),
+                    reason: "GIC access without a valid syndrome",
+                },
+            ),
+        }
+        return;
+    }
     if vconsole::claims(cell.id.index(), ipa) {
+        vgic::count(cell.id.index(), ExitCause::MmioConsole);
         match decode_data_abort(esr) {
             Ok(decoded) => {
                 if decoded.write {
@@ -184,7 +231,7 @@ fn data_abort(frame: &mut TrapFrame, esr: u64, cpu: usize, cell: &'static CellDe
 
 /// Trapped MSR/MRS/SYS (EC 0x18): ISS = Op0[21:20] Op2[19:17] Op1[16:14]
 /// CRn[13:10] Rt[9:5] CRm[4:1] Direction[0] (1 = read).
-fn system_register(frame: &mut TrapFrame, esr: u64) {
+fn system_register(frame: &mut TrapFrame, esr: u64, cell: &'static CellDesc, vcpu: usize) {
     let op0 = (esr >> 20) & 0b11;
     let op2 = (esr >> 17) & 0b111;
     let op1 = (esr >> 14) & 0b111;
@@ -198,13 +245,18 @@ fn system_register(frame: &mut TrapFrame, esr: u64) {
         // Invalidating by set/way could drop another cell's dirty lines, so
         // every form becomes a clean+invalidate of the same set/way (which
         // only ever writes data back).
+        // ICC_SGI1R_EL1 (trapped because HCR_EL2.IMO is set): an SGI to
+        // vCPUs of this cell.
+        (3, 0, 12, 11, 5) if !read => vgic::send_sgi(cell, vcpu, value),
         (1, 0, 7, 6 | 10 | 14, 2) => {
+            vgic::count(cell.id.index(), ExitCause::SetWay);
             // SAFETY: clean+invalidate by set/way changes no memory contents
             // any observer sees; the operand only selects a cache line.
             unsafe { asm!("dc cisw, {}", in(reg) value, options(nostack, preserves_flags)) };
             crate::log::debug!("set/way op emulated as DC CISW {=u64:#x}", value);
         }
         _ => {
+            vgic::count(cell.id.index(), ExitCause::SysregOther);
             // Debug (op0 = 2), PMU, ACTLR_EL1 and IMPLEMENTATION DEFINED
             // registers: read as zero, writes ignored.
             if read && rt != 31 {

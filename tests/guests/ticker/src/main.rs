@@ -88,6 +88,7 @@ mod guest {
             );
         }
         rt::set_irq_handler(irq);
+        println!("ticker: virtual GIC ready on vcpu {vcpu}");
         let frequency = rt::counter_freq();
         let period = frequency / 1000;
         PERIOD.store(period, Ordering::Relaxed);

@@ -1,0 +1,297 @@
+//! The virtual GIC at run time (GICv3): trapped GICD/GICR accesses,
+//! injection through list registers, SGIs between a cell's vCPUs.
+//!
+//! The models (`crate::vgic`) decide; this module applies their actions to
+//! the physical GIC and owns the per-core list-register bookkeeping. A
+//! hardware interrupt a cell owns (its SPIs, its virtual timer PPI 27) is
+//! taken at EL2 once, priority-dropped, and put in a list register with the
+//! HW bit: the guest's EOI deactivates it without another exit. An SGI
+//! (trapped ICC_SGI1R_EL1 write) goes to the target vCPU's inbox; a remote
+//! target is told with physical SGI 14 and fills its own list registers.
+
+use spin::Mutex;
+
+use super::gic::INJECT_SGI;
+use super::{cells, gic, vgic_v3};
+use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellDesc, PLATFORM};
+use crate::vcpu::mmio::AccessSize;
+use crate::vgic::counters::{CellCounters, ExitCause};
+use crate::vgic::distributor::{Action, GicVersion, VirtualDistributor};
+use crate::vgic::list::{
+    ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v3_state, encode_v3,
+};
+use crate::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
+
+/// The EL1 virtual timer's PPI.
+pub const VTIMER_PPI: u32 = 27;
+/// The GIC maintenance interrupt.
+const MAINTENANCE_PPI: u32 = 25;
+
+static DISTRIBUTORS: [Mutex<Option<VirtualDistributor>>; CELL_COUNT] =
+    [const { Mutex::new(None) }; CELL_COUNT];
+static REDISTRIBUTORS: [Mutex<Option<VirtualRedistributors>>; CELL_COUNT] =
+    [const { Mutex::new(None) }; CELL_COUNT];
+/// List-register bookkeeping of the vCPU on each core (only that core).
+static LISTS: [Mutex<Option<ListRegisters>>; CPU_COUNT] = [const { Mutex::new(None) }; CPU_COUNT];
+/// Interrupts other cores want injected on each core.
+static INBOX: [Mutex<PendingQueue>; CPU_COUNT] =
+    [const { Mutex::new(PendingQueue::new()) }; CPU_COUNT];
+/// Exit and delivery counters, per cell.
+pub static COUNTERS: [CellCounters; CELL_COUNT] = [const { CellCounters::new() }; CELL_COUNT];
+
+/// Whether the virtual GIC is emulated on this platform.
+pub fn enabled() -> bool {
+    PLATFORM.intc.version >= 3
+}
+
+/// Counts an exit of `cell`'s vCPU.
+pub fn count(cell: usize, cause: ExitCause) {
+    if let Some(counters) = COUNTERS.get(cell) {
+        counters.exits.count(cause);
+    }
+}
+
+/// Sets up the models of every cell. Boot core, before any guest.
+pub fn init_cells() {
+    if !enabled() {
+        return;
+    }
+    for cell in &CELLS {
+        let mut distributor = VirtualDistributor::new(
+            GicVersion::V3,
+            PLATFORM.intc.irq_count,
+            cell.irqs,
+            cell.cpus.len(),
+        );
+        distributor.reset(&mut |action| apply(cell, action));
+        *DISTRIBUTORS[cell.id.index()].lock() = Some(distributor);
+        *REDISTRIBUTORS[cell.id.index()].lock() = Some(VirtualRedistributors::new(cell.cpus.len()));
+    }
+}
+
+/// Resets this core's virtual CPU interface for its vCPU (boot, CPU_ON,
+/// restart).
+pub fn reset_vcpu(cpu: usize) {
+    if !enabled() {
+        return;
+    }
+    vgic_v3::reset();
+    *LISTS[cpu].lock() = Some(ListRegisters::new(vgic_v3::list_register_count()));
+    INBOX[cpu].lock().clear();
+    gic::ppi_enable(VTIMER_PPI, false);
+    gic::ppi_enable(MAINTENANCE_PPI, true);
+}
+
+/// Applies a model's action to the physical GIC (or to a vCPU).
+fn apply(cell: &CellDesc, action: Action) {
+    match action {
+        Action::Enable { intid } => gic::spi_enable(intid, true),
+        Action::Disable { intid } => gic::spi_enable(intid, false),
+        Action::SetPending { intid } => gic::spi_pending(intid, true),
+        Action::ClearPending { intid } => gic::spi_pending(intid, false),
+        Action::SetActive { intid } => gic::spi_active(intid, true),
+        Action::ClearActive { intid } => gic::spi_active(intid, false),
+        Action::Priority { intid, priority } => gic::spi_priority(intid, priority),
+        Action::Config { intid, edge } => gic::spi_config(intid, edge),
+        Action::Route { intid, vcpu } => {
+            if let Some(cpu) = cells::cpu_of(cell, vcpu) {
+                gic::spi_route(intid, cpu);
+            }
+        }
+        Action::SendSgi { intid, targets } => {
+            let source = cells::vcpu_of(super::cpu::current_index()).map_or(0, |(_, v)| v as u8);
+            for vcpu in 0..cell.cpus.len().min(8) {
+                if targets & (1 << vcpu) != 0 {
+                    send(
+                        cell,
+                        vcpu,
+                        VirtualIrq::sgi(intid, priority(cell, vcpu, intid), source),
+                    );
+                }
+            }
+        }
+        Action::PrivateEnable { vcpu, intid } | Action::PrivateDisable { vcpu, intid } => {
+            let on = matches!(action, Action::PrivateEnable { .. });
+            // The timer PPI is physical on the vCPU's own core.
+            if intid == VTIMER_PPI && cells::cpu_of(cell, vcpu) == Some(super::cpu::current_index())
+            {
+                gic::ppi_enable(VTIMER_PPI, on);
+            }
+        }
+        Action::PrivatePending { vcpu, intid } => {
+            send(
+                cell,
+                vcpu,
+                VirtualIrq::new(intid, priority(cell, vcpu, intid)),
+            );
+        }
+        Action::PrivateClearPending { .. } => {}
+    }
+}
+
+/// The guest-programmed priority of private interrupt `intid` of `vcpu`.
+fn priority(cell: &CellDesc, vcpu: usize, intid: u32) -> u8 {
+    REDISTRIBUTORS[cell.id.index()]
+        .lock()
+        .as_ref()
+        .map_or(0xa0, |r| r.priority(vcpu, intid))
+}
+
+/// Queues `irq` for `vcpu` of `cell`: directly when it runs on this core,
+/// through its inbox and an SGI otherwise.
+fn send(cell: &CellDesc, vcpu: usize, irq: VirtualIrq) {
+    let Some(cpu) = cells::cpu_of(cell, vcpu) else {
+        return;
+    };
+    if cpu == super::cpu::current_index() {
+        inject(cpu, irq);
+    } else {
+        let _ = INBOX[cpu].lock().push(irq);
+        gic::send_sgi(INJECT_SGI, cpu);
+    }
+    if let Some(counters) = COUNTERS.get(cell.id.index()) {
+        counters.interrupts.record(irq.intid);
+    }
+}
+
+/// Injects `irq` into the vCPU on this core `cpu`.
+fn inject(cpu: usize, irq: VirtualIrq) {
+    let mut lists = LISTS[cpu].lock();
+    let Some(lists) = lists.as_mut() else {
+        return;
+    };
+    if let crate::vgic::list::InjectResult::Written { lr, irq, state } = lists.inject(irq) {
+        vgic_v3::write_lr(lr, encode_v3(&irq, state));
+    }
+}
+
+/// Brings this core's list registers up to date: pulls the inbox, frees
+/// what the guest completed, fills from the queue. Called at every exit
+/// before the guest resumes.
+pub fn sync(cpu: usize) {
+    if !enabled() {
+        return;
+    }
+    loop {
+        let Some(irq) = INBOX[cpu].lock().pop() else {
+            break;
+        };
+        inject(cpu, irq);
+    }
+    let mut lists = LISTS[cpu].lock();
+    let Some(lists) = lists.as_mut() else {
+        return;
+    };
+    lists.refill(
+        |lr| decode_v3_state(vgic_v3::read_lr(lr)),
+        &mut |lr, irq, state: LrState| vgic_v3::write_lr(lr, encode_v3(&irq, state)),
+    );
+    vgic_v3::set_underflow_maintenance(lists.needs_underflow_maintenance());
+}
+
+/// Handles a physical interrupt taken while the guest on `cpu` ran. Returns
+/// whether it was one of the virtual GIC's.
+pub fn handle_irq(cpu: usize, intid: u32) -> bool {
+    if !enabled() {
+        return false;
+    }
+    let Some((cell, vcpu)) = cells::vcpu_of(cpu) else {
+        return false;
+    };
+    match intid {
+        VTIMER_PPI => {
+            // Priority drop only: the guest's EOI deactivates it (HW bit).
+            gic::end_of_interrupt(intid);
+            let irq = VirtualIrq::hardware(intid, priority(cell, vcpu, intid), intid);
+            inject(cpu, irq);
+            COUNTERS[cell.id.index()].interrupts.record(intid);
+            true
+        }
+        INJECT_SGI | MAINTENANCE_PPI => {
+            gic::end_of_interrupt(intid);
+            gic::deactivate(intid);
+            true
+        }
+        spi if spi >= 32 && cell.irqs.iter().any(|i| i.0 == spi) => {
+            gic::end_of_interrupt(intid);
+            let priority = DISTRIBUTORS[cell.id.index()]
+                .lock()
+                .as_ref()
+                .map_or(0xa0, |d| d.spi_priority(spi));
+            inject(cpu, VirtualIrq::hardware(spi, priority, spi));
+            COUNTERS[cell.id.index()].interrupts.record(spi);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether `ipa` is in the guest's view of the GIC distributor.
+pub fn is_distributor(ipa: u64) -> bool {
+    let d = PLATFORM.intc.distributor;
+    enabled() && ipa >= d.base.as_u64() && ipa < d.end().as_u64()
+}
+
+/// Whether `ipa` is in the guest's view of the redistributors.
+pub fn is_redistributor(ipa: u64) -> bool {
+    let r = PLATFORM.intc.redistributor;
+    enabled() && ipa >= r.base.as_u64() && ipa < r.end().as_u64()
+}
+
+/// Emulates a guest access to its distributor.
+pub fn distributor_access(
+    cell: &'static CellDesc,
+    vcpu: usize,
+    ipa: u64,
+    size: AccessSize,
+    write: Option<u64>,
+) -> u64 {
+    count(cell.id.index(), ExitCause::MmioDistributor);
+    let offset = ipa - PLATFORM.intc.distributor.base.as_u64();
+    let mut guard = DISTRIBUTORS[cell.id.index()].lock();
+    let Some(distributor) = guard.as_mut() else {
+        return 0;
+    };
+    let mut actions: heapless::Vec<Action, 8> = heapless::Vec::new();
+    let value = distributor.access(vcpu, offset, size, write, &mut |a| {
+        let _ = actions.push(a);
+    });
+    drop(guard);
+    for action in actions {
+        apply(cell, action);
+    }
+    value
+}
+
+/// Emulates a guest access to its redistributor frames.
+pub fn redistributor_access(
+    cell: &'static CellDesc,
+    ipa: u64,
+    size: AccessSize,
+    write: Option<u64>,
+) -> u64 {
+    count(cell.id.index(), ExitCause::MmioRedistributor);
+    let offset = ipa - PLATFORM.intc.redistributor.base.as_u64();
+    let frame = (offset / FRAME_STRIDE) as usize;
+    let mut guard = REDISTRIBUTORS[cell.id.index()].lock();
+    let Some(redistributors) = guard.as_mut() else {
+        return 0;
+    };
+    let mut actions: heapless::Vec<Action, 8> = heapless::Vec::new();
+    let value = redistributors.access(frame, offset % FRAME_STRIDE, size, write, &mut |a| {
+        let _ = actions.push(a);
+    });
+    drop(guard);
+    for action in actions {
+        apply(cell, action);
+    }
+    value
+}
+
+/// A trapped ICC_SGI1R_EL1 write by `vcpu` of `cell`.
+pub fn send_sgi(cell: &'static CellDesc, vcpu: usize, value: u64) {
+    count(cell.id.index(), ExitCause::SysregSgi);
+    if let Some(action) = crate::vgic::redistributor::decode_sgi1r(value, vcpu, cell.cpus.len()) {
+        apply(cell, action);
+    }
+}

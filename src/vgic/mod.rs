@@ -1,0 +1,12 @@
+//! Interrupt virtualisation models: what a cell's guest sees of the GIC.
+//!
+//! `distributor` and `redistributor` emulate the GICD and GICR frames the
+//! guest programs (only its own interrupts are visible; changes to them
+//! become actions on the physical GIC); `list` decides which virtual
+//! interrupts sit in the list registers and which wait; `counters` counts
+//! exits and delivered interrupts per cell.
+
+pub mod counters;
+pub mod distributor;
+pub mod list;
+pub mod redistributor;
