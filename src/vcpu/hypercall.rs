@@ -12,6 +12,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | `0xC600_0000` | `ABI_VERSION` | none | `x0` = `0x0001_0000`: major 1 (bits 31:16), minor 0 (bits 15:0) | none |
 //! | `0xC600_0001` | `CELL_INFO` | none | `x0` = 0, `x1` = cell id, `x2` = number of vCPUs in the cell, `x3` = caller's vCPU index (its MPIDR Aff0) | none |
+//! | `0xC600_0003` | `COUNTER` | `x1` = counter index | `x0` = 0, `x1` = the calling cell's counter (exits per cause, then delivered interrupts; see `vgic::counters`) | `INVALID_PARAMETERS` for an unknown index |
 //! | `0xC600_0002` | `CONSOLE_WRITE` | `x1` = guest-physical address of the bytes, `x2` = length | `x0` = number of bytes written: `min(length, 256)`; 0 for length 0 | `INVALID_PARAMETERS` if any of the bytes to write lies outside the cell's RAM (nothing is written) |
 //! | `0xC600_FF00` (also `0x8600_FF00`) | `CALL_COUNT` | none | `x0` = 3, the number of functions above | none |
 //! | `0xC600_FF01` (also `0x8600_FF01`) | `CALL_UID` | none | `x0..x3` = Bulkhead's UID (below) | none |
@@ -64,6 +65,8 @@ pub const ABI_VERSION: u32 = 0xc600_0000;
 pub const CELL_INFO: u32 = 0xc600_0001;
 /// `CONSOLE_WRITE` (SMC64).
 pub const CONSOLE_WRITE: u32 = 0xc600_0002;
+/// `COUNTER` (SMC64): one of the calling cell's exit or delivery counters.
+pub const COUNTER: u32 = 0xc600_0003;
 /// `CALL_COUNT`, SMC32 (the form SMCCC defines).
 pub const CALL_COUNT_32: u32 = 0x8600_ff00;
 /// `CALL_COUNT`, SMC64.
@@ -79,8 +82,9 @@ pub const REVISION_64: u32 = 0xc600_ff03;
 
 /// What `ABI_VERSION` returns: major 1 in bits 31:16, minor 0 in 15:0.
 pub const IMPLEMENTED_ABI_VERSION: u32 = 0x0001_0000;
-/// What `CALL_COUNT` returns: `ABI_VERSION`, `CELL_INFO`, `CONSOLE_WRITE`.
-pub const FUNCTION_COUNT: u64 = 3;
+/// What `CALL_COUNT` returns: `ABI_VERSION`, `CELL_INFO`, `CONSOLE_WRITE`,
+/// `COUNTER`.
+pub const FUNCTION_COUNT: u64 = 4;
 /// `REVISION`'s major number (the ABI's major version).
 pub const REVISION_MAJOR: u64 = 1;
 /// `REVISION`'s minor number (the ABI's minor version).
@@ -142,6 +146,9 @@ pub trait CellServices: CellControl {
 
     /// Writes `bytes` to the cell's console.
     fn console_write(&mut self, bytes: &[u8]);
+
+    /// The cell's counter number `index`, if there is one.
+    fn counter(&self, index: u64) -> Option<u64>;
 }
 
 /// A decoded Bulkhead hypercall.
@@ -158,6 +165,11 @@ pub enum Hypercall {
         /// Number of bytes (`x2`), before clamping.
         len: u64,
     },
+    /// `COUNTER(index)`.
+    Counter {
+        /// Which counter (`x1`).
+        index: u64,
+    },
     /// `CALL_COUNT`, either form.
     CallCount(Convention),
     /// `CALL_UID`, either form.
@@ -173,6 +185,7 @@ impl Hypercall {
             Self::AbiVersion => return ABI_VERSION,
             Self::CellInfo => return CELL_INFO,
             Self::ConsoleWrite { .. } => return CONSOLE_WRITE,
+            Self::Counter { .. } => return COUNTER,
             Self::CallCount(c) => (c, smccc::QUERY_CALL_COUNT),
             Self::CallUid(c) => (c, smccc::QUERY_CALL_UID),
             Self::Revision(c) => (c, smccc::QUERY_REVISION),
@@ -192,6 +205,7 @@ pub fn decode(function_id: u32, args: [u64; 3]) -> Option<Hypercall> {
             gpa: GuestPhysAddr::new(x1),
             len: x2,
         },
+        COUNTER => Hypercall::Counter { index: x1 },
         CALL_COUNT_32 | CALL_COUNT_64 => Hypercall::CallCount(Convention::of(function_id)),
         CALL_UID_32 | CALL_UID_64 => Hypercall::CallUid(Convention::of(function_id)),
         REVISION_32 | REVISION_64 => Hypercall::Revision(Convention::of(function_id)),
@@ -211,6 +225,10 @@ pub fn handle(call: &Hypercall, caller_vcpu: usize, cell: &mut impl CellServices
             caller_vcpu as u64,
         ]),
         Hypercall::ConsoleWrite { gpa, len } => console_write(cell, gpa, len),
+        Hypercall::Counter { index } => match cell.counter(index) {
+            Some(value) => Outcome::Return4([smccc::return_code(smccc::SUCCESS), value, 0, 0]),
+            None => Outcome::Return1(HypercallError::InvalidParameters.to_register()),
+        },
         Hypercall::CallCount(_) => Outcome::Return1(FUNCTION_COUNT),
         Hypercall::CallUid(_) => Outcome::Return4(uid_registers(&UID)),
         Hypercall::Revision(_) => Outcome::Return4([REVISION_MAJOR, REVISION_MINOR, 0, 0]),
@@ -278,7 +296,7 @@ mod tests {
             0x8600_0000,
             0x8600_0001,
             0x8600_0002,
-            0xc600_0003,
+            0xc600_0004,
             0xc600_ff02,
             0x8600_ff02,
             0xc600_fffe,
@@ -311,7 +329,7 @@ mod tests {
     fn general_queries() {
         let mut cell = FakeCell::new(1);
         for id in [CALL_COUNT_32, CALL_COUNT_64] {
-            assert_eq!(run(&mut cell, 0, id, [0; 3]), Outcome::Return1(3));
+            assert_eq!(run(&mut cell, 0, id, [0; 3]), Outcome::Return1(4));
         }
         let uid = [0x648a_4a8c, 0xd342_9686, 0x586b_f285, 0xb903_ca54];
         for id in [CALL_UID_32, CALL_UID_64] {
@@ -444,6 +462,19 @@ mod tests {
         assert_eq!(
             HypercallError::NotSupported.code(),
             psci::PsciError::NotSupported.code()
+        );
+    }
+
+    #[test]
+    fn counters_of_the_calling_cell() {
+        let mut cell = FakeCell::new(1);
+        assert_eq!(
+            run(&mut cell, 0, COUNTER, [2, 0, 0]),
+            Outcome::Return4([0, 102, 0, 0])
+        );
+        assert_eq!(
+            run(&mut cell, 0, COUNTER, [3, 0, 0]),
+            Outcome::Return1(HypercallError::InvalidParameters.to_register())
         );
     }
 }

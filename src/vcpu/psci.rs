@@ -841,6 +841,10 @@ pub(crate) mod fake {
             self.console.extend_from_slice(bytes);
             self.console_writes += 1;
         }
+
+        fn counter(&self, index: u64) -> Option<u64> {
+            (index < 3).then_some(100 + index)
+        }
     }
 
     /// A tiny xorshift64 generator, for reproducible pseudo-random input.
@@ -1082,7 +1086,7 @@ mod tests {
             0x8200_0000, // SiP service
             0xc500_0020, // standard hypervisor service
             0x8600_0001, // CELL_INFO as SMC32: not defined
-            0xc600_0003, // past Bulkhead's last function
+            0xc600_0004, // past Bulkhead's last function
             0xbf00_ffff, // trusted OS range
             u64::MAX,
         ] {

@@ -588,9 +588,67 @@ fn virtual_timer_ticks_at_1khz_in_two_cells_gicv3() {
                 "{cell} window {window}: {ticks} ticks\n{transcript}"
             );
         }
+        assert_one_exit_per_tick(&out.console, cell, &transcript);
     }
 }
 
 fn console_has(console: &str, line: &str) -> bool {
     console.lines().any(|l| l == line)
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn sgi_ping_pong_10000_round_trips_none_lost_gicv3() {
+    let dist = build_config("tests/configs/qemu/pingpong.toml", &[]);
+    require_qemu();
+    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    let pingpong = cell_lines(&out.console, "pingpong");
+    assert!(
+        pingpong.contains(&"pingpong: 10000 round trips, 10000 pings received, 0 lost"),
+        "{transcript}"
+    );
+    // At most one exit per delivered SGI at the receiver (the trapped send
+    // is the sender's one exit).
+    let exits = pingpong
+        .iter()
+        .find_map(|l| l.strip_prefix("pingpong: exits: "))
+        .unwrap_or_else(|| panic!("no exit counters:\n{transcript}"));
+    let numbers: Vec<u64> = exits
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [sends, irq_exits, delivered] = numbers[..] else {
+        panic!("unexpected `{exits}`");
+    };
+    assert_eq!(sends, 20_000, "{exits}");
+    assert_eq!(delivered, 20_000, "{exits}");
+    assert!(irq_exits <= delivered, "{exits}");
+    // The timer cell beside it stays exact, one exit per tick.
+    for (window, ticks) in tick_windows(&out.console, "ticker") {
+        assert!(
+            (1980..=2020).contains(&ticks),
+            "window {window}: {ticks}\n{transcript}"
+        );
+    }
+    assert_one_exit_per_tick(&out.console, "ticker", &transcript);
+}
+
+/// The ticker's exit counters: at most one exit per delivered timer
+/// interrupt (and none for its EOI).
+fn assert_one_exit_per_tick(console: &str, cell: &str, transcript: &str) {
+    let line = cell_lines(console, cell)
+        .into_iter()
+        .find_map(|l| l.strip_prefix("ticker: exits: "))
+        .unwrap_or_else(|| panic!("{cell}: no exit counters\n{transcript}"));
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [irq_exits, delivered] = numbers[..] else {
+        panic!("unexpected `{line}`");
+    };
+    assert!((3960..=4040).contains(&delivered), "{cell}: {line}");
+    assert!(irq_exits <= delivered, "{cell}: {line}");
 }

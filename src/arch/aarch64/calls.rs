@@ -100,6 +100,17 @@ impl CellServices for ThisCell {
     fn console_write(&mut self, bytes: &[u8]) {
         vconsole::output(self.cell.id.index(), bytes);
     }
+
+    fn counter(&self, index: u64) -> Option<u64> {
+        let counters = super::vgic::COUNTERS.get(self.cell.id.index())?;
+        let exits = counters.exits.snapshot();
+        let delivered = counters.interrupts.snapshot();
+        let index = usize::try_from(index).ok()?;
+        exits
+            .get(index)
+            .or_else(|| delivered.get(index.checked_sub(exits.len())?))
+            .copied()
+    }
 }
 
 /// Answers the call in `frame` (x0 = function id, x1..x3 = arguments) from

@@ -172,21 +172,28 @@ pub fn sync(cpu: usize) {
     if !enabled() {
         return;
     }
-    loop {
-        let Some(irq) = INBOX[cpu].lock().pop() else {
-            break;
+    // First the live list-register states (what the guest completed frees
+    // its slot), then what other cores sent.
+    let needs_underflow = {
+        let mut lists = LISTS[cpu].lock();
+        let Some(lists) = lists.as_mut() else {
+            return;
         };
-        inject(cpu, irq);
-    }
-    let mut lists = LISTS[cpu].lock();
-    let Some(lists) = lists.as_mut() else {
-        return;
+        lists.refill(
+            |lr| decode_v3_state(vgic_v3::read_lr(lr)),
+            &mut |lr, irq, state: LrState| vgic_v3::write_lr(lr, encode_v3(&irq, state)),
+        );
+        loop {
+            let Some(irq) = INBOX[cpu].lock().pop() else {
+                break;
+            };
+            if let crate::vgic::list::InjectResult::Written { lr, irq, state } = lists.inject(irq) {
+                vgic_v3::write_lr(lr, encode_v3(&irq, state));
+            }
+        }
+        lists.needs_underflow_maintenance()
     };
-    lists.refill(
-        |lr| decode_v3_state(vgic_v3::read_lr(lr)),
-        &mut |lr, irq, state: LrState| vgic_v3::write_lr(lr, encode_v3(&irq, state)),
-    );
-    vgic_v3::set_underflow_maintenance(lists.needs_underflow_maintenance());
+    vgic_v3::set_underflow_maintenance(needs_underflow);
 }
 
 /// Handles a physical interrupt taken while the guest on `cpu` ran. Returns

@@ -3,7 +3,7 @@
 use core::arch::asm;
 
 use crate::psci::{self, NOT_SUPPORTED};
-use crate::{Fault, HC_ABI_VERSION, HC_CELL_INFO, HC_CONSOLE_WRITE, probe};
+use crate::{Fault, HC_ABI_VERSION, HC_CELL_INFO, HC_CONSOLE_WRITE, HC_COUNTER, probe};
 
 macro_rules! smccc_call {
     ($(#[$doc:meta])* $name:ident, $insn:literal) => {
@@ -159,6 +159,12 @@ pub fn cell_info() -> Option<CellInfo> {
         vcpus: vcpus as usize,
         vcpu: vcpu as usize,
     })
+}
+
+/// Bulkhead `COUNTER`: the cell's exit or delivery counter `index`.
+pub fn cell_counter(index: u64) -> Option<u64> {
+    let [status, value, ..] = benign(HC_COUNTER, index, 0);
+    (status == 0).then_some(value)
 }
 
 /// Bulkhead `CONSOLE_WRITE`: writes `bytes` to the cell's console through

@@ -49,6 +49,8 @@ mod call;
 mod console;
 #[cfg(target_os = "none")]
 mod exception;
+#[cfg(target_os = "none")]
+pub mod gic;
 
 #[cfg(target_os = "none")]
 pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};
@@ -56,8 +58,8 @@ pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};
 pub use boot::{park_secondary, secondary_entry};
 #[cfg(target_os = "none")]
 pub use call::{
-    CellInfo, abi_version, affinity_info, cell_info, console_write, cpu_off, cpu_on, hvc,
-    psci_version, smc, start_vcpu, system_off, system_reset, try_hvc, try_smc,
+    CellInfo, abi_version, affinity_info, cell_counter, cell_info, console_write, cpu_off, cpu_on,
+    hvc, psci_version, smc, start_vcpu, system_off, system_reset, try_hvc, try_smc,
 };
 #[cfg(target_os = "none")]
 pub use console::{print_line, write_raw};
@@ -81,6 +83,8 @@ pub const HC_CELL_INFO: u32 = 0xC600_0001;
 /// Bulkhead hypercall: write `x2` bytes at guest-physical `x1` to the
 /// cell's console; `x0` = bytes taken (at most 256) or a negative error.
 pub const HC_CONSOLE_WRITE: u32 = 0xC600_0002;
+/// Bulkhead `COUNTER(index)`: x0 = 0, x1 = the cell's counter `index`.
+pub const HC_COUNTER: u32 = 0xC600_0003;
 
 /// Names the guest's entry points: `entry!(main)` or
 /// `entry!(main, secondary)`.

@@ -1,0 +1,92 @@
+//! The guest's (virtual) GICv3, as a bare-metal OS drives it.
+//!
+//! Addresses are QEMU virt's: GICD at 0x0800_0000, one redistributor frame
+//! pair per vCPU from 0x080a_0000 (stride 0x2_0000). The system-register CPU
+//! interface (ICC_*) is used.
+
+use core::arch::asm;
+
+const GICD: u64 = 0x0800_0000;
+const GICR: u64 = 0x080a_0000;
+const GICR_STRIDE: u64 = 0x2_0000;
+const SGI_FRAME: u64 = 0x1_0000;
+
+fn write32(address: u64, value: u32) {
+    // SAFETY: a GIC register (the hypervisor traps and emulates it); a
+    // 32-bit store is a valid access.
+    unsafe { (address as *mut u32).write_volatile(value) };
+}
+
+fn write8(address: u64, value: u8) {
+    // SAFETY: a byte-accessible GIC priority register.
+    unsafe { (address as *mut u8).write_volatile(value) };
+}
+
+/// Enables the distributor (ARE, group 1). Once, on any vCPU.
+pub fn init_distributor() {
+    write32(GICD, (1 << 4) | (1 << 1));
+}
+
+/// Wakes this vCPU's redistributor, enables the private interrupts in
+/// `mask` (INTIDs 0..31) at priority 0x80 and turns on the CPU interface.
+pub fn init_cpu(mask: u32) {
+    let rd = GICR + crate::vcpu_index() as u64 * GICR_STRIDE;
+    write32(rd + 0x14, 0);
+    for intid in 0..32 {
+        if mask & (1 << intid) != 0 {
+            write8(rd + SGI_FRAME + 0x400 + intid, 0x80);
+        }
+    }
+    write32(rd + SGI_FRAME + 0x100, mask);
+    // SAFETY: the (virtual) CPU interface: system registers on, all
+    // priorities unmasked, group 1 on.
+    unsafe {
+        asm!(
+            "mrs {t}, icc_sre_el1",
+            "orr {t}, {t}, #1",
+            "msr icc_sre_el1, {t}",
+            "isb",
+            "msr icc_pmr_el1, {pmr}",
+            "msr icc_igrpen1_el1, {one}",
+            "isb",
+            t = out(reg) _,
+            pmr = in(reg) 0xffu64,
+            one = in(reg) 1u64,
+            options(nostack)
+        );
+    }
+}
+
+/// Acknowledges the pending interrupt: its `ICC_IAR1_EL1` value (the INTID
+/// in bits 23:0; 1023 when none).
+pub fn acknowledge() -> u64 {
+    let iar: u64;
+    // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt.
+    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nostack)) };
+    iar
+}
+
+/// Ends the interrupt `acknowledge` returned.
+pub fn end(iar: u64) {
+    // SAFETY: ends (drops priority and deactivates) that interrupt.
+    unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) iar, options(nostack)) };
+}
+
+/// Sends SGI `intid` (0..15) to vCPU `target` (Aff0) of this cell.
+pub fn send_sgi(intid: u64, target: u64) {
+    let value = (intid & 0xf) << 24 | (1 << (target & 0xf));
+    // SAFETY: raises an SGI (the hypervisor traps and delivers it).
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };
+}
+
+/// Unmasks IRQs at EL1.
+pub fn unmask_irqs() {
+    // SAFETY: lets interrupts in; the handler is installed first.
+    unsafe { asm!("msr daifclr, #2", options(nostack)) };
+}
+
+/// Masks IRQs at EL1.
+pub fn mask_irqs() {
+    // SAFETY: only masks interrupts.
+    unsafe { asm!("msr daifset, #2", options(nostack)) };
+}
