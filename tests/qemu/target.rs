@@ -652,3 +652,59 @@ fn assert_one_exit_per_tick(console: &str, cell: &str, transcript: &str) {
     assert!((3960..=4040).contains(&delivered), "{cell}: {line}");
     assert!(irq_exits <= delivered, "{cell}: {line}");
 }
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn device_interrupt_reaches_its_owner_and_a_hostile_cell_changes_nothing_gicv3() {
+    let dist = build_config("tests/configs/qemu/hostile.toml", &[]);
+    require_qemu();
+    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
+    let transcript = out.transcript();
+    let console = &out.console;
+    assert!(!out.timed_out, "{transcript}");
+    // The hostile cell sees nothing of interrupts it does not own and
+    // receives nothing (no SGI from its own attempts reached anyone).
+    let hostile = cell_lines(console, "hostile");
+    for intid in [34, 48] {
+        let line = format!("hostile: intid {intid}: reads enable 0x0 pending 0x0 priority 0x0");
+        assert!(
+            hostile.contains(&line.as_str()),
+            "missing `{line}`:\n{transcript}"
+        );
+    }
+    assert!(
+        hostile.contains(&"hostile: received 0 interrupts"),
+        "{transcript}"
+    );
+    // The RTC's interrupt reaches its owner (three alarms), its timer stays
+    // exact (1 kHz within 1 %), and nothing else arrives.
+    let alarm = cell_lines(console, "alarm");
+    let line = alarm
+        .iter()
+        .find_map(|l| l.strip_prefix("alarm: "))
+        .filter(|l| l.contains("rtc interrupts"))
+        .unwrap_or_else(|| panic!("no alarm report:\n{transcript}"));
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [alarms, ticks, elapsed_ms, other] = numbers[..] else {
+        panic!("unexpected `{line}`");
+    };
+    assert_eq!(alarms, 3, "{line}");
+    assert_eq!(other, 0, "{line}");
+    assert!(
+        ticks * 100 >= elapsed_ms * 99 && ticks * 100 <= elapsed_ms * 101,
+        "{line}"
+    );
+    assert!(
+        alarm.contains(&"alarm: 3 device interrupts delivered"),
+        "{transcript}"
+    );
+    // The ping-pong cell is exact as well.
+    assert!(
+        cell_lines(console, "pingpong")
+            .contains(&"pingpong: 10000 round trips, 10000 pings received, 0 lost"),
+        "{transcript}"
+    );
+}

@@ -34,6 +34,7 @@ register_structs! {
         (0x0000 => ctlr: ReadWrite<u32>),
         (0x0004 => typer: ReadOnly<u32>),
         (0x0008 => _reserved0),
+        (0x0080 => igroupr: [ReadWrite<u32>; 32]),
         (0x0100 => isenabler: [ReadWrite<u32>; 32]),
         (0x0180 => icenabler: [ReadWrite<u32>; 32]),
         (0x0200 => ispendr: [ReadWrite<u32>; 32]),
@@ -145,6 +146,14 @@ fn redistributor(mpidr: u64) -> Option<u64> {
 /// Distributor set-up, once, on the boot core.
 pub fn init_distributor() {
     if is_v3() {
+        // Every shared interrupt in group 1 (the hypervisor takes group 1
+        // as IRQs at EL2; group 0 would arrive as FIQs), all disabled until
+        // a cell enables its own.
+        let words = (PLATFORM.intc.irq_count / 32) as usize;
+        for word in 1..words.min(32) {
+            distributor().icenabler[word].set(u32::MAX);
+            distributor().igroupr[word].set(u32::MAX);
+        }
         // Single security state (QEMU virt without secure=on): ARE (4),
         // EnableGrp1 (1).
         distributor().ctlr.set((1 << 4) | (1 << 1));
@@ -334,7 +343,7 @@ pub fn spi_route(intid: u32, cpu: usize) {
     if is_v3() {
         let mpidr = desc.hw_id;
         let affinity = (mpidr & 0xff_ffff) | ((mpidr >> 32) & 0xff) << 32;
-        if let Some(register) = gicd.irouter.get(intid as usize - 32) {
+        if let Some(register) = gicd.irouter.get(intid as usize) {
             register.set(affinity);
         }
     } else if let Some(register) = gicd.itargetsr.get(intid as usize) {

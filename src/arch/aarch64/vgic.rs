@@ -64,6 +64,14 @@ pub fn init_cells() {
             cell.cpus.len(),
         );
         distributor.reset(&mut |action| apply(cell, action));
+        // The cell's SPIs start disabled and routed to its first vCPU's core,
+        // whatever the physical GIC held before.
+        if let Some(first) = cells::cpu_of(cell, 0) {
+            for irq in cell.irqs {
+                gic::spi_enable(irq.0, false);
+                gic::spi_route(irq.0, first);
+            }
+        }
         *DISTRIBUTORS[cell.id.index()].lock() = Some(distributor);
         *REDISTRIBUTORS[cell.id.index()].lock() = Some(VirtualRedistributors::new(cell.cpus.len()));
     }
@@ -227,6 +235,25 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
                 .map_or(0xa0, |d| d.spi_priority(spi));
             inject(cpu, VirtualIrq::hardware(spi, priority, spi));
             COUNTERS[cell.id.index()].interrupts.record(spi);
+            true
+        }
+        spi if spi >= 32 => {
+            // Another cell's interrupt reached this core (a routing change in
+            // flight): send it where its owner's vGIC routes it.
+            gic::end_of_interrupt(spi);
+            if let Some(owner) = CELLS.iter().find(|c| c.irqs.iter().any(|i| i.0 == spi)) {
+                let vcpu = DISTRIBUTORS[owner.id.index()]
+                    .lock()
+                    .as_ref()
+                    .map_or(0, |d| d.target_vcpu(spi));
+                if let Some(target) = cells::cpu_of(owner, vcpu) {
+                    gic::spi_route(spi, target);
+                }
+            } else {
+                // Nobody owns it: keep it off.
+                gic::spi_enable(spi, false);
+            }
+            gic::deactivate(spi);
             true
         }
         _ => false,

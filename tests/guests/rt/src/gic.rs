@@ -90,3 +90,33 @@ pub fn mask_irqs() {
     // SAFETY: only masks interrupts.
     unsafe { asm!("msr daifset, #2", options(nostack)) };
 }
+
+/// Enables shared interrupt `intid` at the distributor with `priority`
+/// (routing stays the reset default: vCPU 0).
+pub fn enable_spi(intid: u64, priority: u8) {
+    write8(GICD + 0x400 + intid, priority);
+    write32(GICD + 0x100 + (intid / 32) * 4, 1 << (intid % 32));
+}
+
+/// Reads a 32-bit distributor register (for probing what a cell sees).
+pub fn read_distributor(offset: u64) -> u32 {
+    // SAFETY: a GIC distributor register (trapped and emulated).
+    unsafe { ((GICD + offset) as *const u32).read_volatile() }
+}
+
+/// Writes a 32-bit distributor register (for probing what a cell may do).
+pub fn write_distributor(offset: u64, value: u32) {
+    write32(GICD + offset, value);
+}
+
+/// Writes a 64-bit distributor register (GICD_IROUTER<n>).
+pub fn write_distributor64(offset: u64, value: u64) {
+    // SAFETY: a GIC distributor register (trapped and emulated).
+    unsafe { ((GICD + offset) as *mut u64).write_volatile(value) };
+}
+
+/// Raw ICC_SGI1R_EL1 write (any targets, any routing mode).
+pub fn write_sgi1r(value: u64) {
+    // SAFETY: raises an SGI; the hypervisor decides whom it reaches.
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };
+}
