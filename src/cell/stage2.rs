@@ -40,6 +40,11 @@ pub enum Stage2Error {
         /// Why.
         error: MapError,
     },
+    /// The GICv2 virtual CPU interface failed.
+    VirtualCpuInterface {
+        /// Why.
+        error: MapError,
+    },
     /// A channel window failed.
     Channel {
         /// Index in `CHANNELS`.
@@ -85,6 +90,18 @@ pub fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
             )
             .map_err(|error| Stage2Error::Device { device, error })?;
         }
+    }
+    // GICv2: the guest's GICC is the GICV frame (its virtual CPU interface),
+    // so its interrupt acknowledges and EOIs never exit.
+    let intc = &tables.platform.intc;
+    if intc.version == 2 && !intc.virtual_cpu.is_empty() && !intc.cpu_interface.is_empty() {
+        map.map(
+            GuestPhysAddr::new(intc.cpu_interface.base.as_u64()),
+            intc.virtual_cpu.base,
+            intc.cpu_interface.size.min(intc.virtual_cpu.size),
+            MemAttrs::device(Perm::RW),
+        )
+        .map_err(|error| Stage2Error::VirtualCpuInterface { error })?;
     }
     for (channel_index, channel) in tables.channels.iter().enumerate() {
         for end in channel.ends.iter().filter(|e| e.cell == cell.id) {

@@ -91,7 +91,9 @@ register_structs! {
         (0x00c => iar: ReadOnly<u32>),
         (0x010 => eoir: WriteOnly<u32>),
         (0x014 => _reserved1),
-        (0x1000 => @END),
+        (0x1000 => dir: WriteOnly<u32>),
+        (0x1004 => _reserved2),
+        (0x2000 => @END),
     }
 }
 
@@ -211,7 +213,9 @@ pub fn init_cpu() {
         gicd.isenabler[0].set(1 << KICK_SGI);
         let gicc = cpu_interface();
         gicc.pmr.set(0xff);
-        gicc.ctlr.set(1);
+        // Enable, EOImodeNS (9): EOIR only drops priority, GICC_DIR (or a
+        // guest's EOI of a HW-linked interrupt) deactivates.
+        gicc.ctlr.set(1 | 1 << 9);
     }
     barrier::dsb(barrier::SY);
 }
@@ -276,13 +280,15 @@ pub fn end_of_interrupt(intid: u32) {
     }
 }
 
-/// Deactivates `intid` (GICv3; on GICv2 the EOI already did).
+/// Deactivates `intid` (EOImode 1 on both versions).
 pub fn deactivate(intid: u32) {
     if is_v3() {
         // SAFETY: deactivates an interrupt this core acknowledged.
         unsafe {
             asm!("msr icc_dir_el1, {}", "isb", in(reg) u64::from(intid), options(nostack, preserves_flags))
         };
+    } else {
+        cpu_interface().dir.set(intid);
     }
 }
 

@@ -56,4 +56,6 @@ pub mod vcpu;
 #[cfg(target_os = "none")]
 pub mod vgic;
 #[cfg(target_os = "none")]
+pub mod vgic_v2;
+#[cfg(target_os = "none")]
 pub mod vgic_v3;

@@ -220,6 +220,16 @@ fn grants(config: &Config, cell: &model::Cell) -> Vec<(u64, u64, u64, Perm, MemK
             grants.push((base, base, size, Perm::RW, MemKind::Device));
         }
     }
+    let intc = &config.platform.intc;
+    if let (2, Some(gicc), Some(gicv)) = (intc.version, intc.cpu_interface, intc.virtual_cpu) {
+        grants.push((
+            gicc.base,
+            gicv.base,
+            gicc.size.min(gicv.size),
+            Perm::RW,
+            MemKind::Device,
+        ));
+    }
     for channel in &config.channels {
         for end in channel.ends.iter().filter(|e| e.cell == cell.id) {
             grants.push((

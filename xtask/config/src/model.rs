@@ -322,6 +322,11 @@ impl Cell {
                 ranges.push(Range::new(end.gpa, channel.memory.size));
             }
         }
+        // GICv2: the GICV frame appears where the guest expects its GICC.
+        let intc = &config.platform.intc;
+        if let (2, Some(gicc), Some(gicv)) = (intc.version, intc.cpu_interface, intc.virtual_cpu) {
+            ranges.push(Range::new(gicc.base, gicc.size.min(gicv.size)));
+        }
         ranges
     }
 

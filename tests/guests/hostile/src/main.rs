@@ -54,9 +54,15 @@ mod guest {
         // SGIs 1 and 2 at vCPUs 1..15 (this cell has only vCPU 0), at other
         // clusters, and broadcast to all but self.
         for intid in [1u64, 2] {
-            gic::write_sgi1r(intid << 24 | 0xfffe);
-            gic::write_sgi1r(intid << 24 | 1 << 16 | 0xffff);
-            gic::write_sgi1r(intid << 24 | 1 << 40);
+            if gic::is_v3() {
+                gic::write_sgi1r(intid << 24 | 0xfffe);
+                gic::write_sgi1r(intid << 24 | 1 << 16 | 0xffff);
+                gic::write_sgi1r(intid << 24 | 1 << 40);
+            } else {
+                // GICD_SGIR: target list 0xfe, then "all but self".
+                gic::write_sgi1r(0xfe << 16 | intid);
+                gic::write_sgi1r(1 << 24 | intid);
+            }
         }
         println!("hostile: attacks done");
         gic::unmask_irqs();

@@ -1,8 +1,10 @@
-//! The guest's (virtual) GICv3, as a bare-metal OS drives it.
+//! The guest's (virtual) GIC, as a bare-metal OS drives it: GICv3 or GICv2.
 //!
-//! Addresses are QEMU virt's: GICD at 0x0800_0000, one redistributor frame
-//! pair per vCPU from 0x080a_0000 (stride 0x2_0000). The system-register CPU
-//! interface (ICC_*) is used.
+//! Addresses are QEMU virt's: GICD at 0x0800_0000; on GICv3 one
+//! redistributor frame pair per vCPU from 0x080a_0000 (stride 0x2_0000) and
+//! the system-register CPU interface (ICC_*); on GICv2 the memory-mapped
+//! CPU interface at 0x0801_0000 and SGIs through GICD_SGIR. The version is
+//! read from GICD_PIDR2 (ArchRev), where a GICv3 has it.
 
 use core::arch::asm;
 
@@ -10,6 +12,17 @@ const GICD: u64 = 0x0800_0000;
 const GICR: u64 = 0x080a_0000;
 const GICR_STRIDE: u64 = 0x2_0000;
 const SGI_FRAME: u64 = 0x1_0000;
+const GICC: u64 = 0x0801_0000;
+
+fn read32(address: u64) -> u32 {
+    // SAFETY: a GIC register; a 32-bit load is a valid access.
+    unsafe { (address as *const u32).read_volatile() }
+}
+
+/// Whether the GIC is a GICv3 (GICD_PIDR2.ArchRev at the GICv3 offset).
+pub fn is_v3() -> bool {
+    (read32(GICD + 0xffe8) >> 4) & 0xf == 3
+}
 
 fn write32(address: u64, value: u32) {
     // SAFETY: a GIC register (the hypervisor traps and emulates it); a
@@ -24,12 +37,29 @@ fn write8(address: u64, value: u8) {
 
 /// Enables the distributor (ARE, group 1). Once, on any vCPU.
 pub fn init_distributor() {
-    write32(GICD, (1 << 4) | (1 << 1));
+    if is_v3() {
+        write32(GICD, (1 << 4) | (1 << 1));
+    } else {
+        write32(GICD, 1);
+    }
 }
 
 /// Wakes this vCPU's redistributor, enables the private interrupts in
 /// `mask` (INTIDs 0..31) at priority 0x80 and turns on the CPU interface.
 pub fn init_cpu(mask: u32) {
+    if !is_v3() {
+        // GICv2: banked SGI/PPI registers in the distributor, the CPU
+        // interface in memory.
+        for intid in 0..32 {
+            if mask & (1 << intid) != 0 {
+                write8(GICD + 0x400 + intid, 0x80);
+            }
+        }
+        write32(GICD + 0x100, mask);
+        write32(GICC + 0x4, 0xff);
+        write32(GICC, 1);
+        return;
+    }
     let rd = GICR + crate::vcpu_index() as u64 * GICR_STRIDE;
     write32(rd + 0x14, 0);
     for intid in 0..32 {
@@ -60,6 +90,9 @@ pub fn init_cpu(mask: u32) {
 /// Acknowledges the pending interrupt: its `ICC_IAR1_EL1` value (the INTID
 /// in bits 23:0; 1023 when none).
 pub fn acknowledge() -> u64 {
+    if !is_v3() {
+        return u64::from(read32(GICC + 0xc));
+    }
     let iar: u64;
     // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt.
     unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nostack)) };
@@ -68,12 +101,23 @@ pub fn acknowledge() -> u64 {
 
 /// Ends the interrupt `acknowledge` returned.
 pub fn end(iar: u64) {
+    if !is_v3() {
+        write32(GICC + 0x10, iar as u32);
+        return;
+    }
     // SAFETY: ends (drops priority and deactivates) that interrupt.
     unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) iar, options(nostack)) };
 }
 
 /// Sends SGI `intid` (0..15) to vCPU `target` (Aff0) of this cell.
 pub fn send_sgi(intid: u64, target: u64) {
+    if !is_v3() {
+        write32(
+            GICD + 0xf00,
+            (1 << (16 + (target & 7))) as u32 | (intid & 0xf) as u32,
+        );
+        return;
+    }
     let value = (intid & 0xf) << 24 | (1 << (target & 0xf));
     // SAFETY: raises an SGI (the hypervisor traps and delivers it).
     unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };
@@ -115,8 +159,13 @@ pub fn write_distributor64(offset: u64, value: u64) {
     unsafe { ((GICD + offset) as *mut u64).write_volatile(value) };
 }
 
-/// Raw ICC_SGI1R_EL1 write (any targets, any routing mode).
+/// Raw SGI request in the GIC's own format: ICC_SGI1R_EL1 on GICv3,
+/// GICD_SGIR (low 32 bits) on GICv2.
 pub fn write_sgi1r(value: u64) {
+    if !is_v3() {
+        write32(GICD + 0xf00, value as u32);
+        return;
+    }
     // SAFETY: raises an SGI; the hypervisor decides whom it reaches.
     unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };
 }
