@@ -16,6 +16,7 @@ use crate::addr::{CellId, GuestPhysAddr};
 use crate::config::{CellDesc, RegionKind};
 use crate::vcpu::hypercall::{CellServices, OutsideCell};
 use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
+use crate::vgic::counters::ExitCause;
 
 /// The calling cell, as `vcpu::psci` sees it.
 struct ThisCell {
@@ -117,6 +118,17 @@ impl CellServices for ThisCell {
 /// vCPU `vcpu` of `cell` on `cpu`.
 pub fn handle(frame: &mut TrapFrame, cpu: usize, cell: &'static CellDesc, vcpu: usize) {
     let call = psci::decode(frame.x[0], [frame.x[1], frame.x[2], frame.x[3]]);
+    let cause = match call {
+        psci::Call::Hypercall(_) => ExitCause::Hypercall,
+        psci::Call::Unknown(_) => ExitCause::Other,
+        _ if crate::vcpu::smccc::owner(call.function_id())
+            == crate::vcpu::smccc::OWNER_STANDARD_SECURE =>
+        {
+            ExitCause::Psci
+        }
+        _ => ExitCause::Smccc,
+    };
+    super::vgic::count(cell.id.index(), cause);
     let mut this = ThisCell { cell };
     let outcome = psci::handle(&call, vcpu, &mut this);
     if let Some(note) = outcome.note() {

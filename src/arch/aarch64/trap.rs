@@ -43,12 +43,8 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     vgic::sync(cpu);
     let esr = ESR_EL2.get();
     match (esr >> 26) & 0x3f {
-        ec::HVC64 => {
-            vgic::count(cell.id.index(), ExitCause::Hypercall);
-            calls::handle(frame, cpu, cell, vcpu);
-        }
+        ec::HVC64 => calls::handle(frame, cpu, cell, vcpu),
         ec::SMC64 => {
-            vgic::count(cell.id.index(), ExitCause::Smccc);
             // A trapped SMC returns to the SMC itself: skip it.
             frame.elr += 4;
             calls::handle(frame, cpu, cell, vcpu);
