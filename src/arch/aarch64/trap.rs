@@ -88,13 +88,12 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
 /// Handles a physical interrupt taken while the guest ran: today only the
 /// kick, which brings a vCPU of a stopped or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
-    if let Some((cell, _)) = cells::vcpu_of(cpu) {
-        vgic::count(cell.id.index(), ExitCause::Irq);
-    }
     // List-register states first: what the guest completed frees its slot
     // before anything new is injected.
     vgic::sync(cpu);
+    let mut maintenance_only = true;
     while let Some(intid) = super::gic::acknowledge() {
+        maintenance_only &= intid == vgic::MAINTENANCE_PPI;
         if vgic::handle_irq(cpu, intid) {
             continue;
         }
@@ -103,6 +102,16 @@ pub fn handle_irq(cpu: usize) {
         if intid != super::gic::KICK_SGI {
             crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
         }
+    }
+    if let Some((cell, _)) = cells::vcpu_of(cpu) {
+        // An exit only for the list-register underflow is bookkeeping, not
+        // an interrupt delivery.
+        let cause = if maintenance_only {
+            ExitCause::Maintenance
+        } else {
+            ExitCause::Irq
+        };
+        vgic::count(cell.id.index(), cause);
     }
     if cells::stale(cpu) {
         cells::park_and_run(cpu);

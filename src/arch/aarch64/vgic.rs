@@ -26,7 +26,7 @@ use crate::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
 /// The EL1 virtual timer's PPI.
 pub const VTIMER_PPI: u32 = 27;
 /// The GIC maintenance interrupt.
-const MAINTENANCE_PPI: u32 = 25;
+pub const MAINTENANCE_PPI: u32 = 25;
 
 static DISTRIBUTORS: [Mutex<Option<VirtualDistributor>>; CELL_COUNT] =
     [const { Mutex::new(None) }; CELL_COUNT];
@@ -189,14 +189,25 @@ fn send(cell: &CellDesc, vcpu: usize, irq: VirtualIrq) {
     let Some(cpu) = cells::cpu_of(cell, vcpu) else {
         return;
     };
+    // Counted before it can be seen: the target may read its counters as
+    // soon as the interrupt arrives.
+    if let Some(counters) = COUNTERS.get(cell.id.index()) {
+        counters.interrupts.record(irq.intid);
+    }
     if cpu == super::cpu::current_index() {
         inject(cpu, irq);
     } else {
-        let _ = INBOX[cpu].lock().push(irq);
-        gic::send_sgi(INJECT_SGI, cpu);
-    }
-    if let Some(counters) = COUNTERS.get(cell.id.index()) {
-        counters.interrupts.record(irq.intid);
+        // One notification per batch: a non-empty inbox already has an
+        // SGI 14 on its way, which will drain this one too.
+        let notify = {
+            let mut inbox = INBOX[cpu].lock();
+            let was_empty = inbox.is_empty();
+            let _ = inbox.push(irq);
+            was_empty
+        };
+        if notify {
+            gic::send_sgi(INJECT_SGI, cpu);
+        }
     }
 }
 
