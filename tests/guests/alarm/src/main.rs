@@ -46,7 +46,7 @@ mod guest {
         let iar = gic::acknowledge();
         match iar & 0xff_ffff {
             TIMER_PPI => {
-                TICKS.fetch_add(1, Ordering::Relaxed);
+                rt::bump(&TICKS);
                 // SAFETY: next absolute deadline of this vCPU's timer.
                 unsafe {
                     asm!(
@@ -60,11 +60,11 @@ mod guest {
                 }
             }
             RTC_INTID => {
-                ALARMS_SEEN.fetch_add(1, Ordering::Relaxed);
+                rt::bump(&ALARMS_SEEN);
                 arm_next_alarm();
             }
             _ => {
-                OTHER.fetch_add(1, Ordering::Relaxed);
+                rt::bump(&OTHER);
             }
         }
         gic::end(iar);

@@ -28,11 +28,11 @@ mod guest {
         let iar = gic::acknowledge();
         match iar & 0xff_ffff {
             PING => {
-                PINGS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+                rt::bump(&PINGS_RECEIVED);
                 gic::send_sgi(PONG, 0);
             }
             PONG => {
-                let done = ROUND_TRIPS.fetch_add(1, Ordering::Relaxed) + 1;
+                let done = rt::bump(&ROUND_TRIPS);
                 if done < ROUNDS {
                     gic::send_sgi(PING, 1);
                 }

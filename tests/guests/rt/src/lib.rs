@@ -29,7 +29,8 @@
 //!   console lock is Lamport's bakery (load-acquire/store-release only).
 //!
 //! A guest is a `#![no_std]`, `#![no_main]` binary that names its entry
-//! points with [`entry!`] and links with `link.ld`.
+//! points with [`entry!`] and links with `link.ld` (`.cargo/config.toml` passes it for
+//! the `aarch64-unknown-none` target, which only guests use).
 #![cfg_attr(not(test), no_std)]
 
 mod fault;
@@ -65,6 +66,16 @@ pub use call::{
 pub use console::{print_line, write_raw};
 #[cfg(target_os = "none")]
 pub use exception::{probe, probe_read, probe_read32, probe_write, probe_write32, set_irq_handler};
+
+/// Adds one to `counter` and returns the new value, without exclusives
+/// (the MMU is off, so they are not reliable): only for counters with a
+/// single writer, e.g. one vCPU's interrupt handler.
+pub fn bump(counter: &core::sync::atomic::AtomicU64) -> u64 {
+    use core::sync::atomic::Ordering::Relaxed;
+    let value = counter.load(Relaxed) + 1;
+    counter.store(value, Relaxed);
+    value
+}
 
 /// Most vCPUs a guest can run (vCPU indices `0..MAX_VCPUS`).
 pub const MAX_VCPUS: usize = 8;
