@@ -1,4 +1,5 @@
 //! The shared console: cells' output tagged per line, input switched
 //! between cells.
 
+pub mod budget;
 pub mod mux;

@@ -708,3 +708,47 @@ fn device_interrupt_reaches_its_owner_and_a_hostile_cell_changes_nothing_gicv3()
         "{transcript}"
     );
 }
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn a_cell_faulting_in_a_loop_is_muted_on_the_console_after_its_budget() {
+    // The intruder with policy `restart` faults at once after every start:
+    // two reports per run (the fault, the restart) until its budget of 256.
+    let dist = build_config("tests/configs/qemu/isolation-restart.toml", &[]);
+    require_qemu();
+    let notice = "bulkhead: cell intruder keeps misbehaving; its further reports go to the hypervisor log only";
+    let out = run_captured(&dist, Duration::from_secs(600), |text| {
+        text.find(notice).is_some_and(|at| {
+            text[at..].matches("[intruder] intruder: start").count() >= 5
+                && text[at..].contains("victim: canary ok")
+        })
+    })
+    .unwrap();
+    let transcript = out.transcript();
+    let console = &out.console;
+    assert!(!out.timed_out, "{transcript}");
+    let (before, after) = console.split_at(console.find(notice).unwrap());
+    assert_eq!(
+        before.matches("bulkhead: fault: cell intruder").count()
+            + before.matches("bulkhead: cell intruder restarting").count(),
+        256,
+        "reports before the notice"
+    );
+    // After it: the cell keeps being restarted (its banner), but the console
+    // carries no more reports about it; the others run on.
+    assert_eq!(after.matches(notice).count(), 1);
+    assert!(
+        !after.contains("bulkhead: fault: cell intruder"),
+        "{transcript}"
+    );
+    assert!(
+        !after.contains("bulkhead: cell intruder restarting"),
+        "{transcript}"
+    );
+    assert!(
+        after.matches("[intruder] intruder: start").count() >= 5,
+        "{transcript}"
+    );
+    let sums = canary_checksums(console);
+    assert!(sums.iter().all(|s| *s == sums[0]), "canary changed");
+}

@@ -133,11 +133,13 @@ pub fn handle(frame: &mut TrapFrame, cpu: usize, cell: &'static CellDesc, vcpu: 
     let outcome = psci::handle(&call, vcpu, &mut this);
     if let Some(note) = outcome.note() {
         // Refused calls are reported: they hint at a guest bug or an attack.
-        println!(
-            "bulkhead: cell {} vcpu {vcpu}: {note} -> {}",
-            cell.name,
-            frame_code(&outcome)
-        );
+        if vconsole::may_report(cell.id.index()) {
+            println!(
+                "bulkhead: cell {} vcpu {vcpu}: {note} -> {}",
+                cell.name,
+                frame_code(&outcome)
+            );
+        }
         crate::log::warn!(
             "cell {=str} vcpu {=usize}: refused call {=u64:#x}",
             cell.name,

@@ -62,6 +62,7 @@ pub fn contain(
         FaultPolicy::Restart => "restart",
     };
     match fault.address {
+        _ if !super::vconsole::may_report(cell.id.index()) => {}
         Some(address) => println!(
             "bulkhead: fault: cell {} vcpu {vcpu} (cpu {cpu}) pc {:#x}: {} {address:#x}: {} -> {policy}",
             cell.name,
@@ -86,12 +87,16 @@ pub fn contain(
     match cell.fault_policy {
         FaultPolicy::Inject => inject_external_abort(frame, fault.access),
         FaultPolicy::Halt => {
-            println!("bulkhead: cell {} halted", cell.name);
+            if super::vconsole::may_report(cell.id.index()) {
+                println!("bulkhead: cell {} halted", cell.name);
+            }
             cells::halt(cell);
             cells::park_and_run(cpu);
         }
         FaultPolicy::Restart => {
-            println!("bulkhead: cell {} restarting", cell.name);
+            if super::vconsole::may_report(cell.id.index()) {
+                println!("bulkhead: cell {} restarting", cell.name);
+            }
             cells::restart(cell, cpu);
             cells::run(cpu);
         }

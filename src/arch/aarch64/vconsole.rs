@@ -12,6 +12,7 @@ use spin::Mutex;
 
 use super::console::{self, println};
 use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, HYPERVISOR};
+use crate::console::budget::{Budget, Report};
 use crate::console::mux::{InputAction, InputSwitch, OutputTagger};
 use crate::vcpu::mmio::AccessSize;
 use crate::vdev::pl011::{MMIO_SIZE, Pl011};
@@ -26,6 +27,26 @@ static UARTS: [Mutex<Pl011>; CELL_COUNT] = [const { Mutex::new(Pl011::new()) }; 
 static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
     Mutex::new(OutputTagger::new(&CELL_NAMES));
 static INPUT: Mutex<Option<InputSwitch<CELL_COUNT>>> = Mutex::new(None);
+
+/// Console reports (faults, refused calls) per cell before it is muted.
+const REPORT_BUDGET: u32 = 256;
+static REPORTS: [Budget; CELL_COUNT] = [const { Budget::new(REPORT_BUDGET) }; CELL_COUNT];
+
+/// Whether a report about `cell` may go on the console. The first report
+/// over the cell's budget prints a notice instead; the log gets them all.
+pub fn may_report(cell: usize) -> bool {
+    match REPORTS.get(cell).map_or(Report::Quiet, Budget::take) {
+        Report::Print => true,
+        Report::Mute => {
+            println!(
+                "bulkhead: cell {} keeps misbehaving; its further reports go to the hypervisor log only",
+                CELL_NAMES.get(cell).copied().unwrap_or("?")
+            );
+            false
+        }
+        Report::Quiet => false,
+    }
+}
 
 /// Whether `ipa` is in the virtual console page of `cell`.
 pub fn claims(cell: usize, ipa: u64) -> bool {
