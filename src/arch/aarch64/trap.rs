@@ -17,7 +17,7 @@ use super::fault::{self, Access, Fault};
 use super::{calls, cells, vconsole, vgic};
 use crate::config::CellDesc;
 use crate::vcpu::mmio::{
-    self, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
+    self, AccessSize, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
     instruction_length, store_data,
 };
 use crate::vgic::counters::ExitCause;
@@ -158,80 +158,116 @@ fn reason(kind: FaultKind) -> &'static str {
 
 fn data_abort(frame: &mut TrapFrame, esr: u64, cpu: usize, cell: &'static CellDesc, vcpu: usize) {
     let ipa = fault_ipa();
-    let write = esr & (1 << 6) != 0;
-    let access = if write { Access::Write } else { Access::Read };
-    let gic_frame = vgic::is_distributor(ipa) || vgic::is_redistributor(ipa);
-    if gic_frame {
-        match decode_data_abort(esr) {
-            Ok(decoded) => {
-                let write = decoded.write.then(|| store_data(&decoded, &frame.x));
-                let value = if vgic::is_distributor(ipa) {
-                    vgic::distributor_access(cell, vcpu, ipa, decoded.size, write)
-                } else {
-                    vgic::redistributor_access(cell, ipa, decoded.size, write)
-                };
-                if !decoded.write {
-                    complete_load(&decoded, &mut frame.x, value);
+    let id = cell.id.index();
+    if vgic::is_distributor(ipa) {
+        emulate(
+            frame,
+            esr,
+            cpu,
+            cell,
+            vcpu,
+            ipa,
+            "GIC distributor",
+            |size, write| vgic::distributor_access(cell, vcpu, ipa, size, write),
+        );
+    } else if vgic::is_redistributor(ipa) {
+        emulate(
+            frame,
+            esr,
+            cpu,
+            cell,
+            vcpu,
+            ipa,
+            "GIC redistributor",
+            |size, write| vgic::redistributor_access(cell, ipa, size, write),
+        );
+    } else if vconsole::claims(id, ipa) {
+        vgic::count(id, ExitCause::MmioConsole);
+        emulate(
+            frame,
+            esr,
+            cpu,
+            cell,
+            vcpu,
+            ipa,
+            "console",
+            |size, write| match write {
+                Some(value) => {
+                    vconsole::write(id, ipa, value as u32);
+                    0
                 }
-                frame.elr += instruction_length(esr);
-            }
-            Err(_) => fault::contain(
-                frame,
-                cpu,
-                cell,
-                vcpu,
-                Fault {
-                    access,
-                    address: Some(ipa),
-                    reason: "GIC access without a valid syndrome",
-                },
-            ),
-        }
-        return;
+                None => u64::from(vconsole::read(id, ipa, size)),
+            },
+        );
+    } else {
+        fault::contain(
+            frame,
+            cpu,
+            cell,
+            vcpu,
+            Fault {
+                access: access_of(esr),
+                address: Some(ipa),
+                reason: reason(mmio::fault_status(esr)),
+            },
+        );
     }
-    if vconsole::claims(cell.id.index(), ipa) {
-        vgic::count(cell.id.index(), ExitCause::MmioConsole);
-        match decode_data_abort(esr) {
-            Ok(decoded) => {
-                if decoded.write {
-                    let value = store_data(&decoded, &frame.x);
-                    vconsole::write(cell.id.index(), ipa, value as u32);
-                } else {
-                    let value = vconsole::read(cell.id.index(), ipa, decoded.size);
-                    complete_load(&decoded, &mut frame.x, u64::from(value));
-                }
-                frame.elr += instruction_length(esr);
+}
+
+/// Read or write, from the abort's WnR bit.
+fn access_of(esr: u64) -> Access {
+    if esr & (1 << 6) != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
+/// Emulates the access an abort describes on an emulated device:
+/// `device(size, Some(value))` for a store, `device(size, None)` returning
+/// the loaded value; then the guest continues after the instruction. An
+/// access the syndrome cannot describe (no valid ISS: pair or writeback
+/// forms) is contained as a fault.
+#[allow(clippy::too_many_arguments)]
+fn emulate(
+    frame: &mut TrapFrame,
+    esr: u64,
+    cpu: usize,
+    cell: &'static CellDesc,
+    vcpu: usize,
+    ipa: u64,
+    what: &'static str,
+    device: impl FnOnce(AccessSize, Option<u64>) -> u64,
+) {
+    match decode_data_abort(esr) {
+        Ok(decoded) => {
+            let write = decoded.write.then(|| store_data(&decoded, &frame.x));
+            let value = device(decoded.size, write);
+            if !decoded.write {
+                complete_load(&decoded, &mut frame.x, value);
             }
-            Err(error) => fault::contain(
+            frame.elr += instruction_length(esr);
+        }
+        Err(error) => {
+            crate::log::warn!("{=str} access that cannot be emulated", what);
+            fault::contain(
                 frame,
                 cpu,
                 cell,
                 vcpu,
                 Fault {
-                    access,
+                    access: access_of(esr),
                     address: Some(ipa),
                     reason: match error {
                         DecodeError::NoValidSyndrome => {
-                            "console access without a valid syndrome (pair/writeback load or store)"
+                            "device access without a valid syndrome (pair/writeback load or store)"
                         }
-                        _ => "console access that cannot be emulated",
+                        _ => "device access that cannot be emulated",
                     },
                 },
-            ),
+            );
         }
-        return;
     }
-    fault::contain(
-        frame,
-        cpu,
-        cell,
-        vcpu,
-        Fault {
-            access,
-            address: Some(ipa),
-            reason: reason(mmio::fault_status(esr)),
-        },
-    );
 }
 
 /// Trapped MSR/MRS/SYS (EC 0x18): ISS = Op0[21:20] Op2[19:17] Op1[16:14]

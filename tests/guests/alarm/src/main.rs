@@ -9,10 +9,9 @@
 
 #[cfg(target_os = "none")]
 mod guest {
-    use core::arch::asm;
     use core::sync::atomic::{AtomicU64, Ordering};
 
-    use rt::{gic, println};
+    use rt::{gic, println, timer};
 
     rt::entry!(main);
 
@@ -47,17 +46,7 @@ mod guest {
         match iar & 0xff_ffff {
             TIMER_PPI => {
                 rt::bump(&TICKS);
-                // SAFETY: next absolute deadline of this vCPU's timer.
-                unsafe {
-                    asm!(
-                        "mrs {t}, cntv_cval_el0",
-                        "add {t}, {t}, {p}",
-                        "msr cntv_cval_el0, {t}",
-                        t = out(reg) _,
-                        p = in(reg) PERIOD.load(Ordering::Relaxed),
-                        options(nostack)
-                    );
-                }
+                timer::advance(PERIOD.load(Ordering::Relaxed));
             }
             RTC_INTID => {
                 rt::bump(&ALARMS_SEEN);
@@ -81,22 +70,11 @@ mod guest {
         unsafe { rtc(0xc).write_volatile(1) };
         arm_next_alarm();
         let start = rt::counter();
-        // SAFETY: arms this vCPU's virtual timer.
-        unsafe {
-            asm!(
-                "msr cntv_cval_el0, {c}",
-                "msr cntv_ctl_el0, {one}",
-                "isb",
-                c = in(reg) start + period,
-                one = in(reg) 1u64,
-                options(nostack)
-            );
-        }
+        timer::arm_at(start + period);
         gic::unmask_irqs();
         let deadline = start + rt::counter_freq() * 30;
         while ALARMS_SEEN.load(Ordering::Relaxed) < ALARMS && rt::counter() < deadline {
-            // SAFETY: waits for the next interrupt.
-            unsafe { asm!("wfi", options(nostack)) };
+            timer::wait_for_interrupt();
         }
         gic::mask_irqs();
         let elapsed_ms = (rt::counter() - start) * 1000 / rt::counter_freq();

@@ -9,7 +9,6 @@
 
 #[cfg(target_os = "none")]
 mod guest {
-    use core::arch::asm;
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use rt::{gic, println};
@@ -60,8 +59,7 @@ mod guest {
         // Give up after 60 s of counter time without finishing.
         let deadline = start + rt::counter_freq() * 60;
         while ROUND_TRIPS.load(Ordering::Relaxed) < ROUNDS && rt::counter() < deadline {
-            // SAFETY: waits for the next interrupt.
-            unsafe { asm!("wfi", options(nostack)) };
+            rt::timer::wait_for_interrupt();
         }
         gic::mask_irqs();
         let trips = ROUND_TRIPS.load(Ordering::Relaxed);
@@ -86,8 +84,7 @@ mod guest {
         gic::unmask_irqs();
         PARTNER_READY.store(true, Ordering::Release);
         loop {
-            // SAFETY: waits for the next interrupt.
-            unsafe { asm!("wfi", options(nostack)) };
+            rt::timer::wait_for_interrupt();
         }
     }
 }

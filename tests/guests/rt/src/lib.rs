@@ -52,6 +52,8 @@ mod console;
 mod exception;
 #[cfg(target_os = "none")]
 pub mod gic;
+#[cfg(target_os = "none")]
+pub mod timer;
 
 #[cfg(target_os = "none")]
 pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};

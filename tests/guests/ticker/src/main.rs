@@ -10,10 +10,9 @@
 
 #[cfg(target_os = "none")]
 mod guest {
-    use core::arch::asm;
     use core::sync::atomic::{AtomicU64, Ordering};
 
-    use rt::{gic, println};
+    use rt::{gic, println, timer};
 
     rt::entry!(main);
 
@@ -27,18 +26,7 @@ mod guest {
         let iar = gic::acknowledge();
         if iar & 0xff_ffff == TIMER_PPI {
             rt::bump(&TICKS);
-            // Next absolute deadline: no drift from handling latency.
-            // SAFETY: reprograms this vCPU's own virtual timer.
-            unsafe {
-                asm!(
-                    "mrs {t}, cntv_cval_el0",
-                    "add {t}, {t}, {p}",
-                    "msr cntv_cval_el0, {t}",
-                    t = out(reg) _,
-                    p = in(reg) PERIOD.load(Ordering::Relaxed),
-                    options(nostack)
-                );
-            }
+            timer::advance(PERIOD.load(Ordering::Relaxed));
         }
         gic::end(iar);
     }
@@ -55,25 +43,13 @@ mod guest {
             TICKS.store(0, Ordering::Relaxed);
             let start = rt::counter();
             let end = start + frequency * WINDOW_MS / 1000;
-            // SAFETY: arms this vCPU's virtual timer.
-            unsafe {
-                asm!(
-                    "msr cntv_cval_el0, {c}",
-                    "msr cntv_ctl_el0, {one}",
-                    "isb",
-                    c = in(reg) start + period,
-                    one = in(reg) 1u64,
-                    options(nostack)
-                );
-            }
+            timer::arm_at(start + period);
             gic::unmask_irqs();
             while rt::counter() < end {
-                // SAFETY: waits for the next interrupt.
-                unsafe { asm!("wfi", options(nostack)) };
+                timer::wait_for_interrupt();
             }
             gic::mask_irqs();
-            // SAFETY: stops the timer.
-            unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nostack)) };
+            timer::stop();
             let ticks = TICKS.load(Ordering::Relaxed);
             println!("ticker: window {window}: {ticks} ticks in {WINDOW_MS} ms");
         }
