@@ -418,6 +418,19 @@ fn three_cells_print_from_every_core_and_the_intruder_is_contained() {
             >= 24,
         "{transcript}"
     );
+    // SMCCC workaround queries are answered (QEMU has no SMCCC 1.1
+    // firmware: NOT_SUPPORTED), never fatal.
+    for what in [
+        "arch_features(workaround_1)",
+        "arch_features(workaround_2)",
+        "workaround_2(disable)",
+    ] {
+        let line = format!("intruder: smccc {what} -> x0=-1");
+        assert!(
+            intruder.contains(&line.as_str()),
+            "missing `{line}`:\n{transcript}"
+        );
+    }
     // Nothing got through.
     assert!(!console.contains("NOT CONTAINED"), "{transcript}");
     // SYSTEM_OFF stopped the intruder only: the others keep running.

@@ -7,6 +7,7 @@
 //! cell. Both conduits are answered alike.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::cells::{self, power};
 use super::console::println;
@@ -17,6 +18,18 @@ use crate::config::{CellDesc, RegionKind};
 use crate::vcpu::hypercall::{CellServices, OutsideCell};
 use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 use crate::vgic::counters::ExitCause;
+
+/// Whether firmware answers SMCCC 1.1 calls (set once at boot, see
+/// [`probe_firmware`]).
+static FIRMWARE_SMCCC: AtomicBool = AtomicBool::new(false);
+
+/// Asks firmware whether SMCCC 1.1 calls may be forwarded to it. Boot core,
+/// before any guest runs.
+pub fn probe_firmware() {
+    let present = super::psci::smccc_1_1_present();
+    FIRMWARE_SMCCC.store(present, Ordering::Relaxed);
+    crate::log::info!("firmware SMCCC 1.1: {=bool}", present);
+}
 
 /// The calling cell, as `vcpu::psci` sees it.
 struct ThisCell {
@@ -62,6 +75,11 @@ impl CellControl for ThisCell {
     }
 
     fn firmware_call(&mut self, function_id: u32, args: [u64; 3]) -> [u64; 4] {
+        if !FIRMWARE_SMCCC.load(Ordering::Relaxed) {
+            // No SMCCC 1.1 firmware: the workaround calls are not
+            // implemented (and sending them could be UNDEFINED at EL2).
+            return [u64::MAX, 0, 0, 0];
+        }
         let mut regs = [u64::from(function_id), args[0], args[1], args[2]];
         // SAFETY: an SMCCC call to EL3 firmware (only the architectural
         // workaround ids and their feature queries reach here); it may

@@ -117,6 +117,26 @@ pub fn version() -> Version {
     }
 }
 
+/// Whether firmware implements SMCCC 1.1 or later (so SMCCC_ARCH_FEATURES
+/// and the workaround calls can be forwarded to it). Asked through PSCI:
+/// PSCI 1.0+ `PSCI_FEATURES(SMCCC_VERSION)`, then `SMCCC_VERSION` itself.
+/// Without it an SMC with another function id may be UNDEFINED (QEMU
+/// without EL3 firmware), so nothing but PSCI may be sent.
+pub fn smccc_1_1_present() -> bool {
+    const PSCI_FEATURES: u32 = 0x8400_000a;
+    const SMCCC_VERSION: u32 = 0x8000_0000;
+    if version().major < 1 {
+        return false;
+    }
+    // SAFETY: PSCI_FEATURES is a query without side effects.
+    if unsafe { smc_call(PSCI_FEATURES, u64::from(SMCCC_VERSION), 0, 0) } != 0 {
+        return false;
+    }
+    // SAFETY: SMCCC_VERSION (announced just now) has no side effects.
+    let smccc = unsafe { smc_call(SMCCC_VERSION, 0, 0, 0) };
+    smccc >= 0x1_0001
+}
+
 /// CPU_ON (64-bit): start the CPU with affinity `target_mpidr` at physical
 /// address `entry_pa` with `context_id` in x0, at EL2, MMU off.
 ///

@@ -83,6 +83,7 @@ pub(super) extern "C" fn boot_main(cpu: usize) -> ! {
         panic!("panic-selftest: deliberate panic after boot");
     }
 
+    super::calls::probe_firmware();
     cells::build_stage2();
     cells::start_all();
     cells::run(cpu)

@@ -338,7 +338,9 @@ pub fn distributor_access(
     let Some(distributor) = guard.as_mut() else {
         return 0;
     };
-    let mut actions: heapless::Vec<Action, 8> = heapless::Vec::new();
+    // Applied after the model's lock is released (an action may need it);
+    // one 32-bit write changes at most 32 interrupts.
+    let mut actions: heapless::Vec<Action, 32> = heapless::Vec::new();
     let value = distributor.access(vcpu, offset, size, write, &mut |a| {
         let _ = actions.push(a);
     });
@@ -363,7 +365,9 @@ pub fn redistributor_access(
     let Some(redistributors) = guard.as_mut() else {
         return 0;
     };
-    let mut actions: heapless::Vec<Action, 8> = heapless::Vec::new();
+    // Applied after the model's lock is released (an action may need it);
+    // one 32-bit write changes at most 32 interrupts.
+    let mut actions: heapless::Vec<Action, 32> = heapless::Vec::new();
     let value = redistributors.access(frame, offset % FRAME_STRIDE, size, write, &mut |a| {
         let _ = actions.push(a);
     });

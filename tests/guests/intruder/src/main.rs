@@ -184,6 +184,27 @@ mod guest {
             call("hvc", id, unsafe { rt::try_hvc(id, 0, 0, 0) });
         }
 
+        // (7b) SMCCC workaround queries and a workaround call, as Linux
+        // makes them at boot: answered (forwarded only to firmware that
+        // implements SMCCC 1.1), never fatal.
+        for (what, args) in [
+            ("arch_features(workaround_1)", [0x8000_8000u64, 0, 0]),
+            ("arch_features(workaround_2)", [0x8000_7fff, 0, 0]),
+            ("workaround_2(disable)", [0, 0, 0]),
+        ] {
+            let id = if what.starts_with("arch_features") {
+                0x8000_0001
+            } else {
+                0x8000_7fff
+            };
+            // SAFETY: SMCCC architectural calls with defined, harmless effects.
+            let result = unsafe { rt::try_smc(id, args[0], args[1], args[2]) };
+            match result {
+                Ok([x0, ..]) => println!("intruder: smccc {what} -> x0={}", x0 as i64),
+                Err(fault) => println!("intruder: smccc {what} -> {fault}"),
+            }
+        }
+
         // (8) Power off: must stop this cell only.
         println!("intruder: done, calling SYSTEM_OFF");
         let status = rt::system_off();
