@@ -40,7 +40,6 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     if cells::stale(cpu) {
         cells::park_and_run(cpu);
     }
-    vgic::sync(cpu);
     let esr = ESR_EL2.get();
     match (esr >> 26) & 0x3f {
         ec::HVC64 => calls::handle(frame, cpu, cell, vcpu),
@@ -88,9 +87,6 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
 /// Handles a physical interrupt taken while the guest ran: today only the
 /// kick, which brings a vCPU of a stopped or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
-    // List-register states first: what the guest completed frees its slot
-    // before anything new is injected.
-    vgic::sync(cpu);
     let mut maintenance_only = true;
     while let Some(intid) = super::gic::acknowledge() {
         maintenance_only &= intid == vgic::MAINTENANCE_PPI;

@@ -217,6 +217,11 @@ fn inject(cpu: usize, irq: VirtualIrq) {
     let Some(lists) = lists.as_mut() else {
         return;
     };
+    // Current list-register states first, so an interrupt the guest has
+    // completed is not taken for one still pending.
+    lists.refill(lr_state, &mut |lr, irq, state: LrState| {
+        write_lr(lr, &irq, state)
+    });
     if let crate::vgic::list::InjectResult::Written { lr, irq, state } = lists.inject(irq) {
         write_lr(lr, &irq, state);
     }
