@@ -26,8 +26,9 @@ pub enum ExitCause {
     MmioDistributor,
     /// An access to a virtual GICv3 redistributor.
     MmioRedistributor,
-    /// A trapped SGI system register write (ICC_SGI1R_EL1 and friends).
-    SysregSgi,
+    /// A trapped SGI send: an ICC_SGI1R_EL1 write (GICv3) or a GICD_SGIR
+    /// write (GICv2).
+    SgiSend,
     /// Any other trapped system register (debug, PMU, IMPLEMENTATION
     /// DEFINED, ACTLR_EL1, ...).
     SysregOther,
@@ -35,6 +36,9 @@ pub enum ExitCause {
     SetWay,
     /// A physical IRQ taken while the guest ran.
     Irq,
+    /// A trapped WFI (GICv2 platforms): the hypervisor waited on the
+    /// guest's behalf and delivered what arrived in the same exit.
+    Wfi,
     /// A GIC maintenance interrupt (list register underflow, EOI, ...).
     Maintenance,
     /// A fault handled by the cell's fault policy (stage-2 fault,
@@ -46,7 +50,7 @@ pub enum ExitCause {
 
 impl ExitCause {
     /// Number of causes.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// Every cause, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -56,10 +60,11 @@ impl ExitCause {
         Self::MmioConsole,
         Self::MmioDistributor,
         Self::MmioRedistributor,
-        Self::SysregSgi,
+        Self::SgiSend,
         Self::SysregOther,
         Self::SetWay,
         Self::Irq,
+        Self::Wfi,
         Self::Maintenance,
         Self::Fault,
         Self::Other,
@@ -74,10 +79,11 @@ impl ExitCause {
             Self::MmioConsole => "mmio-console",
             Self::MmioDistributor => "mmio-gicd",
             Self::MmioRedistributor => "mmio-gicr",
-            Self::SysregSgi => "sysreg-sgi",
+            Self::SgiSend => "sgi-send",
             Self::SysregOther => "sysreg-other",
             Self::SetWay => "set-way",
             Self::Irq => "irq",
+            Self::Wfi => "wfi",
             Self::Maintenance => "maintenance",
             Self::Fault => "fault",
             Self::Other => "other",

@@ -344,6 +344,18 @@ impl ListRegisters {
         !self.queue.is_empty()
     }
 
+    /// Whether the vCPU has an interrupt waiting to be taken: an LR in a
+    /// pending state (as of the last `refill`) or a queued interrupt. A
+    /// trapped WFI returns at once when this holds.
+    pub fn has_pending(&self) -> bool {
+        !self.queue.is_empty()
+            || self
+                .live_slots()
+                .iter()
+                .flatten()
+                .any(|slot| matches!(slot.state, LrState::Pending | LrState::PendingActive))
+    }
+
     /// Removes `intid` from the queue (see [`PendingQueue::remove`]).
     pub fn remove_queued(&mut self, intid: u32) -> Option<VirtualIrq> {
         self.queue.remove(intid)
@@ -818,6 +830,22 @@ mod tests {
         ] {
             assert_eq!(decode_v3_state(encode_v3(&timer, state)), state);
         }
+    }
+
+    #[test]
+    fn has_pending_follows_lr_states_and_queue() {
+        let mut hw = Hardware::new();
+        let mut list = ListRegisters::new(1);
+        assert!(!list.has_pending());
+        hw.apply(list.inject(VirtualIrq::new(27, 0x80)));
+        assert!(list.has_pending());
+        // The guest acknowledges it: active, nothing left to take.
+        hw.lrs[0].1 = LrState::Active;
+        hw.refill(&mut list);
+        assert!(!list.has_pending());
+        // Another one waits in the queue (the only LR is busy).
+        assert_eq!(list.inject(VirtualIrq::new(40, 0x80)), InjectResult::Queued);
+        assert!(list.has_pending());
     }
 
     #[test]

@@ -47,6 +47,8 @@ register_structs! {
         (0x0d00 => _reserved1),
         (0x0f00 => sgir: WriteOnly<u32>),
         (0x0f04 => _reserved2),
+        (0x0f10 => cpendsgir: [ReadWrite<u8>; 16]),
+        (0x0f20 => _reserved4),
         (0x6000 => irouter: [ReadWrite<u64>; 1020]),
         (0x7fe0 => _reserved3),
         (0x8000 => @END),
@@ -76,6 +78,8 @@ register_structs! {
         (0x104 => _reserved2),
         (0x180 => icenabler0: ReadWrite<u32>),
         (0x184 => _reserved3),
+        (0x280 => icpendr0: ReadWrite<u32>),
+        (0x284 => _reserved5),
         (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
         (0x420 => _reserved4),
         (0x1000 => @END),
@@ -160,6 +164,12 @@ pub fn init_distributor() {
         // EnableGrp1 (1).
         distributor().ctlr.set((1 << 4) | (1 << 1));
     } else {
+        // No security extensions on the platforms named (one group): all
+        // shared interrupts disabled until a cell enables its own.
+        let words = (PLATFORM.intc.irq_count / 32) as usize;
+        for word in 1..words.min(32) {
+            distributor().icenabler[word].set(u32::MAX);
+        }
         distributor().ctlr.set(1);
     }
     barrier::dsb(barrier::SY);
@@ -209,8 +219,10 @@ pub fn init_cpu() {
     } else {
         let gicd = distributor();
         CPU_INTERFACE[cpu::current_index()].store(gicd.itargetsr[0].get(), Ordering::Relaxed);
-        gicd.ipriorityr[KICK_SGI as usize].set(0x80);
-        gicd.isenabler[0].set(1 << KICK_SGI);
+        for intid in [KICK_SGI, INJECT_SGI] {
+            gicd.ipriorityr[intid as usize].set(0x80);
+            gicd.isenabler[0].set(1 << intid);
+        }
         let gicc = cpu_interface();
         gicc.pmr.set(0xff);
         // Enable, EOImodeNS (9): EOIR only drops priority, GICC_DIR (or a
@@ -218,6 +230,23 @@ pub fn init_cpu() {
         gicc.ctlr.set(1 | 1 << 9);
     }
     barrier::dsb(barrier::SY);
+}
+
+/// Makes the GIC re-evaluate which interrupt this core should take (GICv2;
+/// nothing to do on GICv3).
+///
+/// A guest's EOI of a hardware-linked interrupt deactivates the physical
+/// interrupt through GICV. QEMU's GICv2 model (7.2 and later) then updates
+/// only the virtual CPU interfaces: if the interrupt is still asserted (a
+/// level-triggered timer whose next deadline has already passed), it stays
+/// pending without being signalled until some other GIC event. Rewriting
+/// GICC_PMR with its value makes QEMU re-evaluate; on hardware it is a
+/// harmless write. Called before the hypervisor waits for an interrupt on a
+/// guest's behalf (trapped WFI).
+pub fn refresh() {
+    if !is_v3() {
+        cpu_interface().pmr.set(0xff);
+    }
 }
 
 /// Sends the kick to physical CPU `cpu`.
@@ -354,6 +383,23 @@ pub fn spi_route(intid: u32, cpu: usize) {
         }
     } else if let Some(register) = gicd.itargetsr.get(intid as usize) {
         register.set(CPU_INTERFACE[cpu].load(Ordering::Relaxed));
+    }
+}
+
+/// Clears software-generated interrupt `intid` (from every sender) if it
+/// is pending at this core.
+pub fn clear_pending_sgi(intid: u32) {
+    if intid >= 16 {
+        return;
+    }
+    if is_v3() {
+        if let Some(frame) = redistributor(cpu::mpidr()) {
+            block::<RedistributorSgiRegisters>(frame + 0x1_0000)
+                .icpendr0
+                .set(1 << intid);
+        }
+    } else if let Some(register) = distributor().cpendsgir.get(intid as usize) {
+        register.set(0xff);
     }
 }
 

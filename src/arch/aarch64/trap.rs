@@ -25,6 +25,7 @@ use crate::vgic::counters::ExitCause;
 /// Exception classes handled here (ESR_EL2.EC).
 mod ec {
     pub(super) const UNKNOWN: u64 = 0x00;
+    pub(super) const WFX: u64 = 0x01;
     pub(super) const HVC64: u64 = 0x16;
     pub(super) const SMC64: u64 = 0x17;
     pub(super) const SYSREG: u64 = 0x18;
@@ -64,6 +65,11 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
             );
         }
         ec::SYSREG => system_register(frame, esr, cell, vcpu),
+        // Only WFI traps (HCR_EL2.TWI, GICv2 platforms); WFE never does.
+        ec::WFX => {
+            frame.elr += 4;
+            wait_for_interrupt(cpu, cell);
+        }
         ec::UNKNOWN => fault::inject_undefined(frame),
         _ => fault::contain(
             frame,
@@ -84,25 +90,15 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
     vgic::sync(cpu);
 }
 
-/// Handles a physical interrupt taken while the guest ran: today only the
-/// kick, which brings a vCPU of a stopped or restarted cell back to park.
+/// Handles a physical interrupt taken while the guest ran: the vGIC's
+/// (injected into the guest), or the kick, which brings a vCPU of a stopped
+/// or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
-    let mut maintenance_only = true;
-    while let Some(intid) = super::gic::acknowledge() {
-        maintenance_only &= intid == vgic::MAINTENANCE_PPI;
-        if vgic::handle_irq(cpu, intid) {
-            continue;
-        }
-        super::gic::end_of_interrupt(intid);
-        super::gic::deactivate(intid);
-        if intid != super::gic::KICK_SGI {
-            crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
-        }
-    }
+    let taken = take_interrupts(cpu);
     if let Some((cell, _)) = cells::vcpu_of(cpu) {
         // An exit only for the list-register underflow is bookkeeping, not
         // an interrupt delivery.
-        let cause = if maintenance_only {
+        let cause = if taken == Taken::MaintenanceOnly {
             ExitCause::Maintenance
         } else {
             ExitCause::Irq
@@ -113,6 +109,53 @@ pub fn handle_irq(cpu: usize) {
         cells::park_and_run(cpu);
     }
     vgic::sync(cpu);
+}
+
+/// What [`take_interrupts`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Nothing,
+    MaintenanceOnly,
+    Some,
+}
+
+/// Acknowledges and handles every physical interrupt pending at this core.
+fn take_interrupts(cpu: usize) -> Taken {
+    let mut taken = Taken::Nothing;
+    while let Some(intid) = super::gic::acknowledge() {
+        taken = if intid == vgic::MAINTENANCE_PPI && taken != Taken::Some {
+            Taken::MaintenanceOnly
+        } else {
+            Taken::Some
+        };
+        if vgic::handle_irq(cpu, intid) {
+            continue;
+        }
+        super::gic::end_of_interrupt(intid);
+        super::gic::deactivate(intid);
+        if intid != super::gic::KICK_SGI {
+            crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
+        }
+    }
+    taken
+}
+
+/// A trapped WFI: unless the vCPU already has an interrupt to take, waits
+/// at EL2 (IRQs masked, so WFI only wakes) for a physical interrupt and
+/// handles it in this exit. The guest's WFI then completes, as it would
+/// have on the interrupt (or spuriously, which WFI allows).
+fn wait_for_interrupt(cpu: usize, cell: &CellDesc) {
+    vgic::count(cell.id.index(), ExitCause::Wfi);
+    if vgic::has_pending(cpu) {
+        return;
+    }
+    super::gic::refresh();
+    loop {
+        if take_interrupts(cpu) != Taken::Nothing {
+            return;
+        }
+        aarch64_cpu::asm::wfi();
+    }
 }
 
 /// Handles an SError from the guest: contained like a fault.

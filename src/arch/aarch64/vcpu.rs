@@ -23,7 +23,8 @@ use super::{boot, cpu};
 /// broadcast in the inner shareable domain; AMO(5) IMO(4) FMO(3): SError,
 /// IRQ and FIQ go to EL2; SWIO(1) set/way invalidate acts as clean+invalidate;
 /// VM(0) stage-2 on; APK(40) API(41) pointer authentication not trapped.
-/// WFI/WFE are not trapped: the core belongs to the cell.
+/// WFE is never trapped and WFI only on GICv2 ([`HCR_TWI`]): the core
+/// belongs to the cell.
 pub const HCR_GUEST: u64 = (1 << 41)
     | (1 << 40)
     | (1 << 31)
@@ -38,6 +39,23 @@ pub const HCR_GUEST: u64 = (1 << 41)
     | (1 << 3)
     | (1 << 1)
     | 1;
+
+/// HCR_EL2.TWI(13), set on GICv2 platforms: a guest's WFI traps and the
+/// hypervisor waits on its behalf, delivering what arrives in the same exit
+/// (so an idle guest still costs one exit per interrupt). The wait first
+/// makes the GIC re-evaluate its pending interrupts (`gic::refresh`), which
+/// QEMU's GICv2 model otherwise skips after a guest's EOI of a still
+/// asserted hardware-linked interrupt.
+pub const HCR_TWI: u64 = 1 << 13;
+
+/// HCR_EL2 for this platform's guests.
+pub fn hcr_guest() -> u64 {
+    if crate::config::PLATFORM.intc.version == 2 {
+        HCR_GUEST | HCR_TWI
+    } else {
+        HCR_GUEST
+    }
+}
 
 /// SCTLR_EL1 at reset: MMU and caches off, RES1 bits (29, 28, 23, 22, 20,
 /// 11) set.
@@ -78,7 +96,7 @@ pub fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize) {
     // directly (the core is dedicated); no virtual offset.
     CNTVOFF_EL2.set(0);
     CNTHCTL_EL2.set(CNTHCTL_EL2.get() | 0b11);
-    HCR_EL2.set(HCR_GUEST);
+    HCR_EL2.set(hcr_guest());
     barrier::isb(barrier::SY);
     // SAFETY: invalidates this VMID's stage-1+2 TLB entries (stale ones from
     // an earlier run of the cell); affects no memory.

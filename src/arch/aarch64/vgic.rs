@@ -1,4 +1,4 @@
-//! The virtual GIC at run time (GICv3): trapped GICD/GICR accesses,
+//! The virtual GIC at run time (GICv3 and GICv2): trapped GICD/GICR accesses,
 //! injection through list registers, SGIs between a cell's vCPUs.
 //!
 //! The models (`crate::vgic`) decide; this module applies their actions to
@@ -27,6 +27,8 @@ use crate::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
 pub const VTIMER_PPI: u32 = 27;
 /// The GIC maintenance interrupt.
 pub const MAINTENANCE_PPI: u32 = 25;
+/// GICv2 GICD_SGIR, the distributor's SGI register.
+const GICD_SGIR: u64 = 0xf00;
 
 static DISTRIBUTORS: [Mutex<Option<VirtualDistributor>>; CELL_COUNT] =
     [const { Mutex::new(None) }; CELL_COUNT];
@@ -40,13 +42,9 @@ static INBOX: [Mutex<PendingQueue>; CPU_COUNT] =
 /// Exit and delivery counters, per cell.
 pub static COUNTERS: [CellCounters; CELL_COUNT] = [const { CellCounters::new() }; CELL_COUNT];
 
-/// Whether the virtual GIC is emulated on this platform: GICv3 for now.
-/// The GICv2 path (GICH list registers, GICV mapped as the guest's GICC,
-/// the v2 distributor model) is wired but off: under QEMU 7.2 the virtual
-/// timer stops after its first HW-linked interrupts, which is still being
-/// investigated. Without it a GICv2 cell's GIC accesses are faults.
+/// Whether the virtual GIC is emulated on this platform (GICv2 and GICv3).
 pub fn enabled() -> bool {
-    PLATFORM.intc.version >= 3
+    matches!(PLATFORM.intc.version, 2 | 3)
 }
 
 fn is_v3() -> bool {
@@ -244,6 +242,13 @@ pub fn sync(cpu: usize) {
         lists.refill(lr_state, &mut |lr, irq, state: LrState| {
             write_lr(lr, &irq, state)
         });
+        // What is drained now needs no notification any more: a pending
+        // SGI 14 would only cost an exit that finds an empty inbox. Cleared
+        // before draining, so an interrupt pushed after the drain brings a
+        // new one.
+        if !INBOX[cpu].lock().is_empty() {
+            gic::clear_pending_sgi(INJECT_SGI);
+        }
         loop {
             let Some(irq) = INBOX[cpu].lock().pop() else {
                 break;
@@ -259,6 +264,25 @@ pub fn sync(cpu: usize) {
     } else {
         vgic_v2::set_underflow_maintenance(needs_underflow);
     }
+}
+
+/// Whether the vCPU on `cpu` has a virtual interrupt waiting to be taken
+/// (in a list register, its queue, or its inbox).
+pub fn has_pending(cpu: usize) -> bool {
+    if !enabled() {
+        return false;
+    }
+    if !INBOX[cpu].lock().is_empty() {
+        return true;
+    }
+    let mut lists = LISTS[cpu].lock();
+    let Some(lists) = lists.as_mut() else {
+        return false;
+    };
+    lists.refill(lr_state, &mut |lr, irq, state: LrState| {
+        write_lr(lr, &irq, state)
+    });
+    lists.has_pending()
 }
 
 /// Handles a physical interrupt taken while the guest on `cpu` ran. Returns
@@ -337,8 +361,13 @@ pub fn distributor_access(
     size: AccessSize,
     write: Option<u64>,
 ) -> u64 {
-    count(cell.id.index(), ExitCause::MmioDistributor);
     let offset = ipa - PLATFORM.intc.distributor.base.as_u64();
+    let cause = if !is_v3() && offset == GICD_SGIR && write.is_some() {
+        ExitCause::SgiSend
+    } else {
+        ExitCause::MmioDistributor
+    };
+    count(cell.id.index(), cause);
     let mut guard = DISTRIBUTORS[cell.id.index()].lock();
     let Some(distributor) = guard.as_mut() else {
         return 0;
@@ -385,7 +414,7 @@ pub fn redistributor_access(
 
 /// A trapped ICC_SGI1R_EL1 write by `vcpu` of `cell`.
 pub fn send_sgi(cell: &'static CellDesc, vcpu: usize, value: u64) {
-    count(cell.id.index(), ExitCause::SysregSgi);
+    count(cell.id.index(), ExitCause::SgiSend);
     if let Some(action) = crate::vgic::redistributor::decode_sgi1r(value, vcpu, cell.cpus.len()) {
         apply(cell, action);
     }

@@ -43,7 +43,7 @@ mod guest {
 
     fn irq() {
         let iar = gic::acknowledge();
-        match iar & 0xff_ffff {
+        match gic::intid(iar) {
             TIMER_PPI => {
                 rt::bump(&TICKS);
                 timer::advance(PERIOD.load(Ordering::Relaxed));
@@ -82,7 +82,7 @@ mod guest {
         let alarms = ALARMS_SEEN.load(Ordering::Relaxed);
         let other = OTHER.load(Ordering::Relaxed);
         println!("alarm: {alarms} rtc interrupts, {ticks} ticks in {elapsed_ms} ms, {other} other");
-        let spi_exits = rt::cell_counter(16).unwrap_or(u64::MAX);
+        let spi_exits = rt::cell_counter(rt::counters::SPI).unwrap_or(u64::MAX);
         println!("alarm: {spi_exits} device interrupts delivered");
         rt::system_off();
         rt::park()

@@ -2,7 +2,8 @@
 //!
 //! Against another cell's device interrupt (the RTC's INTID 34) and an
 //! unassigned one (48) it enables, disables, pends, activates, reroutes,
-//! reprioritises and reconfigures; it disables the distributor; it sends
+//! reprioritises and reconfigures (IROUTER on GICv3, ITARGETSR on GICv2);
+//! it disables the distributor; it sends
 //! SGIs 1 and 2 at every other vCPU number, in every routing mode. It
 //! prints what it reads back (a cell sees nothing it does not own), then
 //! waits 3 s counting any interrupt that reaches it, and powers off.
@@ -21,7 +22,7 @@ mod guest {
 
     fn irq() {
         let iar = gic::acknowledge();
-        if iar & 0xff_ffff < 1020 {
+        if gic::intid(iar) < 1020 {
             rt::bump(&RECEIVED);
         }
         gic::end(iar);
@@ -39,7 +40,8 @@ mod guest {
             gic::write_distributor(0x300 + word, bit); // ISACTIVER
             gic::write_distributor(0x400 + (intid & !3), 0); // IPRIORITYR
             gic::write_distributor(0xc00 + (intid / 16) * 4, 0xffff_ffff); // ICFGR
-            gic::write_distributor64(0x6000 + intid * 8, 1 << 31 | 3); // IROUTER
+            gic::write_distributor64(0x6000 + intid * 8, 1 << 31 | 3); // IROUTER (v3)
+            gic::write_distributor(0x800 + (intid & !3), 0xffff_ffff); // ITARGETSR (v2)
             let enabled = gic::read_distributor(0x100 + word);
             let pending = gic::read_distributor(0x200 + word);
             let priority = gic::read_distributor(0x400 + (intid & !3));

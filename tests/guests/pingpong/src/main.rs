@@ -25,7 +25,7 @@ mod guest {
 
     fn irq() {
         let iar = gic::acknowledge();
-        match iar & 0xff_ffff {
+        match gic::intid(iar) {
             PING => {
                 rt::bump(&PINGS_RECEIVED);
                 gic::send_sgi(PONG, 0);
@@ -66,13 +66,16 @@ mod guest {
         let pings = PINGS_RECEIVED.load(Ordering::Relaxed);
         let lost = ROUNDS.saturating_sub(trips) + trips.abs_diff(pings);
         println!("pingpong: {trips} round trips, {pings} pings received, {lost} lost");
-        // Counters (see `vgic::counters`): 6 = trapped SGI sends, 9 =
-        // physical IRQs taken while the guest ran, 14 = SGIs delivered.
-        let sends = rt::cell_counter(6).unwrap_or(u64::MAX);
-        let irq_exits = rt::cell_counter(9).unwrap_or(u64::MAX);
-        let delivered = rt::cell_counter(14).unwrap_or(u64::MAX);
+        // Counters: the trapped sends (ICC_SGI1R_EL1 on GICv3, GICD_SGIR
+        // on GICv2), and the exits that delivered SGIs (taken while the
+        // guest ran, or while the hypervisor waited on its trapped WFI).
+        let count = |index| rt::cell_counter(index).unwrap_or(u64::MAX);
+        let sends = count(rt::counters::SGI_SENDS);
+        let irq_exits = count(rt::counters::IRQ);
+        let wfi_exits = count(rt::counters::WFI);
+        let delivered = count(rt::counters::SGI);
         println!(
-            "pingpong: exits: {sends} sgi sends, {irq_exits} irq for {delivered} sgis delivered"
+            "pingpong: exits: {sends} sgi sends, {irq_exits} irq + {wfi_exits} wfi for {delivered} sgis delivered"
         );
         rt::system_off();
         rt::park()

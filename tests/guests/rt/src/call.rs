@@ -161,6 +161,24 @@ pub fn cell_info() -> Option<CellInfo> {
     })
 }
 
+/// Indices of Bulkhead's `COUNTER` hypercall (docs/hypercalls.md).
+pub mod counters {
+    /// Trapped SGI sends (ICC_SGI1R_EL1 on GICv3, GICD_SGIR on GICv2).
+    pub const SGI_SENDS: u64 = 6;
+    /// Physical IRQs taken while the guest ran.
+    pub const IRQ: u64 = 9;
+    /// Trapped WFIs (GICv2), which deliver what arrives while waiting.
+    pub const WFI: u64 = 10;
+    /// Maintenance-only exits.
+    pub const MAINTENANCE: u64 = 11;
+    /// Delivered timer interrupts.
+    pub const TIMER: u64 = 14;
+    /// Delivered SGIs.
+    pub const SGI: u64 = 15;
+    /// Delivered SPIs.
+    pub const SPI: u64 = 17;
+}
+
 /// Bulkhead `COUNTER`: the cell's exit or delivery counter `index`.
 pub fn cell_counter(index: u64) -> Option<u64> {
     let [status, value, ..] = benign(HC_COUNTER, index, 0);

@@ -99,6 +99,16 @@ pub fn acknowledge() -> u64 {
     iar
 }
 
+/// The INTID in an `acknowledge` value: bits 23:0 on GICv3; on GICv2 bits
+/// 9:0 (an SGI carries its sender's CPU number in bits 12:10).
+pub fn intid(iar: u64) -> u64 {
+    if is_v3() {
+        iar & 0xff_ffff
+    } else {
+        iar & 0x3ff
+    }
+}
+
 /// Ends the interrupt `acknowledge` returned.
 pub fn end(iar: u64) {
     if !is_v3() {

@@ -61,8 +61,9 @@ pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};
 pub use boot::{park_secondary, secondary_entry};
 #[cfg(target_os = "none")]
 pub use call::{
-    CellInfo, abi_version, affinity_info, cell_counter, cell_info, console_write, cpu_off, cpu_on,
-    hvc, psci_version, smc, start_vcpu, system_off, system_reset, try_hvc, try_smc,
+    CellInfo, abi_version, affinity_info, cell_counter, cell_info, console_write, counters,
+    cpu_off, cpu_on, hvc, psci_version, smc, start_vcpu, system_off, system_reset, try_hvc,
+    try_smc,
 };
 #[cfg(target_os = "none")]
 pub use console::{print_line, write_raw};
