@@ -224,6 +224,24 @@ pub enum FaultPolicy {
     Restart,
 }
 
+/// Whether a cell may use the EL1 physical timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhysicalTimer {
+    /// Accesses trap: read as zero, writes ignored, reported.
+    Trap,
+    /// Direct access; PPI 30 injected like the virtual timer's.
+    Allow,
+}
+
+/// What a cell's virtual counter shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VirtualCounter {
+    /// The physical count (`CNTVOFF_EL2` = 0).
+    Physical,
+    /// Zero at the cell's (re)start.
+    CellStart,
+}
+
 /// A cell.
 #[derive(Debug, Clone, Copy)]
 pub struct CellDesc {
@@ -247,6 +265,10 @@ pub struct CellDesc {
     pub console: CellConsole,
     /// Fault policy.
     pub fault_policy: FaultPolicy,
+    /// EL1 physical timer access.
+    pub physical_timer: PhysicalTimer,
+    /// Virtual counter offset.
+    pub virtual_counter: VirtualCounter,
 }
 
 /// One side of a channel.

@@ -6,7 +6,8 @@
 use core::fmt::{self, Write};
 
 use crate::config::{
-    Arch, CellConsole, FaultPolicy, ImageKind, LogTransport, Perm, RegionKind, Tables, UartKind,
+    Arch, CellConsole, FaultPolicy, ImageKind, LogTransport, Perm, PhysicalTimer, RegionKind,
+    Tables, UartKind, VirtualCounter,
 };
 
 /// A byte count written as `16 MiB`, `64 KiB` or `1536 B`.
@@ -102,7 +103,15 @@ pub fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::
             FaultPolicy::Halt => "halt",
             FaultPolicy::Restart => "restart",
         };
-        writeln!(out, ", console {console}, fault-policy {policy}")?;
+        write!(out, ", console {console}, fault-policy {policy}")?;
+        // Timer settings only when they differ from the defaults.
+        if cell.physical_timer == PhysicalTimer::Allow {
+            write!(out, ", physical-timer allow")?;
+        }
+        if cell.virtual_counter == VirtualCounter::CellStart {
+            write!(out, ", virtual-counter cell-start")?;
+        }
+        writeln!(out)?;
         for region in cell.memory {
             let end = region.gpa.as_u64() + region.size;
             write!(
@@ -254,6 +263,8 @@ mod tests {
             entry: GuestPhysAddr::new(0x4000_0000),
             console: CellConsole::Virtual,
             fault_policy: FaultPolicy::Restart,
+            physical_timer: PhysicalTimer::Allow,
+            virtual_counter: VirtualCounter::CellStart,
         }];
         const CHANNELS: [ChannelDesc; 1] = [ChannelDesc {
             name: "link",
@@ -283,7 +294,7 @@ mod tests {
 config demo on board (aarch64, GICv3, 4 CPUs)
 hypervisor memory 0x40000000..0x41000000 (16 MiB), console pl011@0x9000000, log semihosting
 partition table: 1 cells, 1 channels
-cell 0 rt: cpus 1,2, console virtual, fault-policy restart
+cell 0 rt: cpus 1,2, console virtual, fault-policy restart, physical-timer allow, virtual-counter cell-start
   memory gpa 0x40000000..0x41000000 -> hpa 0x41000000 16 MiB rwx
   device rtc mmio 0x9010000..0x9011000
   irqs 34,40

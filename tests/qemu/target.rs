@@ -801,3 +801,69 @@ fn a_cell_faulting_in_a_loop_is_muted_on_the_console_after_its_budget() {
     let sums = canary_checksums(console);
     assert!(sums.iter().all(|s| *s == sums[0]), "canary changed");
 }
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn timer_policies_physical_timer_and_virtual_counter_gicv3() {
+    timer_policies("tests/configs/qemu/clocks.toml");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn timer_policies_physical_timer_and_virtual_counter_gicv2() {
+    timer_policies("tests/configs/qemu/clocks-gicv2.toml");
+}
+
+/// `(virtual counter at start, physical - virtual)` in ms, and `(enable
+/// readback, interrupts)` of the physical timer, as a `clocks` cell printed.
+fn clock_report(console: &str, cell: &str, transcript: &str) -> ((u64, u64), (u64, u64)) {
+    let lines = cell_lines(console, cell);
+    let numbers = |prefix: &str| -> Vec<u64> {
+        let line = lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{cell}: no `{prefix}` line\n{transcript}"));
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let counter = numbers("clocks: virtual counter at start ");
+    let timer = numbers("clocks: physical timer enable reads ");
+    let (&[start, difference], &[enable, interrupts]) = (&counter[..], &timer[..]) else {
+        panic!("{cell}: unexpected clock report\n{transcript}");
+    };
+    ((start, difference), (enable, interrupts))
+}
+
+fn timer_policies(config: &str) {
+    let dist = build_config(config, &[]);
+    require_qemu();
+    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    // Defaults: the virtual counter is the physical one; the physical timer
+    // traps, reads back disabled, never fires, and is reported once.
+    let ((_, difference), (enable, interrupts)) = clock_report(&out.console, "strict", &transcript);
+    assert_eq!(difference, 0, "{transcript}");
+    assert_eq!((enable, interrupts), (0, 0), "{transcript}");
+    assert_eq!(
+        out.console
+            .matches("bulkhead: cell strict vcpu 0: EL1 physical timer refused")
+            .count(),
+        1,
+        "{transcript}"
+    );
+    // `virtual-counter = "cell-start"`: the cell's count starts near zero
+    // (the hypervisor booted for a while before: the offset shows);
+    // `physical-timer = "allow"`: the timer works and its PPI 30 arrives.
+    let ((start, difference), (enable, interrupts)) =
+        clock_report(&out.console, "loose", &transcript);
+    assert!(start < 1000, "{transcript}");
+    assert!(difference > 0, "{transcript}");
+    assert_eq!(enable, 1, "{transcript}");
+    assert!(interrupts >= 1, "{transcript}");
+    assert!(
+        !out.console
+            .contains("bulkhead: cell loose vcpu 0: EL1 physical timer refused")
+    );
+}

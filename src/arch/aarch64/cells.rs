@@ -8,7 +8,7 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use aarch64_cpu::asm::barrier;
 
@@ -224,6 +224,7 @@ pub fn start_all() {
     super::vgic::init_cells();
     for cell in &CELLS {
         load_image(cell);
+        super::timer::cell_starts(cell);
         let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
         println!(
             "bulkhead: cell {} ({}) starting on cpu {}",
@@ -266,6 +267,10 @@ fn stop_cell(cell: &CellDesc) -> u32 {
 
 /// Cells that are stopped for good.
 static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT];
+/// How many cells are stopped for good: the one that makes it
+/// `CELL_COUNT` powers the machine off (exactly one, even when the last
+/// cells stop at the same moment).
+static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Stops `cell` for good (PSCI SYSTEM_OFF, fault policy `halt`). The
 /// caller parks its own core afterwards. When no cell is left running the
@@ -273,8 +278,10 @@ static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT
 pub fn halt(cell: &CellDesc) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
-    STOPPED[cell.id.index()].store(1, Ordering::Release);
-    if STOPPED.iter().all(|s| s.load(Ordering::Acquire) == 1) {
+    if STOPPED[cell.id.index()].swap(1, Ordering::AcqRel) == 1 {
+        return;
+    }
+    if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
         println!("bulkhead: every cell has stopped; powering off");
         crate::log::info!("every cell stopped, PSCI SYSTEM_OFF");
         super::console::flush();
@@ -298,6 +305,7 @@ pub fn restart(cell: &CellDesc, caller_cpu: usize) {
         }
     }
     load_image(cell);
+    super::timer::cell_starts(cell);
     let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
 }
 
@@ -337,7 +345,11 @@ pub fn run(cpu: usize) -> ! {
         {
             slot.epoch.store(epoch, Ordering::Release);
             let root = STAGE2_ROOTS[cell.id.index()].load(Ordering::Acquire);
-            vcpu::configure(root, cell.id.0 + 1, index);
+            let timers = vcpu::TimerControls {
+                cntvoff: super::timer::virtual_offset(cell),
+                cnthctl: super::timer::cnthctl(cell),
+            };
+            vcpu::configure(root, cell.id.0 + 1, index, timers);
             super::vgic::reset_vcpu(cpu);
             crate::log::info!(
                 "cell {=str} vcpu {=usize} enters at {=u64:#x} on cpu {=usize}",

@@ -48,6 +48,8 @@ pub mod smp;
 #[cfg(target_os = "none")]
 pub mod start;
 #[cfg(target_os = "none")]
+pub mod timer;
+#[cfg(target_os = "none")]
 pub mod trap;
 #[cfg(target_os = "none")]
 pub mod vconsole;

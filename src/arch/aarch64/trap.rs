@@ -14,7 +14,7 @@ use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 
 use super::exception::TrapFrame;
 use super::fault::{self, Access, Fault};
-use super::{calls, cells, vconsole, vgic};
+use super::{calls, cells, timer, vconsole, vgic};
 use crate::config::CellDesc;
 use crate::vcpu::mmio::{
     self, AccessSize, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
@@ -328,6 +328,14 @@ fn system_register(frame: &mut TrapFrame, esr: u64, cell: &'static CellDesc, vcp
         // ICC_SGI1R_EL1 (trapped because HCR_EL2.IMO is set): an SGI to
         // vCPUs of this cell.
         (3, 0, 12, 11, 5) if !read => vgic::send_sgi(cell, vcpu, value),
+        // The EL1 physical timer, trapped with `physical-timer = "trap"`.
+        (op0, op1, crn, crm, _) if timer::is_physical_timer_register(op0, op1, crn, crm) => {
+            vgic::count(cell.id.index(), ExitCause::SysregOther);
+            if read && rt != 31 {
+                frame.x[rt] = 0;
+            }
+            timer::refused(cell, vcpu);
+        }
         (1, 0, 7, 6 | 10 | 14, 2) => {
             vgic::count(cell.id.index(), ExitCause::SetWay);
             // SAFETY: clean+invalidate by set/way changes no memory contents

@@ -79,9 +79,18 @@ fn vtcr_value() -> u64 {
         | u64::from(64 - crate::cell::stage2::IPA_BITS)
 }
 
+/// A vCPU's timer controls (see `timer`).
+#[derive(Clone, Copy, Debug)]
+pub struct TimerControls {
+    /// CNTVOFF_EL2.
+    pub cntvoff: u64,
+    /// CNTHCTL_EL2 bits 1:0 (EL1PCEN, EL1PCTEN).
+    pub cnthctl: u64,
+}
+
 /// Programs this core's EL2 controls for a vCPU of a cell: stage-2 root and
 /// VMID, HCR_EL2, debug/PMU traps, the MPIDR the guest sees, counters.
-pub fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize) {
+pub fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: TimerControls) {
     VTCR_EL2.set(vtcr_value());
     VTTBR_EL2.set(stage2_root | (u64::from(vmid & 0xff) << 48));
     // Debug and PMU registers trap (they read as zero, writes are ignored):
@@ -92,10 +101,10 @@ pub fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize) {
     // SAFETY: VPIDR_EL2 only sets what the guest's MIDR_EL1 reads return.
     unsafe { asm!("msr vpidr_el2, {}", in(reg) midr, options(nostack, preserves_flags)) };
     VMPIDR_EL2.set((1 << 31) | vcpu_index as u64);
-    // Counters: the guest reads the physical counter and uses its timers
-    // directly (the core is dedicated); no virtual offset.
-    CNTVOFF_EL2.set(0);
-    CNTHCTL_EL2.set(CNTHCTL_EL2.get() | 0b11);
+    // Timers (`timer`): the cell's virtual counter offset; the physical
+    // counter readable, the physical timer per the cell's policy.
+    CNTVOFF_EL2.set(timers.cntvoff);
+    CNTHCTL_EL2.set((CNTHCTL_EL2.get() & !0b11) | timers.cnthctl);
     HCR_EL2.set(hcr_guest());
     barrier::isb(barrier::SY);
     // SAFETY: invalidates this VMID's stage-1+2 TLB entries (stale ones from

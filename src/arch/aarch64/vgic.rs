@@ -12,7 +12,7 @@
 use spin::Mutex;
 
 use super::gic::INJECT_SGI;
-use super::{cells, gic, vgic_v2, vgic_v3};
+use super::{cells, gic, timer, vgic_v2, vgic_v3};
 use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellDesc, PLATFORM};
 use crate::vcpu::mmio::AccessSize;
 use crate::vgic::counters::{CellCounters, ExitCause};
@@ -123,6 +123,7 @@ pub fn reset_vcpu(cpu: usize) {
     *LISTS[cpu].lock() = Some(ListRegisters::new(lr_count()));
     INBOX[cpu].lock().clear();
     gic::ppi_enable(VTIMER_PPI, false);
+    gic::ppi_enable(timer::PHYSICAL_TIMER_PPI, false);
     gic::ppi_enable(MAINTENANCE_PPI, true);
 }
 
@@ -156,10 +157,11 @@ fn apply(cell: &CellDesc, action: Action) {
         }
         Action::PrivateEnable { vcpu, intid } | Action::PrivateDisable { vcpu, intid } => {
             let on = matches!(action, Action::PrivateEnable { .. });
-            // The timer PPI is physical on the vCPU's own core.
-            if intid == VTIMER_PPI && cells::cpu_of(cell, vcpu) == Some(super::cpu::current_index())
+            // The cell's timer PPIs are physical on the vCPU's own core.
+            if timer::owns_timer_ppi(cell, intid)
+                && cells::cpu_of(cell, vcpu) == Some(super::cpu::current_index())
             {
-                gic::ppi_enable(VTIMER_PPI, on);
+                gic::ppi_enable(intid, on);
             }
         }
         Action::PrivatePending { vcpu, intid } => {
@@ -295,7 +297,7 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
         return false;
     };
     match intid {
-        VTIMER_PPI => {
+        timer_ppi if timer::owns_timer_ppi(cell, timer_ppi) => {
             // Priority drop only: the guest's EOI deactivates it (HW bit).
             gic::end_of_interrupt(intid);
             let irq = VirtualIrq::hardware(intid, priority(cell, vcpu, intid), intid);

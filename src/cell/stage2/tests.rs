@@ -12,8 +12,8 @@ use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
 use crate::arch::aarch64::descriptors::Stage2;
 use crate::config::{
     Arch, CellConsole, CellDesc, ChannelDesc, ChannelEndDesc, CpuDesc, DeviceDesc, FaultPolicy,
-    HypervisorDesc, ImageDesc, ImageKind, IntcDesc, LogTransport, MemRange, PlatformDesc,
-    RegionDesc, RegionKind, Tables, UartDesc, UartKind,
+    HypervisorDesc, ImageDesc, ImageKind, IntcDesc, LogTransport, MemRange, PhysicalTimer,
+    PlatformDesc, RegionDesc, RegionKind, Tables, UartDesc, UartKind, VirtualCounter,
 };
 use crate::mm::{DescriptorFormat, MemAttrs, MemKind, PAGE_SIZE, Perm, Table, TablePool};
 
@@ -106,6 +106,8 @@ fn tables(config: &Config) -> Tables<'static> {
                 entry: GuestPhysAddr::new(c.entry.unwrap_or(0)),
                 console: CellConsole::Virtual,
                 fault_policy: FaultPolicy::Halt,
+                physical_timer: PhysicalTimer::Trap,
+                virtual_counter: VirtualCounter::Physical,
             })
             .collect(),
     );

@@ -8,7 +8,8 @@
 use std::fmt::Write;
 
 use crate::model::{
-    Arch, CellConsole, Config, FaultPolicy, ImageKind, ImageSource, LogTransport, Perm, Range,
+    Arch, CellConsole, Config, FaultPolicy, ImageKind, ImageSource, LogTransport, Perm,
+    PhysicalTimer, Range, VirtualCounter,
 };
 
 fn mem_range(r: Option<Range>) -> String {
@@ -261,6 +262,16 @@ pub fn generate(config: &Config) -> String {
         };
         emit!("        console: {console},");
         emit!("        fault_policy: {policy},");
+        let physical_timer = match c.physical_timer {
+            PhysicalTimer::Trap => "PhysicalTimer::Trap",
+            PhysicalTimer::Allow => "PhysicalTimer::Allow",
+        };
+        let virtual_counter = match c.virtual_counter {
+            VirtualCounter::Physical => "VirtualCounter::Physical",
+            VirtualCounter::CellStart => "VirtualCounter::CellStart",
+        };
+        emit!("        physical_timer: {physical_timer},");
+        emit!("        virtual_counter: {virtual_counter},");
         emit!("    }},");
     }
     emit!("];");

@@ -916,6 +916,8 @@ impl Checker<'_> {
                 entry,
                 console: raw_cell.console,
                 fault_policy: raw_cell.fault_policy,
+                physical_timer: raw_cell.physical_timer,
+                virtual_counter: raw_cell.virtual_counter,
             });
             if raw_cell.console == crate::schema::CellConsole::Passthrough {
                 let has_uart = cells.last().is_some_and(|c| {

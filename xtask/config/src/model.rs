@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
-pub use crate::schema::{Arch, CellConsole, FaultPolicy, ImageKind, IntcKind, LogTransport, Perm};
+pub use crate::schema::{
+    Arch, CellConsole, FaultPolicy, ImageKind, IntcKind, LogTransport, Perm, PhysicalTimer,
+    VirtualCounter,
+};
 
 /// A half-open byte range `base..base + size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,6 +269,10 @@ pub struct Cell {
     pub console: CellConsole,
     /// Fault policy.
     pub fault_policy: FaultPolicy,
+    /// EL1 physical timer access.
+    pub physical_timer: PhysicalTimer,
+    /// Virtual counter offset.
+    pub virtual_counter: VirtualCounter,
 }
 
 /// One side of a channel.

@@ -313,6 +313,30 @@ pub enum FaultPolicy {
     Restart,
 }
 
+/// Whether a cell's guest may use the EL1 physical timer (`CNTP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhysicalTimer {
+    /// Accesses trap: reads return zero, writes are ignored, and the cell's
+    /// console gets a report (default). Guests use the virtual timer.
+    #[default]
+    Trap,
+    /// The guest programs it directly; its interrupt (PPI 30) is injected
+    /// like the virtual timer's.
+    Allow,
+}
+
+/// What a cell's virtual counter (`CNTVCT_EL0`) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum VirtualCounter {
+    /// The physical count: `CNTVOFF_EL2` = 0 (default).
+    #[default]
+    Physical,
+    /// Zero when the cell starts (and again at each restart).
+    CellStart,
+}
+
 /// How a cell's console is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -354,6 +378,12 @@ pub struct RawCell {
     /// `inject`, `halt` (default) or `restart`.
     #[serde(default)]
     pub fault_policy: FaultPolicy,
+    /// `trap` (default) or `allow`.
+    #[serde(default)]
+    pub physical_timer: PhysicalTimer,
+    /// `physical` (default) or `cell-start`.
+    #[serde(default)]
+    pub virtual_counter: VirtualCounter,
 }
 
 /// One side of a shared-memory channel.
