@@ -9,8 +9,12 @@
 //! turns it into `\r\n`.
 //!
 //! Input: [`InputSwitch`] sends every byte typed on the physical UART to one
-//! selected cell. Ctrl-A pressed three times in a row (like Xen's console)
-//! moves input to the next cell that has a virtual console.
+//! selected target: a cell with a virtual console, or the hypervisor itself.
+//! Ctrl-A pressed three times in a row (like Xen's console) moves input to
+//! the next target: the cells with a virtual console in index order, then
+//! the hypervisor, then the first cell again. Bytes typed while the
+//! hypervisor is selected are console command keys, reported as
+//! [`InputAction::Command`]; the caller implements the commands.
 //!
 //! Both are pure state machines: the caller owns the physical UART, the
 //! cells' virtual UARTs and any locking. They never panic on any input.
@@ -139,8 +143,17 @@ fn emit_line(name: &str, text: &[u8], continued: bool, emit: &mut impl FnMut(&[u
 /// The console escape byte, Ctrl-A.
 pub const ESCAPE_BYTE: u8 = 0x01;
 
-/// How many escape bytes in a row switch input to the next cell.
+/// How many escape bytes in a row switch input to the next target.
 pub const ESCAPE_COUNT: usize = 3;
+
+/// Where console input goes: a cell's virtual console or the hypervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputTarget {
+    /// The virtual console of the cell with this index.
+    Cell(usize),
+    /// The hypervisor: bytes are console command keys.
+    Hypervisor,
+}
 
 /// What the caller does with one byte fed to an [`InputSwitch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,99 +165,120 @@ pub enum InputAction {
         /// The byte typed.
         byte: u8,
     },
-    /// Input now goes to cell `to`; the caller prints a hypervisor message
-    /// such as `*** console input now goes to cell <name> (Ctrl-A x3 to
-    /// switch)`. `to` is the previous cell when no other cell has a console.
-    Switched {
-        /// Cell index now receiving input.
-        to: usize,
-    },
-    /// A Ctrl-A held back as a possible start of the escape sequence; it is
-    /// delivered later if the sequence is not completed.
-    Swallowed,
-    /// No cell has a virtual console: `byte` goes nowhere.
-    Discarded {
+    /// `byte` was typed while the hypervisor is selected: the caller
+    /// interprets it as a console command key (ignoring keys it does not
+    /// know).
+    Command {
         /// The byte typed.
         byte: u8,
     },
+    /// Input now goes to `to`; the caller prints a hypervisor message such
+    /// as `*** console input now goes to cell <name> (Ctrl-A x3 to
+    /// switch)`. `to` is the previous target when there is no other one
+    /// (no cell has a console: [`InputTarget::Hypervisor`] again).
+    Switched {
+        /// The target now receiving input.
+        to: InputTarget,
+    },
+    /// A Ctrl-A held back as a possible start of the escape sequence; it is
+    /// given to the selected target later if the sequence is not completed.
+    Swallowed,
 }
 
 /// The actions for one byte fed to an [`InputSwitch`], in order: at most
-/// two held-back Ctrl-A deliveries and the byte's own action.
+/// two held-back Ctrl-A deliveries (or commands) and the byte's own action.
 pub type InputActions = Vec<InputAction, ESCAPE_COUNT>;
 
-/// Routes console input to one selected cell at a time.
+/// Routes console input to one selected target at a time: a cell or the
+/// hypervisor.
 ///
 /// Cell `i` can be selected only if `eligible[i]` (it has a virtual
-/// console). Input starts at the first eligible cell (cell 0 when it has a
-/// console). Three Ctrl-A in a row select the next eligible cell, wrapping
-/// around; one or two Ctrl-A followed by another byte are delivered to the
-/// selected cell, before that byte.
+/// console); the hypervisor can always be selected. Input starts at the
+/// first eligible cell (cell 0 when it has a console), or at the hypervisor
+/// if no cell has a console. Three Ctrl-A in a row select the next target
+/// in the cycle: the eligible cells in index order, then the hypervisor,
+/// then the first eligible cell again. One or two Ctrl-A followed by
+/// another byte are given to the selected target, before that byte.
 #[derive(Clone, Debug)]
 pub struct InputSwitch<const CELLS: usize> {
     eligible: [bool; CELLS],
-    selected: Option<usize>,
+    selected: InputTarget,
     pending_escapes: usize,
 }
 
 impl<const CELLS: usize> InputSwitch<CELLS> {
     /// A switch over `CELLS` cells, of which those with `eligible[i]` set
-    /// can receive input.
+    /// can receive input, and the hypervisor.
     pub const fn new(eligible: [bool; CELLS]) -> Self {
-        let mut first = 0;
-        while first < CELLS && !eligible[first] {
-            first += 1;
+        // The first eligible cell (a loop: iterators are not const).
+        let mut selected = InputTarget::Hypervisor;
+        let mut cell = 0;
+        let mut rest: &[bool] = &eligible;
+        while let [head, tail @ ..] = rest {
+            if *head {
+                selected = InputTarget::Cell(cell);
+                break;
+            }
+            cell = cell.saturating_add(1);
+            rest = tail;
         }
         Self {
             eligible,
-            selected: if first < CELLS { Some(first) } else { None },
+            selected,
             pending_escapes: 0,
         }
     }
 
-    /// The cell receiving input, or `None` if no cell has a console.
-    pub const fn selected(&self) -> Option<usize> {
+    /// The target receiving input.
+    pub const fn selected(&self) -> InputTarget {
         self.selected
     }
 
     /// Processes one byte typed on the physical console.
     pub fn feed(&mut self, byte: u8) -> InputActions {
         let mut actions = InputActions::new();
-        let Some(cell) = self.selected else {
-            let _ = actions.push(InputAction::Discarded { byte });
-            return actions;
-        };
         if byte == ESCAPE_BYTE {
-            self.pending_escapes += 1;
+            self.pending_escapes = self.pending_escapes.saturating_add(1);
             if self.pending_escapes >= ESCAPE_COUNT {
                 self.pending_escapes = 0;
-                let to = self.next_eligible(cell);
-                self.selected = Some(to);
-                let _ = actions.push(InputAction::Switched { to });
+                self.selected = self.next_target();
+                let _ = actions.push(InputAction::Switched { to: self.selected });
             } else {
                 let _ = actions.push(InputAction::Swallowed);
             }
             return actions;
         }
         for _ in 0..self.pending_escapes {
-            let _ = actions.push(InputAction::Deliver {
-                cell,
-                byte: ESCAPE_BYTE,
-            });
+            let _ = actions.push(self.action_for(ESCAPE_BYTE));
         }
         self.pending_escapes = 0;
-        // At most ESCAPE_COUNT - 1 deliveries precede this one: it fits.
-        let _ = actions.push(InputAction::Deliver { cell, byte });
+        // At most ESCAPE_COUNT - 1 actions precede this one: it fits.
+        let _ = actions.push(self.action_for(byte));
         actions
     }
 
-    /// The first eligible cell after `cell`, wrapping; `cell` itself if no
-    /// other is eligible.
-    fn next_eligible(&self, cell: usize) -> usize {
-        (1..=CELLS)
-            .map(|step| (cell + step) % CELLS)
-            .find(|&candidate| self.eligible[candidate])
-            .unwrap_or(cell)
+    /// The action that gives `byte` to the selected target.
+    fn action_for(&self, byte: u8) -> InputAction {
+        match self.selected {
+            InputTarget::Cell(cell) => InputAction::Deliver { cell, byte },
+            InputTarget::Hypervisor => InputAction::Command { byte },
+        }
+    }
+
+    /// The target after the selected one in the cycle: the next eligible
+    /// cell, else the hypervisor; after the hypervisor, the first eligible
+    /// cell, else the hypervisor again.
+    fn next_target(&self) -> InputTarget {
+        let from = match self.selected {
+            InputTarget::Cell(cell) => cell.saturating_add(1),
+            InputTarget::Hypervisor => 0,
+        };
+        self.eligible
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|&(_, &eligible)| eligible)
+            .map_or(InputTarget::Hypervisor, |(cell, _)| InputTarget::Cell(cell))
     }
 }
 
@@ -340,10 +374,28 @@ mod tests {
         assert_eq!(tagger.name(1), "linux");
     }
 
+    /// Feeds three Ctrl-A, checking that the first two are swallowed, and
+    /// returns the target switched to.
+    fn switch_once<const CELLS: usize>(switch: &mut InputSwitch<CELLS>) -> InputTarget {
+        for _ in 1..ESCAPE_COUNT {
+            assert_eq!(
+                switch.feed(ESCAPE_BYTE).as_slice(),
+                &[InputAction::Swallowed]
+            );
+        }
+        match switch.feed(ESCAPE_BYTE).as_slice() {
+            &[InputAction::Switched { to }] => {
+                assert_eq!(switch.selected(), to);
+                to
+            }
+            other => panic!("expected one switch, got {other:?}"),
+        }
+    }
+
     #[test]
     fn initial_cell_and_plain_delivery() {
         let mut switch = InputSwitch::new([true, true, true]);
-        assert_eq!(switch.selected(), Some(0));
+        assert_eq!(switch.selected(), InputTarget::Cell(0));
         assert_eq!(
             switch.feed(b'x').as_slice(),
             &[InputAction::Deliver {
@@ -354,26 +406,9 @@ mod tests {
     }
 
     #[test]
-    fn three_escapes_switch_and_wrap() {
+    fn three_escapes_cycle_cells_then_hypervisor_then_wrap() {
         let mut switch = InputSwitch::new([true, true, true]);
-        let switch_once = |switch: &mut InputSwitch<3>| {
-            assert_eq!(
-                switch.feed(ESCAPE_BYTE).as_slice(),
-                &[InputAction::Swallowed]
-            );
-            assert_eq!(
-                switch.feed(ESCAPE_BYTE).as_slice(),
-                &[InputAction::Swallowed]
-            );
-            let actions = switch.feed(ESCAPE_BYTE);
-            assert_eq!(actions.len(), 1);
-            match actions[0] {
-                InputAction::Switched { to } => to,
-                other => panic!("expected a switch, got {other:?}"),
-            }
-        };
-        assert_eq!(switch_once(&mut switch), 1);
-        assert_eq!(switch.selected(), Some(1));
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(1));
         assert_eq!(
             switch.feed(b'y').as_slice(),
             &[InputAction::Deliver {
@@ -381,11 +416,12 @@ mod tests {
                 byte: b'y'
             }]
         );
-        assert_eq!(switch_once(&mut switch), 2);
-        assert_eq!(switch_once(&mut switch), 0);
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(2));
+        assert_eq!(switch_once(&mut switch), InputTarget::Hypervisor);
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(0));
         // Six in a row switch twice.
-        assert_eq!(switch_once(&mut switch), 1);
-        assert_eq!(switch_once(&mut switch), 2);
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(1));
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(2));
     }
 
     #[test]
@@ -428,55 +464,92 @@ mod tests {
             ]
         );
         // The interrupted sequence does not count towards the next one.
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(1));
+    }
+
+    #[test]
+    fn hypervisor_gets_commands_and_held_back_escapes() {
+        let mut switch = InputSwitch::new([true]);
+        assert_eq!(switch_once(&mut switch), InputTarget::Hypervisor);
+        assert_eq!(
+            switch.feed(b'h').as_slice(),
+            &[InputAction::Command { byte: b'h' }]
+        );
+        assert_eq!(
+            switch.feed(ESCAPE_BYTE).as_slice(),
+            &[InputAction::Swallowed]
+        );
+        assert_eq!(
+            switch.feed(b'q').as_slice(),
+            &[
+                InputAction::Command { byte: ESCAPE_BYTE },
+                InputAction::Command { byte: b'q' },
+            ]
+        );
         switch.feed(ESCAPE_BYTE);
         switch.feed(ESCAPE_BYTE);
         assert_eq!(
-            switch.feed(ESCAPE_BYTE).as_slice(),
-            &[InputAction::Switched { to: 1 }]
+            switch.feed(b'\r').as_slice(),
+            &[
+                InputAction::Command { byte: ESCAPE_BYTE },
+                InputAction::Command { byte: ESCAPE_BYTE },
+                InputAction::Command { byte: b'\r' },
+            ]
         );
-        assert_eq!(switch.selected(), Some(1));
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(0));
+        assert_eq!(
+            switch.feed(b'h').as_slice(),
+            &[InputAction::Deliver {
+                cell: 0,
+                byte: b'h'
+            }]
+        );
     }
 
     #[test]
     fn ineligible_cells_are_skipped() {
         let mut switch = InputSwitch::new([false, true, false, true, false]);
-        assert_eq!(switch.selected(), Some(1));
-        let switch_once = |switch: &mut InputSwitch<5>| {
-            switch.feed(ESCAPE_BYTE);
-            switch.feed(ESCAPE_BYTE);
-            switch.feed(ESCAPE_BYTE)[0]
-        };
-        assert_eq!(switch_once(&mut switch), InputAction::Switched { to: 3 });
-        assert_eq!(switch_once(&mut switch), InputAction::Switched { to: 1 });
+        assert_eq!(switch.selected(), InputTarget::Cell(1));
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(3));
+        assert_eq!(switch_once(&mut switch), InputTarget::Hypervisor);
+        assert_eq!(switch_once(&mut switch), InputTarget::Cell(1));
     }
 
     #[test]
-    fn single_and_no_eligible_cell() {
+    fn single_eligible_cell_alternates_with_hypervisor() {
         let mut single = InputSwitch::new([false, false, true]);
-        for _ in 0..2 {
-            single.feed(ESCAPE_BYTE);
-        }
-        assert_eq!(
-            single.feed(ESCAPE_BYTE).as_slice(),
-            &[InputAction::Switched { to: 2 }]
-        );
+        assert_eq!(single.selected(), InputTarget::Cell(2));
+        assert_eq!(switch_once(&mut single), InputTarget::Hypervisor);
+        assert_eq!(switch_once(&mut single), InputTarget::Cell(2));
+        assert_eq!(switch_once(&mut single), InputTarget::Hypervisor);
+    }
 
+    #[test]
+    fn no_eligible_cell_starts_and_stays_at_hypervisor() {
         let mut none = InputSwitch::new([false, false]);
-        assert_eq!(none.selected(), None);
-        assert_eq!(
-            none.feed(ESCAPE_BYTE).as_slice(),
-            &[InputAction::Discarded { byte: ESCAPE_BYTE }]
-        );
+        assert_eq!(none.selected(), InputTarget::Hypervisor);
         assert_eq!(
             none.feed(b'z').as_slice(),
-            &[InputAction::Discarded { byte: b'z' }]
+            &[InputAction::Command { byte: b'z' }]
+        );
+        assert_eq!(switch_once(&mut none), InputTarget::Hypervisor);
+        assert_eq!(switch_once(&mut none), InputTarget::Hypervisor);
+        none.feed(ESCAPE_BYTE);
+        assert_eq!(
+            none.feed(b'z').as_slice(),
+            &[
+                InputAction::Command { byte: ESCAPE_BYTE },
+                InputAction::Command { byte: b'z' },
+            ]
         );
 
         let mut empty = InputSwitch::<0>::new([]);
+        assert_eq!(empty.selected(), InputTarget::Hypervisor);
         assert_eq!(
             empty.feed(b'z').as_slice(),
-            &[InputAction::Discarded { byte: b'z' }]
+            &[InputAction::Command { byte: b'z' }]
         );
+        assert_eq!(switch_once(&mut empty), InputTarget::Hypervisor);
     }
 
     #[test]
@@ -492,5 +565,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn random_byte_stream_never_panics_and_stays_consistent() {
+        // Deterministic LCG (Numerical Recipes constants); escapes are made
+        // frequent so that every target gets selected many times.
+        let mut state: u32 = 0x1234_5678;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 24
+        };
+        let mut switch = InputSwitch::new([false, true, false, true, true, false]);
+        let mut seen_hypervisor = false;
+        for _ in 0..100_000 {
+            let random = next();
+            let byte = if random & 1 == 0 {
+                ESCAPE_BYTE
+            } else {
+                u8::try_from(random).unwrap()
+            };
+            let before = switch.selected();
+            let actions = switch.feed(byte);
+            assert!(!actions.is_empty() && actions.len() <= ESCAPE_COUNT);
+            for action in &actions {
+                match *action {
+                    InputAction::Deliver { cell, .. } => {
+                        assert_eq!(before, InputTarget::Cell(cell));
+                        assert!([1, 3, 4].contains(&cell));
+                    }
+                    InputAction::Command { .. } => {
+                        assert_eq!(before, InputTarget::Hypervisor);
+                    }
+                    InputAction::Switched { to } => {
+                        assert_eq!(actions.len(), 1);
+                        assert_eq!(switch.selected(), to);
+                        seen_hypervisor |= to == InputTarget::Hypervisor;
+                    }
+                    InputAction::Swallowed => assert_eq!(actions.len(), 1),
+                }
+            }
+            if let InputTarget::Cell(cell) = switch.selected() {
+                assert!([1, 3, 4].contains(&cell));
+            }
+        }
+        assert!(seen_hypervisor);
     }
 }

@@ -208,6 +208,10 @@ impl InterruptCounters {
     }
 }
 
+/// Names of the delivered-interrupt counters, in [`InterruptCounters::snapshot`]
+/// order.
+pub const INTERRUPT_KINDS: [&str; 4] = ["timer", "sgi", "ppi", "spi"];
+
 /// All statistics of one cell.
 #[derive(Debug, Default)]
 pub struct CellCounters {
@@ -225,6 +229,27 @@ impl CellCounters {
             interrupts: InterruptCounters::new(),
         }
     }
+
+    /// One line of statistics: total exits, the non-zero causes, then the
+    /// delivered interrupts by kind, e.g.
+    /// `exits 4003: hypercall 3, irq 4000; delivered timer 4000, sgi 0, ppi 0, spi 0`.
+    pub fn write_summary(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let exits = self.exits.snapshot();
+        write!(out, "exits {}", self.exits.total())?;
+        let mut separator = ": ";
+        for (cause, count) in ExitCause::ALL.iter().zip(exits) {
+            if count != 0 {
+                write!(out, "{separator}{} {count}", cause.name())?;
+                separator = ", ";
+            }
+        }
+        let mut separator = "; delivered ";
+        for (kind, count) in INTERRUPT_KINDS.iter().zip(self.interrupts.snapshot()) {
+            write!(out, "{separator}{kind} {count}")?;
+            separator = ", ";
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +266,25 @@ mod tests {
             assert!(!cause.name().is_empty());
         }
         assert_eq!(ExitCause::Other as usize, ExitCause::COUNT - 1);
+    }
+
+    #[test]
+    fn summary_lists_nonzero_causes_and_every_kind() {
+        let cell = CellCounters::new();
+        let mut line = String::new();
+        cell.write_summary(&mut line).unwrap();
+        assert_eq!(line, "exits 0; delivered timer 0, sgi 0, ppi 0, spi 0");
+        cell.exits.count(ExitCause::Hypercall);
+        cell.exits.count(ExitCause::Wfi);
+        cell.exits.count(ExitCause::Wfi);
+        cell.interrupts.record(27);
+        cell.interrupts.record(40);
+        line.clear();
+        cell.write_summary(&mut line).unwrap();
+        assert_eq!(
+            line,
+            "exits 3: hypercall 1, wfi 2; delivered timer 1, sgi 0, ppi 0, spi 1"
+        );
     }
 
     #[test]

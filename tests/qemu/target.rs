@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use xtask::build::{BuildOptions, Dist, build};
-use xtask::qemu::{RunOutput, available, run_captured};
+use xtask::qemu::{RunOutput, Typing, available, run_captured, run_scripted};
 
 /// Builds share `target/`: one at a time.
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
@@ -866,4 +866,52 @@ fn timer_policies(config: &str) {
         !out.console
             .contains("bulkhead: cell loose vcpu 0: EL1 physical timer refused")
     );
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn console_switches_to_the_hypervisor_which_prints_counters_on_request() {
+    let dist = build_config("tests/configs/qemu/ticker.toml", &[]);
+    require_qemu();
+    // While both tickers run: Ctrl-A x3 twice (tick-a -> tick-b -> the
+    // hypervisor), then `c`. Nobody polls a UART: the input interrupt
+    // brings the keys in.
+    let script = [
+        Typing {
+            after: "[tick-a] ticker: virtual GIC ready",
+            input: b"\x01\x01\x01",
+        },
+        Typing {
+            after: "bulkhead: console input now goes to cell tick-b",
+            input: b"\x01\x01\x01",
+        },
+        Typing {
+            after: "bulkhead: console input now goes to the hypervisor",
+            input: b"c",
+        },
+    ];
+    let out = run_scripted(&dist, BOOT_TIMEOUT, &script, |text| {
+        text.contains("bulkhead: counters of cell tick-b")
+    })
+    .unwrap();
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    for cell in ["tick-a", "tick-b"] {
+        let prefix = format!("bulkhead: counters of cell {cell}: exits ");
+        let line = out
+            .console
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no counters for {cell}\n{transcript}"));
+        // `N: cause n, ...; delivered timer T, sgi S, ppi P, spi Q`, taken
+        // while the cell ticks: it has had exits and timer interrupts.
+        let (exits, delivered) = line.split_once("; delivered ").unwrap();
+        let total: u64 = exits.split(':').next().unwrap().parse().unwrap();
+        let timer: u64 = delivered
+            .strip_prefix("timer ")
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected `{line}`"));
+        assert!(total > 0 && timer > 0, "{cell}: `{line}`\n{transcript}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Running a built image under QEMU: the machine line, installing QEMU,
 //! interactive and captured runs.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,6 +96,9 @@ pub fn command(dist: &Dist) -> Result<Command> {
         .args(["-smp", &platform.cpus.len().to_string()])
         .args(["-m", &qemu.memory_mib.to_string()])
         .arg("-nographic")
+        // QEMU's own escape key becomes Ctrl-] so that Ctrl-A, Bulkhead's
+        // console switch, reaches the board (Ctrl-] X quits QEMU).
+        .args(["-echr", "0x1d"])
         // The flat image, placed like a boot loader would, and the boot
         // core's PC; the other cores start powered off (PSCI CPU_ON).
         .args([
@@ -117,7 +120,9 @@ pub fn run_interactive(dist: &Dist) -> Result<ExitStatus> {
     let log_path = dist.dir.join(LOG_FILE);
     let _ = std::fs::remove_file(&log_path);
     eprintln!("running: {}", describe(&command));
-    eprintln!("(Ctrl-A X quits QEMU; hypervisor log records are shown as [hv] lines)");
+    eprintln!(
+        "(Ctrl-] X quits QEMU, Ctrl-A three times switches the console; hypervisor log records are shown as [hv] lines)"
+    );
     let running = Arc::new(AtomicBool::new(true));
     let follower = LogDecoder::new(&dist.elf)
         .map(|decoder| decoder.follow(log_path, running.clone()))
@@ -169,11 +174,32 @@ impl RunOutput {
     }
 }
 
+/// One step of scripted console input: once the console text so far
+/// contains `after`, type `input`.
+#[derive(Debug, Clone, Copy)]
+pub struct Typing<'a> {
+    /// Console text to wait for.
+    pub after: &'a str,
+    /// Bytes typed then.
+    pub input: &'a [u8],
+}
+
 /// Runs QEMU with its console captured until it exits, `done` returns true
 /// for the console text so far, or `timeout` passes; then decodes the log.
 pub fn run_captured(
     dist: &Dist,
     timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Result<RunOutput> {
+    run_scripted(dist, timeout, &[], done)
+}
+
+/// [`run_captured`], typing each step of `script` on the console (in order,
+/// each once its text has appeared).
+pub fn run_scripted(
+    dist: &Dist,
+    timeout: Duration,
+    script: &[Typing<'_>],
     done: impl Fn(&str) -> bool,
 ) -> Result<RunOutput> {
     let mut command = command(dist)?;
@@ -182,7 +208,11 @@ pub fn run_captured(
     let _ = std::fs::remove_file(&log_path);
     let line = describe(&command);
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(if script.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -199,6 +229,8 @@ pub fn run_captured(
             sink.lock().unwrap().extend_from_slice(&buf[..n]);
         }
     });
+    let mut stdin = child.stdin.take();
+    let mut steps = script.iter().peekable();
     let started = Instant::now();
     let mut timed_out = false;
     let status = loop {
@@ -206,6 +238,15 @@ pub fn run_captured(
             break Some(status);
         }
         let text = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
+        if let (Some(step), Some(input)) = (steps.peek(), stdin.as_mut())
+            && text.contains(step.after)
+        {
+            input
+                .write_all(step.input)
+                .context("type on QEMU's console")?;
+            input.flush().context("type on QEMU's console")?;
+            steps.next();
+        }
         if done(&text) {
             // Let the last lines arrive, then stop the machine.
             std::thread::sleep(Duration::from_millis(200));

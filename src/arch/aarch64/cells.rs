@@ -272,6 +272,11 @@ static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT
 /// cells stop at the same moment).
 static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether `cell` is stopped for good.
+pub fn is_stopped(cell: &CellDesc) -> bool {
+    STOPPED[cell.id.index()].load(Ordering::Acquire) == 1
+}
+
 /// Stops `cell` for good (PSCI SYSTEM_OFF, fault policy `halt`). The
 /// caller parks its own core afterwards. When no cell is left running the
 /// machine powers off.
@@ -281,6 +286,7 @@ pub fn halt(cell: &CellDesc) {
     if STOPPED[cell.id.index()].swap(1, Ordering::AcqRel) == 1 {
         return;
     }
+    super::vconsole::route_input();
     if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
         println!("bulkhead: every cell has stopped; powering off");
         crate::log::info!("every cell stopped, PSCI SYSTEM_OFF");

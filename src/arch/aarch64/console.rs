@@ -65,6 +65,14 @@ pub fn with_sink(f: impl FnOnce(&mut dyn FnMut(&[u8]))) {
     OWNER.store(NO_OWNER, Ordering::Relaxed);
 }
 
+/// Lets typed bytes raise the console UART's interrupt (the hypervisor
+/// takes it and moves the input to its target, see `vconsole`).
+pub fn enable_input_interrupt() {
+    if let Some(uart) = CONSOLE.lock().as_ref() {
+        uart.enable_receive_interrupt();
+    }
+}
+
 /// A byte typed on the console, if any.
 pub fn poll_input() -> Option<u8> {
     CONSOLE.lock().as_ref().and_then(Pl011::try_getc)

@@ -191,6 +191,12 @@ impl Pl011 {
         Ok(())
     }
 
+    /// Raises the UART's interrupt while received data waits (receive and
+    /// receive-timeout interrupts); reading the data clears it.
+    pub fn enable_receive_interrupt(&self) {
+        self.regs.imsc.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
+    }
+
     /// Write one byte, waiting while the transmit FIFO is full.
     pub fn putc(&self, byte: u8) {
         while self.regs.fr.is_set(FR::TXFF) {

@@ -86,6 +86,7 @@ pub(super) extern "C" fn boot_main(cpu: usize) -> ! {
     super::calls::probe_firmware();
     cells::build_stage2();
     cells::start_all();
+    super::vconsole::route_input();
     cells::run(cpu)
 }
 

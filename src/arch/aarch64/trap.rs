@@ -128,6 +128,12 @@ fn take_interrupts(cpu: usize) -> Taken {
         } else {
             Taken::Some
         };
+        if Some(intid) == vconsole::input_irq() {
+            vconsole::input_interrupt();
+            super::gic::end_of_interrupt(intid);
+            super::gic::deactivate(intid);
+            continue;
+        }
         if vgic::handle_irq(cpu, intid) {
             continue;
         }

@@ -6,19 +6,25 @@
 //! access traps here and is emulated by `vdev::pl011`. Output is collected
 //! per cell and printed as whole lines tagged `[cell]`; input typed on the
 //! console goes to one cell at a time, and Ctrl-A pressed three times
-//! switches to the next cell.
+//! switches to the next cell, and after the last one to the hypervisor,
+//! which takes single-key commands (`c` prints every cell's exit and
+//! interrupt counters). The UART's receive interrupt brings typed input in
+//! even when no guest polls its console.
 
 use spin::Mutex;
 
 use super::console::{self, println};
-use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, HYPERVISOR};
+use super::{cells, gic};
+use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, DEVICES, HYPERVISOR};
 use crate::console::budget::{Budget, Report};
-use crate::console::mux::{InputAction, InputSwitch, OutputTagger};
+use crate::console::mux::{InputAction, InputSwitch, InputTarget, OutputTagger};
 use crate::vcpu::mmio::AccessSize;
 use crate::vdev::pl011::{MMIO_SIZE, Pl011};
 
 /// Longest output line before it is split.
 const LINE_LENGTH: usize = 160;
+/// Priority of the console's input interrupt at the physical GIC.
+const INPUT_PRIORITY: u8 = 0xa0;
 
 /// Guest-physical base of every cell's virtual PL011.
 pub const BASE: u64 = HYPERVISOR.console.base.as_u64();
@@ -88,7 +94,47 @@ pub fn flush(cell: usize) {
     console::with_sink(|sink| tagger.flush(cell, &mut |chunk| sink(chunk)));
 }
 
-/// Moves typed bytes from the physical UART to the selected cell.
+/// The console UART's interrupt, if the platform names one.
+pub fn input_irq() -> Option<u32> {
+    DEVICES
+        .get(HYPERVISOR.console.device)?
+        .irqs
+        .first()
+        .map(|irq| irq.0)
+}
+
+/// Routes the console's input interrupt to the first core of a cell that
+/// is still running (typed input then costs that cell an exit, at typing
+/// speed); disables it when no cell runs. Boot, and whenever a cell stops
+/// for good.
+pub fn route_input() {
+    let Some(irq) = input_irq() else {
+        return;
+    };
+    let target = CELLS
+        .iter()
+        .filter(|cell| !cells::is_stopped(cell))
+        .find_map(|cell| cell.cpus.first())
+        .map(|cpu| cpu.index());
+    match target {
+        Some(cpu) => {
+            gic::spi_priority(irq, INPUT_PRIORITY);
+            gic::spi_route(irq, cpu);
+            gic::spi_enable(irq, true);
+            console::enable_input_interrupt();
+        }
+        None => gic::spi_enable(irq, false),
+    }
+}
+
+/// The console's input interrupt: typed bytes go to their target now,
+/// whether or not a guest polls its UART.
+pub fn input_interrupt() {
+    poll_input();
+}
+
+/// Moves typed bytes from the physical UART to the selected cell, or runs
+/// them as commands when the hypervisor is selected.
 fn poll_input() {
     let mut input = INPUT.lock();
     let switch = input.get_or_insert_with(|| {
@@ -100,14 +146,45 @@ fn poll_input() {
         for action in switch.feed(byte) {
             match action {
                 InputAction::Deliver { cell, byte } => {
-                    let _ = UARTS[cell].lock().push_input(byte);
+                    if let Some(uart) = UARTS.get(cell) {
+                        let _ = uart.lock().push_input(byte);
+                    }
                 }
-                InputAction::Switched { to } => println!(
+                InputAction::Switched {
+                    to: InputTarget::Cell(cell),
+                } => println!(
                     "bulkhead: console input now goes to cell {} (Ctrl-A three times switches)",
-                    CELL_NAMES[to]
+                    CELL_NAMES.get(cell).copied().unwrap_or("?")
                 ),
-                InputAction::Swallowed | InputAction::Discarded { .. } => {}
+                InputAction::Switched {
+                    to: InputTarget::Hypervisor,
+                } => println!(
+                    "bulkhead: console input now goes to the hypervisor: c = counters, h = help (Ctrl-A three times switches)"
+                ),
+                InputAction::Command { byte } => command(byte),
+                InputAction::Swallowed => {}
             }
         }
+    }
+}
+
+/// A key typed while the hypervisor has the console.
+fn command(byte: u8) {
+    match byte {
+        b'c' => {
+            for cell in &CELLS {
+                let mut line: heapless::String<LINE_LENGTH> = heapless::String::new();
+                let _ = super::vgic::COUNTERS[cell.id.index()].write_summary(&mut line);
+                println!("bulkhead: counters of cell {}: {line}", cell.name);
+            }
+        }
+        b'h' | b'?' => println!(
+            "bulkhead: console commands: c = per-cell exit and interrupt counters, h = this help; Ctrl-A three times gives the console to the next cell"
+        ),
+        b'\r' | b'\n' => {}
+        other => println!(
+            "bulkhead: unknown console command {:?} (h for help)",
+            char::from(other)
+        ),
     }
 }

@@ -7,6 +7,7 @@
 //! read from GICD_PIDR2 (ArchRev), where a GICv3 has it.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 const GICD: u64 = 0x0800_0000;
 const GICR: u64 = 0x080a_0000;
@@ -20,8 +21,22 @@ fn read32(address: u64) -> u32 {
 }
 
 /// Whether the GIC is a GICv3 (GICD_PIDR2.ArchRev at the GICv3 offset).
+/// Read once: the distributor is trapped, so every read costs an exit.
 pub fn is_v3() -> bool {
-    (read32(GICD + 0xffe8) >> 4) & 0xf == 3
+    const UNKNOWN: u8 = 0;
+    const V3: u8 = 3;
+    const V2: u8 = 2;
+    static VERSION: AtomicU8 = AtomicU8::new(UNKNOWN);
+    let mut version = VERSION.load(Ordering::Relaxed);
+    if version == UNKNOWN {
+        version = if (read32(GICD + 0xffe8) >> 4) & 0xf == 3 {
+            V3
+        } else {
+            V2
+        };
+        VERSION.store(version, Ordering::Relaxed);
+    }
+    version == V3
 }
 
 fn write32(address: u64, value: u32) {
