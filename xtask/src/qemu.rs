@@ -106,6 +106,9 @@ pub fn command(dist: &Dist) -> Result<Command> {
             &format!("loader,file=bulkhead.bin,addr={load},force-raw=on"),
         ])
         .args(["-device", &format!("loader,addr={load},cpu-num=0")]);
+    for device in &qemu.devices {
+        command.args(["-device", device]);
+    }
     if dist.config.hypervisor.log == LogTransport::Semihosting {
         command.args(["-semihosting-config", "enable=on,target=native"]);
     }

@@ -391,6 +391,7 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
             machine: q.machine.clone(),
             cpu: q.cpu.clone(),
             memory_mib: q.memory_mib,
+            devices: q.devices.clone(),
         }),
     })
 }

@@ -116,6 +116,8 @@ pub struct Qemu {
     pub cpu: String,
     /// `-m` in MiB.
     pub memory_mib: u64,
+    /// Extra `-device` values.
+    pub devices: Vec<String>,
 }
 
 /// A checked platform.

@@ -147,6 +147,9 @@ pub struct RawQemu {
     pub cpu: String,
     /// `-m` value in MiB; must match the RAM ranges above.
     pub memory_mib: u64,
+    /// Extra `-device` values (e.g. a virtio-mmio device a cell can own).
+    #[serde(default)]
+    pub devices: Vec<String>,
 }
 
 /// `platforms/<board>.toml`: facts about a board, nothing about a product.

@@ -1,12 +1,13 @@
 //! `hostile`: tries to take over interrupts it does not own.
 //!
-//! Against another cell's device interrupt (the RTC's INTID 34) and an
-//! unassigned one (48) it enables, disables, pends, activates, reroutes,
-//! reprioritises and reconfigures (IROUTER on GICv3, ITARGETSR on GICv2);
-//! it disables the distributor; it sends
-//! SGIs 1 and 2 at every other vCPU number, in every routing mode. It
-//! prints what it reads back (a cell sees nothing it does not own), then
-//! waits 3 s counting any interrupt that reaches it, and powers off.
+//! Against other cells' device interrupts (the RTC's INTID 34, the GPIO's
+//! 39, whichever cells own them in a config) and an unassigned one (48) it
+//! enables, disables, pends, activates, reroutes, reprioritises and
+//! reconfigures (IROUTER on GICv3, ITARGETSR on GICv2); it disables the
+//! distributor; it sends SGIs 1 and 2 at every other vCPU number, in every
+//! routing mode. It prints what it reads back (a cell sees nothing it does
+//! not own), then waits 3 s counting any interrupt that reaches it, and
+//! powers off.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -32,7 +33,7 @@ mod guest {
         gic::init_distributor();
         gic::init_cpu(0xffff);
         rt::set_irq_handler(irq);
-        for intid in [34u64, 48] {
+        for intid in [34u64, 39, 48] {
             let word = (intid / 32) * 4;
             let bit = 1u32 << (intid % 32);
             gic::write_distributor(0x100 + word, bit); // ISENABLER
