@@ -176,6 +176,8 @@ pub enum ImageKind {
     Raw,
     /// ELF executable.
     Elf,
+    /// arm64 Linux `Image` with its initrd and device tree.
+    Linux,
 }
 
 /// A part of an image to place in guest memory.
@@ -261,6 +263,9 @@ pub struct CellDesc {
     pub image: ImageDesc,
     /// Entry point.
     pub entry: GuestPhysAddr,
+    /// x0 at the first vCPU's entry: a Linux cell's device tree address
+    /// (boot protocol), 0 for other images.
+    pub boot_arg: u64,
     /// Console.
     pub console: CellConsole,
     /// Fault policy.

@@ -146,12 +146,17 @@ pub fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::
         let kind = match cell.image.kind {
             ImageKind::Raw => "raw",
             ImageKind::Elf => "elf",
+            ImageKind::Linux => "linux",
         };
-        writeln!(
+        write!(
             out,
             "  image {} ({kind}, {} bytes), entry {}",
             cell.image.name, cell.image.size, cell.entry
         )?;
+        if cell.image.kind == ImageKind::Linux {
+            write!(out, ", device tree {:#x}", cell.boot_arg)?;
+        }
+        writeln!(out)?;
     }
     for channel in tables.channels {
         write!(
@@ -261,6 +266,7 @@ mod tests {
                 segments: &[],
             },
             entry: GuestPhysAddr::new(0x4000_0000),
+            boot_arg: 0,
             console: CellConsole::Virtual,
             fault_policy: FaultPolicy::Restart,
             physical_timer: PhysicalTimer::Allow,

@@ -472,7 +472,6 @@ pub struct VirtualDistributor {
     version: GicVersion,
     irq_count: u32,
     vcpus: usize,
-    spis: &'static [IrqNum],
     /// SPIs the cell owns (filtered to `32..irq_count`).
     owned: [u32; WORDS],
     /// GICD_CTLR enable bits as written.
@@ -502,12 +501,7 @@ impl VirtualDistributor {
     // Const evaluation needs plain indexing: `i < spis.len()` and
     // `intid < irq_count <= 1020` keep both indices in bounds.
     #[allow(clippy::indexing_slicing)]
-    pub const fn new(
-        version: GicVersion,
-        irq_count: u32,
-        spis: &'static [IrqNum],
-        vcpus: usize,
-    ) -> Self {
+    pub const fn new(version: GicVersion, irq_count: u32, spis: &[IrqNum], vcpus: usize) -> Self {
         let irq_count = if irq_count > MAX_IRQ_COUNT {
             MAX_IRQ_COUNT
         } else if irq_count < SPI_BASE {
@@ -529,7 +523,6 @@ impl VirtualDistributor {
             version,
             irq_count,
             vcpus,
-            spis,
             owned,
             ctlr: 0,
             enabled: [0; WORDS],
@@ -550,7 +543,9 @@ impl VirtualDistributor {
     /// 0, level-sensitive, routed to vCPU 0. Call it before the cell first
     /// runs too: change-only actions rely on that baseline.
     pub fn reset(&mut self, actions: &mut impl FnMut(Action)) {
-        *self = Self::new(self.version, self.irq_count, self.spis, self.vcpus);
+        let owned = self.owned;
+        *self = Self::new(self.version, self.irq_count, &[], self.vcpus);
+        self.owned = owned;
         for intid in self.owned_spis() {
             actions(Action::Disable { intid });
             actions(Action::ClearPending { intid });

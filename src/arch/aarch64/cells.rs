@@ -225,7 +225,7 @@ pub fn start_all() {
     for cell in &CELLS {
         load_image(cell);
         super::timer::cell_starts(cell);
-        let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
+        let _ = request_start(cell, 0, cell.entry.as_u64(), cell.boot_arg);
         println!(
             "bulkhead: cell {} ({}) starting on cpu {}",
             cell.name,
@@ -299,7 +299,7 @@ pub fn halt(cell: &CellDesc) {
 /// Restarts `cell` from its pristine image (SYSTEM_RESET, policy
 /// `restart`): waits until every other vCPU of the cell has parked, reloads
 /// the image and starts vCPU 0 again.
-pub fn restart(cell: &CellDesc, caller_cpu: usize) {
+pub fn restart(cell: &'static CellDesc, caller_cpu: usize) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
     SLOTS[caller_cpu].power.store(power::OFF, Ordering::Release);
@@ -312,7 +312,8 @@ pub fn restart(cell: &CellDesc, caller_cpu: usize) {
     }
     load_image(cell);
     super::timer::cell_starts(cell);
-    let _ = request_start(cell, 0, cell.entry.as_u64(), 0);
+    super::vgic::reset_cell(cell);
+    let _ = request_start(cell, 0, cell.entry.as_u64(), cell.boot_arg);
 }
 
 /// Parks this core's vCPU (CPU_OFF, cell stopped) and waits until it is

@@ -76,10 +76,22 @@ pub fn write(cell: usize, ipa: u64, value: u32) {
             count += 1;
         }
     });
+    let level = uart.interrupt_pending();
     drop(uart);
     if count > 0 {
         output(cell, &pending[..count]);
     }
+    // Unmasking an interrupt whose cause is present raises the line.
+    if let Some(desc) = CELLS.get(cell) {
+        super::vgic::virtual_line(desc, level);
+    }
+}
+
+/// Whether `cell`'s virtual UART asserts its interrupt line.
+pub fn line_level(cell: usize) -> bool {
+    UARTS
+        .get(cell)
+        .is_some_and(|uart| uart.lock().interrupt_pending())
 }
 
 /// Prints `bytes` from `cell` (tagged, whole lines).
@@ -146,8 +158,13 @@ fn poll_input() {
         for action in switch.feed(byte) {
             match action {
                 InputAction::Deliver { cell, byte } => {
-                    if let Some(uart) = UARTS.get(cell) {
-                        let _ = uart.lock().push_input(byte);
+                    if let (Some(uart), Some(desc)) = (UARTS.get(cell), CELLS.get(cell)) {
+                        let level = {
+                            let mut uart = uart.lock();
+                            let _ = uart.push_input(byte);
+                            uart.interrupt_pending()
+                        };
+                        super::vgic::virtual_line(desc, level);
                     }
                 }
                 InputAction::Switched {

@@ -12,8 +12,9 @@
 use spin::Mutex;
 
 use super::gic::INJECT_SGI;
-use super::{cells, gic, timer, vgic_v2, vgic_v3};
-use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellDesc, PLATFORM};
+use super::{cells, gic, timer, vconsole, vgic_v2, vgic_v3};
+use crate::addr::IrqNum;
+use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, PLATFORM};
 use crate::vcpu::mmio::AccessSize;
 use crate::vgic::counters::{CellCounters, ExitCause};
 use crate::vgic::distributor::{Action, GicVersion, VirtualDistributor};
@@ -84,28 +85,85 @@ pub fn count(cell: usize, cause: ExitCause) {
 
 /// Sets up the models of every cell. Boot core, before any guest.
 pub fn init_cells() {
+    for cell in &CELLS {
+        reset_cell(cell);
+    }
+}
+
+/// (Re)creates `cell`'s virtual distributor and redistributors in their
+/// reset state, with the cell's SPIs disabled and routed to its first
+/// vCPU's core, whatever the physical GIC held before. Boot, and cell
+/// restart (no vCPU of the cell runs).
+pub fn reset_cell(cell: &'static CellDesc) {
     if !enabled() {
         return;
     }
-    for cell in &CELLS {
-        let version = if is_v3() {
-            GicVersion::V3
-        } else {
-            GicVersion::V2
-        };
-        let mut distributor =
-            VirtualDistributor::new(version, PLATFORM.intc.irq_count, cell.irqs, cell.cpus.len());
-        distributor.reset(&mut |action| apply(cell, action));
-        // The cell's SPIs start disabled and routed to its first vCPU's core,
-        // whatever the physical GIC held before.
-        if let Some(first) = cells::cpu_of(cell, 0) {
-            for irq in cell.irqs {
-                gic::spi_enable(irq.0, false);
-                gic::spi_route(irq.0, first);
-            }
+    let version = if is_v3() {
+        GicVersion::V3
+    } else {
+        GicVersion::V2
+    };
+    // The model holds the cell's hardware SPIs and, with a virtual console,
+    // the console's INTID, which only ever becomes a virtual interrupt.
+    let mut spis: heapless::Vec<IrqNum, MAX_SPIS_PER_CELL> = heapless::Vec::new();
+    for irq in cell
+        .irqs
+        .iter()
+        .copied()
+        .chain(virtual_spi(cell).map(IrqNum))
+    {
+        if spis.push(irq).is_err() {
+            crate::log::warn!(
+                "cell {=str}: more than {=usize} SPIs",
+                cell.name,
+                MAX_SPIS_PER_CELL
+            );
+            break;
         }
-        *DISTRIBUTORS[cell.id.index()].lock() = Some(distributor);
-        *REDISTRIBUTORS[cell.id.index()].lock() = Some(VirtualRedistributors::new(cell.cpus.len()));
+    }
+    let mut distributor =
+        VirtualDistributor::new(version, PLATFORM.intc.irq_count, &spis, cell.cpus.len());
+    distributor.reset(&mut |action| apply(cell, action));
+    if let Some(first) = cells::cpu_of(cell, 0) {
+        for irq in cell.irqs {
+            gic::spi_enable(irq.0, false);
+            gic::spi_pending(irq.0, false);
+            gic::spi_route(irq.0, first);
+        }
+    }
+    *DISTRIBUTORS[cell.id.index()].lock() = Some(distributor);
+    *REDISTRIBUTORS[cell.id.index()].lock() = Some(VirtualRedistributors::new(cell.cpus.len()));
+}
+
+/// Most SPIs one cell's model holds (its hardware SPIs and its virtual
+/// console's).
+const MAX_SPIS_PER_CELL: usize = 128;
+
+/// The cell's purely virtual SPI: its virtual console's interrupt (the
+/// board console's INTID, where the guest expects its UART's).
+fn virtual_spi(cell: &CellDesc) -> Option<u32> {
+    (cell.console == CellConsole::Virtual)
+        .then(vconsole::input_irq)
+        .flatten()
+}
+
+/// A virtual device's interrupt line (`cell`'s virtual console) is `level`:
+/// when high and the guest has enabled it, it is injected into the vCPU
+/// the guest routed it to (a software interrupt: the guest's EOI needs no
+/// exit; input arriving later injects it again).
+pub fn virtual_line(cell: &'static CellDesc, level: bool) {
+    if !enabled() || !level {
+        return;
+    }
+    let Some(intid) = virtual_spi(cell) else {
+        return;
+    };
+    let target = DISTRIBUTORS[cell.id.index()].lock().as_ref().and_then(|d| {
+        d.spi_enabled(intid)
+            .then(|| (d.target_vcpu(intid), d.spi_priority(intid)))
+    });
+    if let Some((vcpu, priority)) = target {
+        send(cell, vcpu, VirtualIrq::new(intid, priority));
     }
 }
 
@@ -127,8 +185,38 @@ pub fn reset_vcpu(cpu: usize) {
     gic::ppi_enable(MAINTENANCE_PPI, true);
 }
 
+/// The SPI an action is about, if any.
+fn action_spi(action: &Action) -> Option<u32> {
+    match *action {
+        Action::Enable { intid }
+        | Action::Disable { intid }
+        | Action::SetPending { intid }
+        | Action::ClearPending { intid }
+        | Action::SetActive { intid }
+        | Action::ClearActive { intid }
+        | Action::Priority { intid, .. }
+        | Action::Config { intid, .. }
+        | Action::Route { intid, .. } => Some(intid),
+        _ => None,
+    }
+}
+
+/// Applies a model's action on the cell's virtual SPI: nothing physical;
+/// enabling it or setting it pending may inject it.
+fn apply_virtual(cell: &'static CellDesc, action: Action) {
+    match action {
+        Action::Enable { .. } => virtual_line(cell, vconsole::line_level(cell.id.index())),
+        Action::SetPending { .. } => virtual_line(cell, true),
+        _ => {}
+    }
+}
+
 /// Applies a model's action to the physical GIC (or to a vCPU).
-fn apply(cell: &CellDesc, action: Action) {
+fn apply(cell: &'static CellDesc, action: Action) {
+    if action_spi(&action).is_some() && action_spi(&action) == virtual_spi(cell) {
+        apply_virtual(cell, action);
+        return;
+    }
     match action {
         Action::Enable { intid } => gic::spi_enable(intid, true),
         Action::Disable { intid } => gic::spi_enable(intid, false),

@@ -104,6 +104,7 @@ fn tables(config: &Config) -> Tables<'static> {
                     segments: &[],
                 },
                 entry: GuestPhysAddr::new(c.entry.unwrap_or(0)),
+                boot_arg: c.image.boot_argument(),
                 console: CellConsole::Virtual,
                 fault_policy: FaultPolicy::Halt,
                 physical_timer: PhysicalTimer::Trap,

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use crate::model::{
     Arch, CellConsole, Config, FaultPolicy, ImageKind, ImageSource, LogTransport, Perm,
-    PhysicalTimer, Range, VirtualCounter,
+    PhysicalTimer, Range, SegmentOrigin, VirtualCounter,
 };
 
 fn mem_range(r: Option<Range>) -> String {
@@ -39,10 +39,26 @@ pub fn segment_files(config: &Config) -> std::io::Result<Vec<(String, Vec<u8>)>>
     let mut files = Vec::new();
     for cell in config.cells.iter().filter(|c| c.image.file_size.is_some()) {
         let data = std::fs::read(&cell.image.path)?;
+        let linux = cell.image.linux.as_ref();
+        let initrd = match linux.and_then(|l| l.initrd.as_ref()) {
+            Some((path, _)) => std::fs::read(path)?,
+            None => Vec::new(),
+        };
         for (i, segment) in cell.image.segments.iter().enumerate() {
+            let source: &[u8] = match segment.origin {
+                SegmentOrigin::Image => &data,
+                SegmentOrigin::Initrd => &initrd,
+                SegmentOrigin::DeviceTree => linux.map_or(&[], |l| l.dtb.as_slice()),
+            };
             let start = segment.file_offset as usize;
             let end = start + segment.file_size as usize;
-            files.push((segment_file_name(cell.id, i), data[start..end].to_vec()));
+            let bytes = source.get(start..end).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "cell {}: segment {i} ({start:#x}..{end:#x}) is outside its file (changed since it was checked?)",
+                    cell.name
+                ))
+            })?;
+            files.push((segment_file_name(cell.id, i), bytes.to_vec()));
         }
     }
     Ok(files)
@@ -220,6 +236,7 @@ pub fn generate(config: &Config) -> String {
         let kind = match c.image.kind {
             ImageKind::Raw => "ImageKind::Raw",
             ImageKind::Elf => "ImageKind::Elf",
+            ImageKind::Linux => "ImageKind::Linux",
         };
         let name = match &c.image.source {
             ImageSource::Guest(g) => format!("guest:{g}"),
@@ -250,6 +267,7 @@ pub fn generate(config: &Config) -> String {
             "        entry: GuestPhysAddr::new({:#x}),",
             c.entry.unwrap_or(0)
         );
+        emit!("        boot_arg: {:#x},", c.image.boot_argument());
         let console = match c.console {
             CellConsole::Virtual => "CellConsole::Virtual",
             CellConsole::Passthrough => "CellConsole::Passthrough",

@@ -7,6 +7,7 @@
 
 pub mod codegen;
 pub mod diag;
+pub mod dtb;
 pub mod load;
 pub mod model;
 pub mod schema;

@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::diag::{Diagnostic, Diagnostics, Location, Source, suggestion};
 use crate::model::{
     Arch, Cell, Channel, ChannelEnd, Config, Cpu, Device, Hypervisor, Image, ImageSource, Intc,
-    IntcKind, Platform, Qemu, Range, Region, Segment, human_size,
+    IntcKind, LinuxBoot, Platform, Qemu, Range, Region, Segment, SegmentOrigin, human_size,
 };
 use crate::schema::{ImageKind, RawConfig, RawPlatform, RawRange};
 
@@ -135,12 +135,14 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         platform: &platform,
         options,
         errors: Diagnostics::default(),
+        linux_images: Vec::new(),
     };
     let (hypervisor, cells, channels) = checker.check(&raw);
     if !checker.errors.is_empty() {
         return Err(checker.errors);
     }
-    Ok(Config {
+    let linux_images = checker.linux_images;
+    let mut config = Config {
         name: path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -151,6 +153,121 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         hypervisor,
         cells,
         channels,
+    };
+    let mut errors = finish_linux_cells(&mut config, &linux_images);
+    if let Some(error) = check_payload(&config, source.at(raw.hypervisor.memory.span())) {
+        errors.push(error);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(config)
+}
+
+/// Largest device tree a Linux cell may get: the 2 MiB block reserved for
+/// it (the arm64 boot protocol's limit, too).
+pub const DTB_SLOT: u64 = 2 << 20;
+
+/// What the hypervisor needs besides the cells' images: code, tables,
+/// stacks (the linker checks the exact figure; this catches a config whose
+/// images alone cannot fit, with a location).
+const HYPERVISOR_OWN_MEMORY: u64 = 4 << 20;
+
+/// Generates (or takes the hand-written) device tree of every Linux cell
+/// whose files were read, now that the whole config is known.
+fn finish_linux_cells(config: &mut Config, locations: &[(String, Location)]) -> Diagnostics {
+    let mut errors = Diagnostics::default();
+    for index in 0..config.cells.len() {
+        let Some(linux) = config.cells[index].image.linux.clone() else {
+            continue;
+        };
+        let name = config.cells[index].name.clone();
+        let location = locations
+            .iter()
+            .find(|(cell, _)| *cell == name)
+            .map(|(_, location)| location.clone())
+            .unwrap_or_else(|| Location {
+                path: config.path.clone(),
+                line: 1,
+                column: 1,
+            });
+        let dtb = if linux.dtb_file.is_some() {
+            linux.dtb.clone()
+        } else {
+            let boot = crate::dtb::BootInfo {
+                bootargs: linux.bootargs.clone(),
+                initrd: linux.initrd.as_ref().map(|(_, range)| *range),
+            };
+            match crate::dtb::generate(config, &config.cells[index], &boot) {
+                Ok(dtb) => dtb,
+                Err(e) => {
+                    errors.push(
+                        Diagnostic::new(
+                            location,
+                            format!("cell `{name}`: cannot generate its device tree: {e}"),
+                        )
+                        .help("give a hand-written one with `dtb = \"file.dtb\"`"),
+                    );
+                    continue;
+                }
+            }
+        };
+        if dtb.len() as u64 > DTB_SLOT {
+            errors.push(
+                Diagnostic::new(
+                    location,
+                    format!(
+                        "cell `{name}`: its device tree is {} (at most 2 MiB)",
+                        human_size(dtb.len() as u64)
+                    ),
+                )
+                .help("the arm64 boot protocol limits the device tree to 2 MiB"),
+            );
+            continue;
+        }
+        let image = &mut config.cells[index].image;
+        for segment in &mut image.segments {
+            if segment.origin == SegmentOrigin::DeviceTree {
+                segment.size = dtb.len() as u64;
+                segment.file_size = dtb.len() as u64;
+            }
+        }
+        if let Some(linux) = image.linux.as_mut() {
+            linux.dtb = dtb;
+        }
+    }
+    errors
+}
+
+/// The cells' images are copied into the hypervisor's image (their pristine
+/// copies): they must fit in its memory.
+fn check_payload(config: &Config, at: Location) -> Option<Diagnostic> {
+    let payload: u64 = config
+        .cells
+        .iter()
+        .flat_map(|cell| &cell.image.segments)
+        .map(|segment| segment.file_size)
+        .sum();
+    let room = config
+        .hypervisor
+        .memory
+        .end()
+        .saturating_sub(config.platform.load_address);
+    (payload + HYPERVISOR_OWN_MEMORY > room).then(|| {
+        Diagnostic::new(
+            at,
+            format!(
+                "the cells' images ({}) do not fit in the hypervisor's memory ({} from its load address)",
+                human_size(payload),
+                human_size(room)
+            ),
+        )
+        .help(format!(
+            "the hypervisor image carries every cell's pristine image: grow `memory` to at least {:#x} bytes",
+            (payload + HYPERVISOR_OWN_MEMORY + config.platform.load_address
+                - config.hypervisor.memory.base)
+                .next_multiple_of(2 << 20)
+        ))
     })
 }
 
@@ -410,6 +527,9 @@ struct Checker<'a> {
     platform: &'a Platform,
     options: &'a LoadOptions,
     errors: Diagnostics,
+    /// Where each Linux cell's image is named (for errors found once the
+    /// whole config is known: its device tree).
+    linux_images: Vec<(String, Location)>,
 }
 
 impl Checker<'_> {
@@ -953,6 +1073,122 @@ impl Checker<'_> {
         }
     }
 
+    /// Places an arm64 Linux `Image` (`data`), its initrd and its device
+    /// tree in the cell's first RAM region by the arm64 boot protocol: the
+    /// kernel `text_offset` above the region's first 2 MiB boundary, the
+    /// device tree in the region's last 2 MiB block, the initrd just below
+    /// it. The device tree itself is built once the whole config is known.
+    fn place_linux(
+        &mut self,
+        cell: &str,
+        raw: &crate::schema::RawImage,
+        memory: &[Region],
+        data: &[u8],
+    ) -> Result<LinuxBoot, Diagnostic> {
+        const TWO_MIB: u64 = 2 << 20;
+        let path_span = raw
+            .path
+            .as_ref()
+            .map_or_else(|| raw.kind.span(), |p| p.span());
+        let header = LinuxHeader::parse(data).map_err(|e| {
+            Diagnostic::new(
+                self.at(path_span.clone()),
+                format!("cell `{cell}`: not an arm64 Linux Image: {e}"),
+            )
+            .help("give the raw `Image` (not vmlinuz.efi or a compressed file); tests/linux/fetch-arm64.sh extracts one")
+        })?;
+        let Some(ram) = memory.iter().find(|r| r.device.is_none()) else {
+            return Err(Diagnostic::new(
+                self.at(path_span),
+                format!("cell `{cell}`: a Linux cell needs a RAM region"),
+            )
+            .help("add a [[cell.memory]] region of at least 64 MiB"));
+        };
+        let base = ram.gpa.next_multiple_of(TWO_MIB);
+        let kernel = Range::new(base + header.text_offset, header.image_size);
+        let dtb_slot = Range::new(
+            (ram.guest().end() / TWO_MIB * TWO_MIB).saturating_sub(TWO_MIB),
+            TWO_MIB,
+        );
+        let dir = self
+            .options
+            .display_root
+            .join(self.source.path.parent().unwrap_or(Path::new("")));
+        let read_size = |checker: &mut Self, value: &Spanned<String>, what: &str| {
+            let path = normalize(&dir.join(value.get_ref()));
+            match std::fs::metadata(&path) {
+                Ok(meta) => Ok((path, meta.len())),
+                Err(e) => Err(Diagnostic::new(
+                    checker.at(value.span()),
+                    format!(
+                        "cell `{cell}`: cannot read {what} {}: {e}",
+                        crate::diag::display_path(&path, &checker.options.display_root).display()
+                    ),
+                )
+                .help("check the path; it is relative to the config file's folder")),
+            }
+        };
+        let initrd = match &raw.initrd {
+            Some(value) => {
+                let (path, size) = read_size(self, value, "initrd")?;
+                let start = dtb_slot.base.saturating_sub(size) / PAGE_SIZE * PAGE_SIZE;
+                Some((path, Range::new(start, size)))
+            }
+            None => None,
+        };
+        let (dtb_file, dtb) = match &raw.dtb {
+            Some(value) => {
+                let (path, _) = read_size(self, value, "device tree")?;
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    Diagnostic::new(
+                        self.at(value.span()),
+                        format!("cell `{cell}`: cannot read device tree: {e}"),
+                    )
+                })?;
+                (Some(path), bytes)
+            }
+            None => (None, Vec::new()),
+        };
+        let lowest_above_kernel = initrd
+            .as_ref()
+            .map_or(dtb_slot.base, |(_, range)| range.base);
+        if dtb_slot.base < kernel.base || kernel.end() > lowest_above_kernel {
+            let needed = header.text_offset
+                + header.image_size
+                + initrd
+                    .as_ref()
+                    .map_or(0, |(_, r)| r.size.next_multiple_of(PAGE_SIZE))
+                + TWO_MIB
+                + (base - ram.gpa);
+            return Err(Diagnostic::new(
+                self.at(path_span),
+                format!(
+                    "cell `{cell}`: the kernel ({}), {}and the device tree (2 MiB) do not fit in its first RAM region {}",
+                    human_size(header.image_size),
+                    initrd
+                        .as_ref()
+                        .map_or(String::new(), |(_, r)| format!("the initrd ({}) ", human_size(r.size))),
+                    ram.guest(),
+                ),
+            )
+            .help(format!(
+                "grow that region to at least {:#x} bytes (Linux itself wants far more: 64 MiB or more)",
+                needed.next_multiple_of(TWO_MIB)
+            )));
+        }
+        Ok(LinuxBoot {
+            kernel,
+            initrd,
+            bootargs: raw
+                .bootargs
+                .as_ref()
+                .map_or_else(String::new, |b| b.get_ref().clone()),
+            dtb_slot,
+            dtb_file,
+            dtb,
+        })
+    }
+
     fn check_image(
         &mut self,
         cell: &str,
@@ -1013,7 +1249,46 @@ impl Checker<'_> {
             file_size: None,
             segments: Vec::new(),
             entry: None,
+            linux: None,
         };
+        if kind != ImageKind::Linux {
+            for (key, value) in [
+                ("initrd", &raw.initrd),
+                ("bootargs", &raw.bootargs),
+                ("dtb", &raw.dtb),
+            ] {
+                if let Some(value) = value {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(value.span()),
+                            format!("`{key}` is for Linux images only"),
+                        )
+                        .help("write `kind = \"linux\"` for an arm64 kernel Image, or remove it"),
+                    );
+                }
+            }
+        } else {
+            if let ImageSource::Guest(_) = image.source {
+                self.error(
+                    Diagnostic::new(
+                        self.at(image_span.clone()),
+                        format!("cell `{cell}`: a Linux image is a kernel file, not a guest crate"),
+                    )
+                    .help("write `path = \"Image\"` (see tests/linux/ for fetching one)"),
+                );
+            }
+            if raw.load.is_some() {
+                self.error(
+                    Diagnostic::new(
+                        self.at(image_span.clone()),
+                        "`load` is not for Linux images",
+                    )
+                    .help("the boot protocol places the kernel: remove `load`"),
+                );
+            }
+            self.linux_images
+                .push((cell.to_string(), self.at(path_span.clone())));
+        }
         if kind == ImageKind::Elf && raw.load.is_some() {
             self.error(
                 Diagnostic::new(self.at(image_span.clone()), "`load` is for raw images only")
@@ -1065,10 +1340,44 @@ impl Checker<'_> {
                         size: data.len() as u64,
                         file_offset: 0,
                         file_size: data.len() as u64,
+                        origin: SegmentOrigin::Image,
                     });
                     image.entry = Some(load);
                 }
             }
+            ImageKind::Linux => match self.place_linux(cell, raw, memory, &data) {
+                Ok(linux) => {
+                    image.entry = Some(linux.kernel.base);
+                    image.segments.push(Segment {
+                        gpa: linux.kernel.base,
+                        size: linux.kernel.size,
+                        file_offset: 0,
+                        file_size: data.len() as u64,
+                        origin: SegmentOrigin::Image,
+                    });
+                    if let Some((_, range)) = &linux.initrd {
+                        image.segments.push(Segment {
+                            gpa: range.base,
+                            size: range.size,
+                            file_offset: 0,
+                            file_size: range.size,
+                            origin: SegmentOrigin::Initrd,
+                        });
+                    }
+                    image.segments.push(Segment {
+                        gpa: linux.dtb_slot.base,
+                        size: linux.dtb.len() as u64,
+                        file_offset: 0,
+                        file_size: linux.dtb.len() as u64,
+                        origin: SegmentOrigin::DeviceTree,
+                    });
+                    image.linux = Some(linux);
+                }
+                Err(diagnostic) => {
+                    self.error(diagnostic);
+                    return image;
+                }
+            },
             ImageKind::Elf => match parse_elf(&data) {
                 Ok((machine, entry, segments)) => {
                     let expected = match self.platform.arch {
@@ -1244,6 +1553,7 @@ fn parse_elf(data: &[u8]) -> Result<(object::elf::Machine, u64, Vec<Segment>), S
                 size: ph.p_memsz(endian),
                 file_offset,
                 file_size,
+                origin: SegmentOrigin::Image,
             });
         }
     }
@@ -1254,6 +1564,52 @@ fn parse_elf(data: &[u8]) -> Result<(object::elf::Machine, u64, Vec<Segment>), S
 }
 
 /// Removes `.` and `dir/..` components without touching the file system.
+/// The fields of an arm64 Linux `Image` header the boot protocol needs
+/// (Documentation/arch/arm64/booting.rst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxHeader {
+    /// Offset of the image above a 2 MiB aligned base.
+    pub text_offset: u64,
+    /// Memory the kernel needs from its start, BSS included.
+    pub image_size: u64,
+}
+
+impl LinuxHeader {
+    /// Reads the 64-byte header: `text_offset` at 8, `image_size` at 16,
+    /// magic "ARMd" at 56; little-endian.
+    pub fn parse(data: &[u8]) -> Result<Self, String> {
+        let u64_at = |offset: usize| -> Option<u64> {
+            data.get(offset..offset + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        if data.get(56..60) != Some(b"ARMd".as_slice()) {
+            return Err("no \"ARMd\" magic at offset 0x38".into());
+        }
+        let (Some(text_offset), Some(image_size)) = (u64_at(8), u64_at(16)) else {
+            return Err("header too short".into());
+        };
+        if image_size == 0 {
+            return Err("image_size is 0 (a kernel older than 3.17): not supported".into());
+        }
+        if image_size < data.len() as u64 {
+            return Err(format!(
+                "image_size {image_size:#x} is smaller than the file ({:#x} bytes)",
+                data.len()
+            ));
+        }
+        if text_offset % PAGE_SIZE != 0 || text_offset >= 2 << 20 {
+            return Err(format!(
+                "text_offset {text_offset:#x} is not a page offset inside 2 MiB"
+            ));
+        }
+        Ok(Self {
+            text_offset,
+            image_size,
+        })
+    }
+}
+
 fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();

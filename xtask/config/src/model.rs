@@ -217,6 +217,17 @@ pub enum ImageSource {
     Guest(String),
 }
 
+/// Where a segment's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentOrigin {
+    /// The image file.
+    Image,
+    /// A Linux image's initrd file.
+    Initrd,
+    /// A Linux image's device tree (generated, or the hand-written file).
+    DeviceTree,
+}
+
 /// A loadable part of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
@@ -228,6 +239,28 @@ pub struct Segment {
     pub file_offset: u64,
     /// How many bytes come from the file (the rest is zero fill).
     pub file_size: u64,
+    /// Which file.
+    pub origin: SegmentOrigin,
+}
+
+/// How a Linux cell boots (the arm64 boot protocol), when its files were
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxBoot {
+    /// Guest-physical kernel range: `text_offset` above a 2 MiB boundary,
+    /// `image_size` long (the entry point is its start).
+    pub kernel: Range,
+    /// The initrd file and its guest-physical range.
+    pub initrd: Option<(PathBuf, Range)>,
+    /// The kernel command line.
+    pub bootargs: String,
+    /// The 2 MiB block (2 MiB aligned) reserved for the device tree; x0 at
+    /// entry is its start.
+    pub dtb_slot: Range,
+    /// A hand-written device tree file, if the config names one.
+    pub dtb_file: Option<PathBuf>,
+    /// The device tree blob (generated or read), once built.
+    pub dtb: Vec<u8>,
 }
 
 /// A cell's image.
@@ -246,6 +279,16 @@ pub struct Image {
     /// Its own entry point (ELF header, or a raw image's load address),
     /// when known.
     pub entry: Option<u64>,
+    /// Linux boot details (kind `linux`, files read).
+    pub linux: Option<LinuxBoot>,
+}
+
+impl Image {
+    /// What the first vCPU gets in x0: a Linux cell's device tree address,
+    /// 0 otherwise.
+    pub fn boot_argument(&self) -> u64 {
+        self.linux.as_ref().map_or(0, |linux| linux.dtb_slot.base)
+    }
 }
 
 /// A checked cell.

@@ -286,6 +286,10 @@ pub enum ImageKind {
     /// ELF executable; its load segments are placed at their physical
     /// addresses (guest-physical), its entry is the default entry point.
     Elf,
+    /// An arm64 Linux kernel `Image`, booted by the Linux boot protocol:
+    /// placed `text_offset` above a 2 MiB boundary of the cell's first RAM
+    /// region, with its initrd and device tree at the top of that region.
+    Linux,
 }
 
 /// `[cell.image]`: what the cell runs.
@@ -301,6 +305,13 @@ pub struct RawImage {
     pub kind: Spanned<ImageKind>,
     /// Raw images: guest-physical load address.
     pub load: Option<Spanned<u64>>,
+    /// Linux images: an initramfs or initrd file (relative to the config).
+    pub initrd: Option<Spanned<String>>,
+    /// Linux images: the kernel command line.
+    pub bootargs: Option<Spanned<String>>,
+    /// Linux images: a hand-written device tree blob to use instead of the
+    /// one generated from the config (relative to the config).
+    pub dtb: Option<Spanned<String>>,
 }
 
 /// What a cell does when it faults (touches memory it does not own, ...).
