@@ -345,6 +345,9 @@ pub enum Call {
     },
     /// `SMCCC_ARCH_SOC_ID` (not supported).
     SmcccArchSocId,
+    /// `TRNG_VERSION` or `TRNG_FEATURES` (the function id): discovery of a
+    /// firmware random number generator, which Bulkhead does not offer.
+    TrngDiscovery(u32),
     /// `SMCCC_ARCH_WORKAROUND_1`.
     ArchWorkaround1,
     /// `SMCCC_ARCH_WORKAROUND_2(enable)`.
@@ -401,6 +404,7 @@ impl Call {
             Self::SmcccVersion => smccc::SMCCC_VERSION,
             Self::SmcccArchFeatures { .. } => smccc::SMCCC_ARCH_FEATURES,
             Self::SmcccArchSocId => smccc::SMCCC_ARCH_SOC_ID,
+            Self::TrngDiscovery(id) => id,
             Self::ArchWorkaround1 => smccc::ARCH_WORKAROUND_1,
             Self::ArchWorkaround2 { .. } => smccc::ARCH_WORKAROUND_2,
             Self::ArchWorkaround3 => smccc::ARCH_WORKAROUND_3,
@@ -581,6 +585,7 @@ pub fn decode(function_id: u64, args: [u64; 3]) -> Call {
             function_id: x1 as u32,
         },
         smccc::SMCCC_ARCH_SOC_ID => Call::SmcccArchSocId,
+        smccc::TRNG_VERSION | smccc::TRNG_FEATURES => Call::TrngDiscovery(id),
         smccc::ARCH_WORKAROUND_1 => Call::ArchWorkaround1,
         smccc::ARCH_WORKAROUND_2 => Call::ArchWorkaround2 { enable: x1 != 0 },
         smccc::ARCH_WORKAROUND_3 => Call::ArchWorkaround3,
@@ -634,6 +639,9 @@ pub fn handle<C: CellServices>(call: &Call, caller_vcpu: usize, cell: &mut C) ->
         },
         Call::ArchWorkaround3 => forward(cell, smccc::ARCH_WORKAROUND_3, 0),
         Call::Hypercall(ref own) => hypercall::handle(own, caller_vcpu, cell),
+        // The interface's defined "absent" answer, not worth a report:
+        // Linux probes it on every boot.
+        Call::TrngDiscovery(_) => Outcome::Return1(smccc::return_code(smccc::NOT_SUPPORTED)),
         Call::Unknown(raw) => Outcome::Refused {
             x0: smccc::return_code(smccc::NOT_SUPPORTED),
             note: Note::UnknownFunction(raw),
@@ -974,6 +982,14 @@ mod tests {
                 Call::SmcccArchFeatures { function_id: 0 },
             ),
             (smccc::SMCCC_ARCH_SOC_ID, Call::SmcccArchSocId),
+            (
+                smccc::TRNG_VERSION,
+                Call::TrngDiscovery(smccc::TRNG_VERSION),
+            ),
+            (
+                smccc::TRNG_FEATURES,
+                Call::TrngDiscovery(smccc::TRNG_FEATURES),
+            ),
             (smccc::ARCH_WORKAROUND_1, Call::ArchWorkaround1),
             (
                 smccc::ARCH_WORKAROUND_2,
@@ -1619,5 +1635,25 @@ mod tests {
                 assert!(cell.entry_is_valid(entry));
             }
         }
+    }
+
+    #[test]
+    fn trng_discovery_is_not_supported_without_a_report() {
+        let mut cell = FakeCell::new(1);
+        for (id, width) in [(smccc::TRNG_VERSION, 0), (smccc::TRNG_FEATURES, 1)] {
+            let call = decode(
+                u64::from(id),
+                [u64::from(smccc::TRNG_VERSION) * width, 0, 0],
+            );
+            assert_eq!(call, Call::TrngDiscovery(id));
+            let outcome = handle(&call, 0, &mut cell);
+            assert_eq!(
+                outcome,
+                Outcome::Return1(smccc::return_code(smccc::NOT_SUPPORTED))
+            );
+            assert_eq!(outcome.note(), None);
+        }
+        // Nothing reached the firmware.
+        assert!(cell.firmware_calls.is_empty());
     }
 }

@@ -77,6 +77,13 @@ pub const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
 /// `SMCCC_ARCH_SOC_ID(w1 = type)` (SMC32): SoC identification. Not offered
 /// to guests.
 pub const SMCCC_ARCH_SOC_ID: u32 = 0x8000_0002;
+/// `TRNG_VERSION` (SMC32, Arm True Random Number Generator firmware
+/// interface, DEN0098): guests probe it; Bulkhead offers no TRNG and answers
+/// NOT_SUPPORTED, the interface's own "absent" answer.
+pub const TRNG_VERSION: u32 = 0x8400_0050;
+/// `TRNG_FEATURES` (SMC32): see [`TRNG_VERSION`].
+pub const TRNG_FEATURES: u32 = 0x8400_0051;
+
 /// `SMCCC_ARCH_WORKAROUND_1` (SMC32): branch-predictor invalidation,
 /// CVE-2017-5715 (Spectre v2).
 pub const ARCH_WORKAROUND_1: u32 = 0x8000_8000;

@@ -23,6 +23,7 @@
 #              linux-image-arm64); the host's apt setup is not touched
 #   BULKHEAD_DEBIAN_MIRROR (private) default http://deb.debian.org/debian
 #   BULKHEAD_DEBIAN_SUITE  (private) default bookworm
+#   BULKHEAD_DEBIAN_SECURITY (private) default http://deb.debian.org/debian-security
 #
 # Needs root (apt-get, mknod) unless OUT_DIR is already up to date.
 # Idempotent; safe to run concurrently (locks on OUT_DIR and the cache).
@@ -48,10 +49,20 @@ done
 CACHE=${BULKHEAD_CACHE:-/var/cache/bulkhead}
 DEBS=$CACHE/debs-arm64
 
+WORK='' DL_TMP=''
+trap 'rm -rf ${WORK:+"$WORK"} ${DL_TMP:+"$DL_TMP"}' EXIT
+
+# lock FD DIR: serialise runs on DIR (fd FD stays open until exit).
+lock() {
+    eval "exec $1<\"\$2\"" || die "cannot open $2"
+    flock -n "$1" && return 0
+    log "waiting for another run using $2"
+    flock "$1" || die "cannot lock $2"
+}
+
 mkdir -p "$1" || die "cannot create $1"
 OUT=$(cd "$1" && pwd)
-exec 8<"$OUT"
-flock 8 || die "cannot lock $OUT"
+lock 8 "$OUT"
 
 # ---------------------------------------------------------------- apt setup
 APT_MODE=${BULKHEAD_APT:-}
@@ -79,10 +90,11 @@ private)
     PAPT=$CACHE/apt-arm64
     MIRROR=${BULKHEAD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
     SUITE=${BULKHEAD_DEBIAN_SUITE:-bookworm}
+    SECURITY=${BULKHEAD_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
     KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
     SOURCES="deb [signed-by=$KEYRING] $MIRROR $SUITE main
 deb [signed-by=$KEYRING] $MIRROR $SUITE-updates main
-deb [signed-by=$KEYRING] http://deb.debian.org/debian-security $SUITE-security main"
+deb [signed-by=$KEYRING] $SECURITY $SUITE-security main"
     if [ ! -f "$PAPT/sources.list" ] || [ "$(cat "$PAPT/sources.list")" != "$SOURCES" ]; then
         need_root "set up the private apt configuration in $PAPT"
         mkdir -p "$PAPT"/{parts,prefs,state/lists/partial,cache/archives/partial}
@@ -187,8 +199,8 @@ fi
 # ---------------------------------------------------------------- downloads
 need_root "download packages and build the initramfs (mknod)"
 mkdir -p "$DEBS" || die "cannot create cache directory $DEBS"
-exec 9<"$DEBS"
-flock 9 || die "cannot lock $DEBS"
+lock 9 "$DEBS"
+rm -rf "$DEBS"/.dl.* "$OUT"/.work.*   # left by killed runs (we hold both locks)
 
 # cached PKG VER SHA256: path of a cached .deb of PKG at VER (and SHA256 if
 # known), or nothing.
@@ -214,6 +226,7 @@ download() {
     fi
     log "downloading $1:arm64=$2"
     tmp=$(mktemp -d "$DEBS/.dl.XXXXXX")
+    DL_TMP=$tmp
     # apt drops root for downloads: let _apt write (no "unsandboxed" warning).
     if id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
     if ! (cd "$tmp" && "${APT_GET[@]}" download "$1:arm64=$2"); then
@@ -255,7 +268,6 @@ if ! command -v cpio >/dev/null; then
 fi
 
 WORK=$(mktemp -d "$OUT/.work.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
 
 # Kernel: Debian's arm64 /boot/vmlinuz-* is the raw Image (an EFI stub
 # PE/COFF header + the arm64 boot header); accept a gzip'd one too.
