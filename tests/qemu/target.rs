@@ -1021,3 +1021,121 @@ fn virtio_mmio_device_and_its_interrupt_work_in_a_cell(config: &str) {
         );
     }
 }
+
+#[test]
+#[ignore = "needs QEMU and the Linux guest; run by `cargo xtask test`"]
+fn linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell_gicv3() {
+    linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell(
+        "tests/configs/qemu/linux.toml",
+        "GICv3",
+    );
+}
+
+#[test]
+#[ignore = "needs QEMU and the Linux guest; run by `cargo xtask test`"]
+fn linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell_gicv2() {
+    linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell(
+        "tests/configs/qemu/linux-gicv2.toml",
+        "GIC-0",
+    );
+}
+
+/// Debian's arm64 Linux in a 2-core, 256 MiB cell that owns the PL031, beside
+/// a bare-metal heartbeat cell: Linux sees exactly its cores, memory and
+/// devices; its shell reads the console; `reboot` restarts only its cell
+/// from the pristine image (same init output again), `poweroff` stops only
+/// its cell; the heartbeat never misses a beat.
+fn linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell(config: &str, gic: &str) {
+    xtask::linux::prepare().expect("the Linux guest (tests/linux/fetch-arm64.sh)");
+    let dist = build_config(config, &[]);
+    require_qemu();
+    let shell = "[linux] linux-init: shell on the console";
+    let script = [
+        Typing {
+            after: shell,
+            input: b"echo shell-$((6*7))\n",
+        },
+        Typing {
+            after: "shell-42",
+            input: b"reboot\n",
+        },
+        Typing {
+            after: shell,
+            input: b"poweroff\n",
+        },
+    ];
+    let powered_off = "bulkhead: cell linux powered off (PSCI SYSTEM_OFF)";
+    let out = run_scripted(&dist, Duration::from_secs(600), &script, |text| {
+        text.find(powered_off)
+            .is_some_and(|at| text[at..].matches("[rt] heartbeat: ").count() >= 3)
+    })
+    .unwrap();
+    let transcript = out.transcript();
+    let console = &out.console;
+    assert!(!out.timed_out, "{transcript}");
+    let linux = cell_lines(console, "linux");
+    // Two boots, each seeing exactly the cell: 2 CPUs, 256 MiB (the
+    // kernel's own count; MemTotal is that minus what the kernel keeps),
+    // the virtual console, the timer and its RTC, nothing else.
+    let expected = [
+        "linux-init: cpus=2".to_string(),
+        format!(
+            "linux-init: interrupts: {gic} 27 Level arch_timer | {gic} 33 Level uart-pl011 | {gic} 34 Level rtc-pl031"
+        ),
+        "linux-init: devices: apb-pclk chosen cpus intc@8000000 memory@40000000 pl011@9000000 pl031@9010000 psci timer".to_string(),
+        "linux-init: compatible: linux,dummy-virt".to_string(),
+        "linux-init: ready".to_string(),
+    ];
+    for line in &expected {
+        let count = linux
+            .iter()
+            .filter(|l| l.starts_with(line.as_str()))
+            .count();
+        assert_eq!(
+            count, 2,
+            "`{line}` should appear once per boot\n{transcript}"
+        );
+    }
+    let kernel_total = linux
+        .iter()
+        .filter(|l| l.contains("] Memory: ") && l.contains("K/262144K available"))
+        .count();
+    assert_eq!(kernel_total, 2, "kernel memory line\n{transcript}");
+    for memtotal in linux
+        .iter()
+        .filter_map(|l| l.strip_prefix("linux-init: cpus=2 memtotal="))
+    {
+        let kib: u64 = memtotal.parse().unwrap();
+        assert!(
+            (200_000..=262_144).contains(&kib),
+            "MemTotal {kib} kB\n{transcript}"
+        );
+    }
+    // The shell read the console; reboot restarted the cell, poweroff
+    // stopped only it.
+    assert!(linux.contains(&"shell-42"), "{transcript}");
+    let reboot = console
+        .find("bulkhead: cell linux restarting (PSCI SYSTEM_RESET)")
+        .unwrap_or_else(|| panic!("no restart\n{transcript}"));
+    let off = console.find(powered_off).unwrap();
+    assert!(reboot < off, "{transcript}");
+    assert!(!console.contains("bulkhead: every cell has stopped"));
+    assert!(!console.contains("bulkhead: fault"), "{transcript}");
+    // The heartbeat kept going throughout, without a gap: before the
+    // reboot, between reboot and poweroff, after poweroff.
+    let beats: Vec<u64> = cell_lines(console, "rt")
+        .iter()
+        .filter_map(|l| l.strip_prefix("heartbeat: "))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        beats.windows(2).all(|w| w[1] == w[0] + 1),
+        "heartbeat skipped: {beats:?}"
+    );
+    for (from, to) in [(0, reboot), (reboot, off), (off, console.len())] {
+        assert!(
+            console[from..to].contains("[rt] heartbeat: "),
+            "no heartbeat in {from}..{to}\n{transcript}"
+        );
+    }
+}

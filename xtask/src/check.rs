@@ -20,6 +20,7 @@ pub fn options(require_images: bool) -> LoadOptions {
 /// Loads `path`: first the structure (no image files needed), then builds
 /// the guest crates it names, then loads again with every image checked.
 pub fn load_and_build_guests(path: &Path) -> Result<Config, CheckError> {
+    crate::linux::prepare_for(path).map_err(CheckError::Other)?;
     let structure = load(path, &options(false)).map_err(CheckError::Config)?;
     crate::build::build_guests(&structure).map_err(CheckError::Other)?;
     load(path, &options(true)).map_err(CheckError::Config)

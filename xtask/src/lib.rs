@@ -4,5 +4,6 @@
 pub mod build;
 pub mod check;
 pub mod hvlog;
+pub mod linux;
 pub mod paths;
 pub mod qemu;

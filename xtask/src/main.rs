@@ -172,6 +172,9 @@ fn guest_packages() -> Result<Vec<String>> {
 
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
+    // Linux cells (configs/ and the QEMU tests) need the prepared guest.
+    eprintln!("\n==> Linux guest ({})", xtask::linux::ARM64_DIR);
+    xtask::linux::prepare()?;
     build_all_guests()?;
     step(
         "clippy (host)",

@@ -177,8 +177,8 @@ impl RunOutput {
     }
 }
 
-/// One step of scripted console input: once the console text so far
-/// contains `after`, type `input`.
+/// One step of scripted console input: once `after` appears on the console
+/// (after the point where the previous step typed), type `input`.
 #[derive(Debug, Clone, Copy)]
 pub struct Typing<'a> {
     /// Console text to wait for.
@@ -197,8 +197,8 @@ pub fn run_captured(
     run_scripted(dist, timeout, &[], done)
 }
 
-/// [`run_captured`], typing each step of `script` on the console (in order,
-/// each once its text has appeared).
+/// [`run_captured`], typing each step of `script` on the console in order,
+/// each once its text has appeared since the previous step typed.
 pub fn run_scripted(
     dist: &Dist,
     timeout: Duration,
@@ -234,6 +234,8 @@ pub fn run_scripted(
     });
     let mut stdin = child.stdin.take();
     let mut steps = script.iter().peekable();
+    // Console text before this offset is older than the last typed step.
+    let mut typed_at = 0;
     let started = Instant::now();
     let mut timed_out = false;
     let status = loop {
@@ -242,12 +244,15 @@ pub fn run_scripted(
         }
         let text = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
         if let (Some(step), Some(input)) = (steps.peek(), stdin.as_mut())
-            && text.contains(step.after)
+            && text
+                .get(typed_at..)
+                .is_some_and(|new| new.contains(step.after))
         {
             input
                 .write_all(step.input)
                 .context("type on QEMU's console")?;
             input.flush().context("type on QEMU's console")?;
+            typed_at = text.len();
             steps.next();
         }
         if done(&text) {
