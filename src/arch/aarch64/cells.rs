@@ -144,13 +144,38 @@ fn clean_to_poc(start: u64, end: u64) {
     barrier::dsb(barrier::SY);
 }
 
+/// Zeroes `[base, base + size)` of a cell's RAM (page aligned, mapped RW
+/// at EL2, no vCPU of the cell running): with DC ZVA, one cache block per
+/// instruction, where the CPU allows it (several times faster than stores,
+/// and under QEMU, for a 256 MiB Linux cell, the difference between half a
+/// second and a tenth); with plain stores otherwise.
+fn zero(base: u64, size: u64) {
+    let dczid: u64;
+    // SAFETY: reading DCZID_EL0 has no side effects.
+    unsafe { asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack, preserves_flags)) };
+    let prohibited = dczid & (1 << 4) != 0;
+    let block = 4u64 << (dczid & 0xf);
+    if prohibited || !base.is_multiple_of(block) || !size.is_multiple_of(block) {
+        // SAFETY: see the function's contract (callers pass a cell's own
+        // RAM region while none of its vCPUs runs).
+        unsafe { core::ptr::write_bytes(base as *mut u8, 0, size as usize) };
+        return;
+    }
+    let mut address = base;
+    while address < base + size {
+        // SAFETY: as above; DC ZVA zeroes exactly the aligned block at
+        // `address`, which lies inside the range.
+        unsafe { asm!("dc zva, {}", in(reg) address, options(nostack, preserves_flags)) };
+        address += block;
+    }
+    barrier::dsb(barrier::ISH);
+}
+
 /// Zeroes the cell's RAM and copies its pristine image in.
 pub fn load_image(cell: &CellDesc) {
     for region in cell.memory.iter().filter(|r| r.kind == RegionKind::Ram) {
         let base = region.hpa.as_u64();
-        // SAFETY: the region is the cell's own RAM, mapped RW at EL2, and
-        // none of the cell's vCPUs runs (boot, or the cell was stopped).
-        unsafe { core::ptr::write_bytes(base as *mut u8, 0, region.size as usize) };
+        zero(base, region.size);
         clean_to_poc(base, base + region.size);
     }
     for segment in cell.image.segments {
@@ -215,7 +240,21 @@ pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) ->
             Ordering::AcqRel,
             Ordering::Acquire,
         )
-        .map(|_| cpu::publish_and_sev())
+        .map(|_| {
+            cpu::publish_and_sev();
+            // The core waits in WFI (`wait_for_doorbell`): ring it.
+            super::gic::kick(cpu);
+        })
+}
+
+/// Sleeps until an interrupt arrives for this core (WFI, IRQs masked at
+/// EL2), then handles whatever is pending: the doorbell (the kick SGI a
+/// start request or a stop rings), console input, a vGIC notification.
+/// Long waits use this instead of WFE: QEMU's TCG treats WFE as a yield, so
+/// a core waiting in WFE keeps a host thread busy and slows the others.
+fn wait_for_doorbell(cpu: usize) {
+    aarch64_cpu::asm::wfi();
+    super::trap::take_pending_interrupts(cpu);
 }
 
 /// Starts every cell: loads its image and starts its first vCPU at the
@@ -331,7 +370,7 @@ pub fn run(cpu: usize) -> ! {
         // A core no cell owns stays in the hypervisor.
         loop {
             smp::stop_if_requested();
-            aarch64_cpu::asm::wfe();
+            wait_for_doorbell(cpu);
         }
     };
     loop {
@@ -370,7 +409,7 @@ pub fn run(cpu: usize) -> ! {
                 slot.context.load(Ordering::Relaxed),
             );
         }
-        aarch64_cpu::asm::wfe();
+        wait_for_doorbell(cpu);
     }
 }
 

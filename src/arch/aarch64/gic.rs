@@ -80,6 +80,8 @@ register_structs! {
         (0x184 => _reserved3),
         (0x280 => icpendr0: ReadWrite<u32>),
         (0x284 => _reserved5),
+        (0x380 => icactiver0: ReadWrite<u32>),
+        (0x384 => _reserved6),
         (0x400 => ipriorityr: [ReadWrite<u8>; 32]),
         (0x420 => _reserved4),
         (0x1000 => @END),
@@ -400,6 +402,26 @@ pub fn clear_pending_sgi(intid: u32) {
         }
     } else if let Some(register) = distributor().cpendsgir.get(intid as usize) {
         register.set(0xff);
+    }
+}
+
+/// Clears private interrupt `intid`'s (PPI's) active and pending state on
+/// this core: a vCPU stopped while its guest handled a hardware-linked
+/// interrupt never deactivated it, and its successor would never get that
+/// interrupt again.
+pub fn ppi_reset_state(intid: u32) {
+    if !(16..32).contains(&intid) {
+        return;
+    }
+    if is_v3() {
+        if let Some(frame) = redistributor(cpu::mpidr()) {
+            let sgi = block::<RedistributorSgiRegisters>(frame + 0x1_0000);
+            sgi.icactiver0.set(1 << intid);
+            sgi.icpendr0.set(1 << intid);
+        }
+    } else {
+        distributor().icactiver[0].set(1 << intid);
+        distributor().icpendr[0].set(1 << intid);
     }
 }
 

@@ -158,6 +158,10 @@ pub fn stop_other_cpus(me: usize) -> StopOutcome {
     }
     STOP_REQUESTED.store(true, Ordering::Release);
     cpu::publish_and_sev();
+    // Cores waiting for work sleep in WFI: ring their doorbell too.
+    for other in (0..CPUS.len()).filter(|&c| c != me && online_mask() & (1 << c) != 0) {
+        super::gic::kick(other);
+    }
 
     let others = (online_mask() & !(1 << me)).count_ones() as usize;
     let deadline = Deadline::after_micros(STOP_TIMEOUT_US);

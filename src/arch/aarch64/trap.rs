@@ -94,14 +94,18 @@ pub fn handle_sync(frame: &mut TrapFrame, cpu: usize) {
 /// (injected into the guest), or the kick, which brings a vCPU of a stopped
 /// or restarted cell back to park.
 pub fn handle_irq(cpu: usize) {
+    // A panic elsewhere rings every core: stop here too.
+    super::smp::stop_if_requested();
     let taken = take_interrupts(cpu);
     if let Some((cell, _)) = cells::vcpu_of(cpu) {
-        // An exit only for the list-register underflow is bookkeeping, not
-        // an interrupt delivery.
-        let cause = if taken == Taken::MaintenanceOnly {
-            ExitCause::Maintenance
-        } else {
-            ExitCause::Irq
+        // An exit only for the list-register underflow, or only for a
+        // doorbell that turned out to concern nobody running here (a start
+        // request rung just as the vCPU entered), is bookkeeping, not an
+        // interrupt delivery.
+        let cause = match taken {
+            Taken::MaintenanceOnly => ExitCause::Maintenance,
+            Taken::KickOnly => ExitCause::Other,
+            Taken::Nothing | Taken::Some => ExitCause::Irq,
         };
         vgic::count(cell.id.index(), cause);
     }
@@ -116,17 +120,26 @@ pub fn handle_irq(cpu: usize) {
 enum Taken {
     Nothing,
     MaintenanceOnly,
+    KickOnly,
     Some,
+}
+
+/// Handles what is pending at this core while it waits in the hypervisor
+/// (no guest runs here): see `cells::wait_for_doorbell`.
+pub(super) fn take_pending_interrupts(cpu: usize) {
+    let _ = take_interrupts(cpu);
 }
 
 /// Acknowledges and handles every physical interrupt pending at this core.
 fn take_interrupts(cpu: usize) -> Taken {
     let mut taken = Taken::Nothing;
     while let Some(intid) = super::gic::acknowledge() {
-        taken = if intid == vgic::MAINTENANCE_PPI && taken != Taken::Some {
-            Taken::MaintenanceOnly
-        } else {
-            Taken::Some
+        taken = match (taken, intid) {
+            (Taken::Nothing | Taken::MaintenanceOnly, vgic::MAINTENANCE_PPI) => {
+                Taken::MaintenanceOnly
+            }
+            (Taken::Nothing | Taken::KickOnly, super::gic::KICK_SGI) => Taken::KickOnly,
+            _ => Taken::Some,
         };
         if Some(intid) == vconsole::input_irq() {
             vconsole::input_interrupt();

@@ -19,11 +19,14 @@ use super::{boot, cpu};
 /// HCR_EL2 while a guest runs. Bits (Arm ARM D19.2.48):
 /// RW(31) EL1 is AArch64; TSW(22) trap data-cache set/way ops; TACR(21)
 /// trap ACTLR_EL1; TIDCP(20) trap IMPLEMENTATION DEFINED sysregs; TSC(19)
-/// trap SMC; BSU(11:10)=01 and FB(9): barriers and TLB/cache maintenance
-/// broadcast in the inner shareable domain; AMO(5) IMO(4) FMO(3): SError,
+/// trap SMC; BSU(11:10)=01: barriers upgraded to inner shareable; AMO(5)
+/// IMO(4) FMO(3): SError,
 /// IRQ and FIQ go to EL2; SWIO(1) set/way invalidate acts as clean+invalidate;
 /// VM(0) stage-2 on; APK(40) API(41) pointer authentication not trapped.
-/// WFE is never trapped and WFI only on GICv2 ([`HCR_TWI`]): the core
+/// FB(9) stays clear: a vCPU never leaves its core, so a guest's local TLB
+/// and cache maintenance need not be broadcast (on QEMU every broadcast TLB
+/// invalidation stops all vCPUs; with FB set Linux took 9.6 s instead of
+/// about 1 s to bring up its second CPU). WFE is never trapped and WFI only on GICv2 ([`HCR_TWI`]): the core
 /// belongs to the cell.
 pub const HCR_GUEST: u64 = (1 << 41)
     | (1 << 40)
@@ -33,7 +36,6 @@ pub const HCR_GUEST: u64 = (1 << 41)
     | (1 << 20)
     | (1 << 19)
     | (0b01 << 10)
-    | (1 << 9)
     | (1 << 5)
     | (1 << 4)
     | (1 << 3)

@@ -180,8 +180,10 @@ pub fn reset_vcpu(cpu: usize) {
     }
     *LISTS[cpu].lock() = Some(ListRegisters::new(lr_count()));
     INBOX[cpu].lock().clear();
-    gic::ppi_enable(VTIMER_PPI, false);
-    gic::ppi_enable(timer::PHYSICAL_TIMER_PPI, false);
+    for ppi in [VTIMER_PPI, timer::PHYSICAL_TIMER_PPI] {
+        gic::ppi_enable(ppi, false);
+        gic::ppi_reset_state(ppi);
+    }
     gic::ppi_enable(MAINTENANCE_PPI, true);
 }
 

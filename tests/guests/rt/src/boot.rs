@@ -1,12 +1,18 @@
 //! `_start`, `secondary_start`, the per-vCPU stacks and the panic handler.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{MAX_VCPUS, STACK_SIZE, println, vcpu_index};
+
+/// CNTVCT_EL0 as read by vCPU 0's first instruction (see [`entry_counter`]).
+static ENTRY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 core::arch::global_asm!(
     // vCPU 0: x0 = DTB address or 0 (ignored).
     ".section .text.boot, \"ax\"",
     ".global _start",
     "_start:",
+    "    mrs x21, cntvct_el0", // x21: the counter at the first instruction
     "    msr daifset, #0xf",
     "    mov x19, #1", // x19: 1 = primary entry
     "    b 0f",
@@ -53,7 +59,11 @@ core::arch::global_asm!(
     "4:  mov x3, #1",
     "    str x3, [x2]",
     "    dsb sy",
-    "1:  bl __rt_main",
+    // Primary: publish the entry counter (after .bss is zeroed).
+    "1:  adrp x2, {entry_counter}",
+    "    str x21, [x2, :lo12:{entry_counter}]",
+    "    dsb sy",
+    "    bl __rt_main",
     "    b 9f",
     "2:  mov x0, x20",
     "    bl __rt_secondary",
@@ -70,7 +80,16 @@ core::arch::global_asm!(
     max_vcpus = const MAX_VCPUS,
     stack_size = const STACK_SIZE,
     stacks_size = const MAX_VCPUS * STACK_SIZE,
+    entry_counter = sym ENTRY_COUNTER,
 );
+
+/// The virtual counter (`CNTVCT_EL0`) as vCPU 0's very first instruction
+/// read it at the latest entry to `_start`: under Bulkhead, how long the
+/// hypervisor took to start the guest since reset (the counter is not
+/// offset by default).
+pub fn entry_counter() -> u64 {
+    ENTRY_COUNTER.load(Ordering::Relaxed)
+}
 
 unsafe extern "C" {
     /// The secondary entry point above.

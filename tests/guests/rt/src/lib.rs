@@ -58,7 +58,7 @@ pub mod timer;
 #[cfg(target_os = "none")]
 pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};
 #[cfg(target_os = "none")]
-pub use boot::{park_secondary, secondary_entry};
+pub use boot::{entry_counter, park_secondary, secondary_entry};
 #[cfg(target_os = "none")]
 pub use call::{
     CellInfo, abi_version, affinity_info, cell_counter, cell_info, console_write, counters,
