@@ -205,10 +205,24 @@ pub fn run_scripted(
     script: &[Typing<'_>],
     done: impl Fn(&str) -> bool,
 ) -> Result<RunOutput> {
-    let mut command = command(dist)?;
+    let command = command(dist)?;
+    capture(command, Some(dist), timeout, script, done)
+}
+
+/// Runs `command` (a QEMU command line) like [`run_scripted`]; with `dist`,
+/// its hypervisor log is decoded too.
+pub fn capture(
+    mut command: Command,
+    dist: Option<&Dist>,
+    timeout: Duration,
+    script: &[Typing<'_>],
+    done: impl Fn(&str) -> bool,
+) -> Result<RunOutput> {
     ensure_installed(&command.get_program().to_string_lossy())?;
-    let log_path = dist.dir.join(LOG_FILE);
-    let _ = std::fs::remove_file(&log_path);
+    let log_path = dist.map(|d| d.dir.join(LOG_FILE));
+    if let Some(path) = &log_path {
+        let _ = std::fs::remove_file(path);
+    }
     let line = describe(&command);
     let mut child = command
         .stdin(if script.is_empty() {
@@ -280,9 +294,9 @@ pub fn run_scripted(
         console.push_str("\n[qemu stderr] ");
         console.push_str(&stderr);
     }
-    let log = match std::fs::read(&log_path) {
-        Ok(bytes) => LogDecoder::new(&dist.elf)?.decode_all(&bytes),
-        Err(_) => Vec::new(),
+    let log = match (dist, log_path.map(std::fs::read)) {
+        (Some(dist), Some(Ok(bytes))) => LogDecoder::new(&dist.elf)?.decode_all(&bytes),
+        _ => Vec::new(),
     };
     Ok(RunOutput {
         console,

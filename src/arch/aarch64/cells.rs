@@ -107,11 +107,14 @@ pub fn build_stage2() {
             Ok(map) => {
                 STAGE2_ROOTS[cell.id.index()].store(map.root().as_u64(), Ordering::Release);
                 crate::log::info!(
-                    "cell {=str}: stage-2 root {=u64:#x}, {=usize} of {=usize} tables",
+                    "cell {=str}: stage-2 root {=u64:#x}, {=usize} of {=usize} tables, {=usize} 1 GiB blocks, {=usize} 2 MiB blocks, {=usize} pages",
                     cell.name,
                     map.root().as_u64(),
                     map.tables_used(),
-                    STAGE2_TABLES_PER_CELL
+                    STAGE2_TABLES_PER_CELL,
+                    map.blocks_at(crate::mm::Level::One),
+                    map.blocks_at(crate::mm::Level::Two),
+                    map.blocks_at(crate::mm::Level::Three)
                 );
             }
             Err(error) => panic!("cell {}: stage-2 mapping failed: {error:?}", cell.name),
