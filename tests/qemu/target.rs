@@ -1139,3 +1139,29 @@ fn linux_cell_boots_reboots_and_powers_off_beside_a_bare_metal_cell(config: &str
         );
     }
 }
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn bench_quick_mode_gives_identical_instruction_counts_twice() {
+    require_qemu();
+    let options = xtask::bench::Options { quick: true };
+    let first = xtask::bench::run(&options).unwrap();
+    let second = xtask::bench::run(&options).unwrap();
+    let table = first.table();
+    // Every instruction count, counter and size is the same on both runs.
+    assert_eq!(first.deterministic(), second.deterministic(), "{table}");
+    // The figures mean something: a trapped call or MMIO read costs the
+    // cell more than the bare run; the guest's own compute does not.
+    let cell = |figure: &str| first.get(figure, "gicv3 cell").unwrap_or(f64::NAN);
+    let bare = |figure: &str| first.get(figure, "gicv3 bare").unwrap_or(f64::NAN);
+    for figure in ["null call (HVC) round trip", "trapped MMIO read (UART FR)"] {
+        assert!(cell(figure) > bare(figure), "{figure}\n{table}");
+    }
+    assert_eq!(
+        cell("compute workload"),
+        bare("compute workload"),
+        "{table}"
+    );
+    assert!(cell("first guest instruction after reset") > 0.0, "{table}");
+    assert!(cell("exits per timer interrupt") <= 1.0, "{table}");
+}

@@ -1,6 +1,7 @@
 //! Bulkhead's host tool as a library: the `cargo xtask` subcommands and the
 //! helpers the QEMU integration tests under `tests/` use.
 
+pub mod bench;
 pub mod build;
 pub mod check;
 pub mod hvlog;

@@ -50,6 +50,20 @@ enum Task {
         /// The product config.
         config: Option<PathBuf>,
     },
+    /// Measure what Bulkhead costs its guests, in instructions.
+    ///
+    /// Runs the bench guest in a cell and directly on QEMU (bare), on GICv3
+    /// and GICv2, under `-icount` (1 instruction = 1 ns, so the figures are
+    /// instruction counts and read the same on every machine), plus boot
+    /// wall time. Prints a table and writes target/bench/latest.json.
+    Bench {
+        /// GICv3 only, one boot-time sample (CI).
+        #[arg(long)]
+        quick: bool,
+        /// A previous report: flag every figure that got worse (exit 1).
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
     /// Run every check CI runs: format, clippy (host and bare-metal targets),
     /// host unit and integration tests, and the QEMU integration tests.
     Test {
@@ -66,6 +80,7 @@ fn main() -> ExitCode {
         Task::Build { config, features } => build_task(&config, features),
         Task::Run { config } => run(config),
         Task::Test { host_only } => test(host_only),
+        Task::Bench { quick, compare } => bench(quick, compare),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +139,29 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     let status = qemu::run_interactive(&dist)?;
     if !status.success() {
         bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
+fn bench(quick: bool, compare: Option<PathBuf>) -> Result<()> {
+    let old = compare.as_deref().map(xtask::bench::load).transpose()?;
+    let report = xtask::bench::run(&xtask::bench::Options { quick })?;
+    print!("{}", report.table());
+    let path = xtask::bench::output_dir().join("latest.json");
+    xtask::bench::save(&report, &path)?;
+    println!("\nreport: {}", paths::shown(&path).display());
+    if let Some(old) = old {
+        let worse = report.worse_than(&old);
+        if !worse.is_empty() {
+            for line in &worse {
+                println!("WORSE: {line}");
+            }
+            bail!("{} figure(s) got worse", worse.len());
+        }
+        println!(
+            "no figure got worse than {}",
+            compare.unwrap_or_default().display()
+        );
     }
     Ok(())
 }

@@ -13,8 +13,8 @@
 //!   first instruction), `sgi_latency` (vCPU 0's send to vCPU 1's handler),
 //!   `device_latency` (PL031 alarm due time to the handler), `compute`
 //!   (with `check=<hex>`) and `memory_walk`;
-//! * `bench: device_latency error=<why>` instead when the RTC alarm does
-//!   not come at the RTC second boundary the figure is measured from;
+//! * `bench: device_latency error=<why>` instead when an RTC alarm does
+//!   not come within a second of when QEMU's PL031 makes it due;
 //! * `bench: idle_exits exits=<E> seconds=1` and
 //!   `bench: tick_exits exits=<E> ticks=<K> seconds=1`: the cell's exits
 //!   (all causes, both vCPUs) during one second of WFI, without and with a
@@ -92,6 +92,41 @@ mod guest {
         unsafe { rtc(offset).write_volatile(value) };
     }
 
+    /// Without the hypervisor (set before vCPU 1 starts).
+    static BARE: AtomicBool = AtomicBool::new(false);
+
+    /// Without the hypervisor only, what QEMU's GIC reset leaves undone for
+    /// rt's bring-up (a cell's virtual GIC has it done already): on a GICv3
+    /// (no security extensions) every interrupt resets to group 0, which
+    /// rt's group-1 setup never signals, so this vCPU's SGIs/PPIs
+    /// (GICR_IGROUPR0) and, on vCPU 0, INTIDs 32..63 (GICD_IGROUPR1) become
+    /// group 1; on a GICv2 (group 0 is an IRQ once rt sets
+    /// GICC_CTLR.EnableGrp0) the RTC's SPI targets no CPU until vCPU 0 is
+    /// set in its GICD_ITARGETSR byte.
+    fn bare_gic_setup() {
+        const GICR_SGI_FRAME: u64 = 0x080b_0000;
+        const GICR_STRIDE: u64 = 0x2_0000;
+        if !BARE.load(Ordering::Relaxed) {
+            return;
+        }
+        let vcpu = rt::vcpu_index() as u64;
+        if !gic::is_v3() {
+            if vcpu == 0 {
+                // GICD_ITARGETSR8: INTIDs 32..35, one byte each.
+                let shift = (RTC_INTID % 4) * 8;
+                gic::write_distributor(0x800 + RTC_INTID / 4 * 4, 1 << shift);
+            }
+            return;
+        }
+        let igroupr0 = GICR_SGI_FRAME + vcpu * GICR_STRIDE + 0x80;
+        // SAFETY: this vCPU's redistributor GICR_IGROUPR0 (QEMU's GICv3): a
+        // 32-bit store only regroups its private interrupts.
+        unsafe { (igroupr0 as *mut u32).write_volatile(u32::MAX) };
+        if vcpu == 0 {
+            gic::write_distributor(0x84, u32::MAX);
+        }
+    }
+
     /// The IRQ handler of both vCPUs.
     fn irq() {
         // The first statement: latencies end here.
@@ -163,6 +198,10 @@ mod guest {
     fn main() -> ! {
         let entry = rt::entry_counter();
         println!("bench: first_instruction ticks={entry} n=1");
+        let in_cell = rt::cell_info().is_some();
+        BARE.store(!in_cell, Ordering::Relaxed);
+        // Outside the measured bring-up: a cell does not need it.
+        bare_gic_setup();
 
         let start = rt::counter();
         gic::init_distributor();
@@ -171,7 +210,6 @@ mod guest {
         let ticks = rt::counter() - start;
         println!("bench: gic_setup ticks={ticks} n=1");
         rt::set_irq_handler(irq);
-        let in_cell = rt::cell_info().is_some();
         let freq = rt::counter_freq();
 
         let start = rt::counter();
@@ -227,7 +265,8 @@ mod guest {
             println!("bench: sgi_latency error=CPU_ON vcpu 1 -> {status}");
             return;
         }
-        wait_until(|| PARTNER_READY.load(Ordering::Acquire));
+        // vCPU 1 says it is ready with a WAKE: take that one first.
+        wait_until(|| WOKEN.load(Ordering::Acquire) && PARTNER_READY.load(Ordering::Acquire));
         let mut ticks = 0;
         for _ in 0..SGI_SAMPLES {
             SGI_PUBLISHED.store(false, Ordering::Relaxed);
@@ -246,55 +285,35 @@ mod guest {
         println!("bench: sgi_latency ticks={ticks} n={SGI_SAMPLES}");
     }
 
-    /// The RTC alarm, measured from the RTC second boundary it is assumed
-    /// to be due at. The match register is written half a second into an
-    /// RTC second, so an alarm due at the boundary comes about 0.5 s after
-    /// the write, one due a whole second after the write (QEMU 7.2's
-    /// `pl031_set_alarm` schedules it at write + (RTCMR - RTCDR) s) 1 s
-    /// after it: that breaks the assumption and is reported as an error.
+    /// The RTC alarm, from the moment it is due to the handler. QEMU's PL031
+    /// (`pl031_set_alarm`, QEMU 7.2) schedules the alarm at the time of the
+    /// RTCMR write plus (RTCMR - RTCDR) seconds on the virtual clock, so
+    /// with RTCMR = RTCDR + 1 it is due one second (`freq` ticks) after the
+    /// write; the counter is read right after the write (the device is
+    /// passed through, the write does not trap), which can only make the
+    /// figure a few instructions smaller than the truth.
     fn device_latency(freq: u64) {
         rtc_write(0xc, 1); // RTCCR: start (QEMU's always counts)
-        let mut from_boundary = 0i64;
-        let mut from_write = 0i64;
-        let mut due_after_write = 0;
+        let mut total = 0i64;
         for _ in 0..ALARMS {
-            // Half a second past the next boundary (virtual timer: free).
-            timer_at((rt::counter() / freq + 1) * freq + freq / 2);
-            let (second, read_at) = loop {
-                let before = rt::counter();
-                let second = rtc_read(0x0);
-                let after = rt::counter();
-                if before / freq == after / freq {
-                    break (second, after);
-                }
-            };
-            let boundary = (read_at / freq + 1) * freq;
             ALARM_SEEN.store(false, Ordering::Relaxed);
             rtc_write(0x1c, 1);
-            let written_at = rt::counter();
+            let second = rtc_read(0x0);
             rtc_write(0x4, second.wrapping_add(1));
+            let written_at = rt::counter();
             rtc_write(0x10, 1);
             wait_until(|| ALARM_SEEN.load(Ordering::Acquire));
             let at = ALARM_AT.load(Ordering::Relaxed) as i64;
-            let latency = at - boundary as i64;
-            from_boundary += latency;
-            from_write += at - (written_at + freq) as i64;
-            if at >= (written_at + freq) as i64 {
-                due_after_write += 1;
-            } else if latency < 0 || latency > freq as i64 {
+            let latency = at - (written_at + freq) as i64;
+            if !(0..freq as i64).contains(&latency) {
                 println!(
-                    "bench: device_latency error=alarm {latency} ticks from the RTC second boundary, outside 0..1 s"
+                    "bench: device_latency error=alarm {latency} ticks from its due time, outside 0..1 s"
                 );
                 return;
             }
+            total += latency;
         }
-        if due_after_write != 0 {
-            println!(
-                "bench: device_latency error={due_after_write} of {ALARMS} alarms came 1 s after the RTCMR write (written mid-second), not at the RTC second boundary; from the boundaries {from_boundary} ticks, from write+1s {from_write} ticks"
-            );
-            return;
-        }
-        println!("bench: device_latency ticks={from_boundary} n={ALARMS}");
+        println!("bench: device_latency ticks={total} n={ALARMS}");
     }
 
     fn idle_exits(in_cell: bool, freq: u64) {
@@ -361,6 +380,7 @@ mod guest {
     }
 
     fn secondary(_: u64) -> ! {
+        bare_gic_setup();
         gic::init_cpu(1 << PING);
         gic::mask_irqs();
         PARTNER_READY.store(true, Ordering::Release);
@@ -375,7 +395,7 @@ mod guest {
     /// and CRC kernels, folded into one checksum.
     mod work {
         pub(super) const SEED: u32 = 0x3415;
-        const ITERATIONS: u32 = 200;
+        const ITERATIONS: u32 = 1000;
         const NODES: usize = 64;
         const NIL: u8 = u8::MAX;
         const N: usize = 10;

@@ -22,6 +22,8 @@ fn read32(address: u64) -> u32 {
 
 /// Whether the GIC is a GICv3 (GICD_PIDR2.ArchRev at the GICv3 offset).
 /// Read once: the distributor is trapped, so every read costs an exit.
+/// The read is a probe: QEMU's own GICv2 distributor (no hypervisor) is
+/// 4 KiB and aborts it, which means GICv2.
 pub fn is_v3() -> bool {
     const UNKNOWN: u8 = 0;
     const V3: u8 = 3;
@@ -29,11 +31,8 @@ pub fn is_v3() -> bool {
     static VERSION: AtomicU8 = AtomicU8::new(UNKNOWN);
     let mut version = VERSION.load(Ordering::Relaxed);
     if version == UNKNOWN {
-        version = if (read32(GICD + 0xffe8) >> 4) & 0xf == 3 {
-            V3
-        } else {
-            V2
-        };
+        let pidr2 = crate::probe_read32(GICD + 0xffe8).unwrap_or(0);
+        version = if (pidr2 >> 4) & 0xf == 3 { V3 } else { V2 };
         VERSION.store(version, Ordering::Relaxed);
     }
     version == V3

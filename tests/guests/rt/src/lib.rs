@@ -12,6 +12,8 @@
 //! * The guest starts its other vCPUs itself with PSCI `CPU_ON` (see
 //!   [`start_vcpu`]); they enter at `secondary_start` with x0 = the context
 //!   id given to `CPU_ON`.
+//! * vCPU 0's first instruction reads CNTVCT_EL0; [`entry_counter`] returns
+//!   that value (how long after reset the guest started).
 //! * A vCPU's index is `MPIDR_EL1.Aff0` ([`vcpu_index`]); at most
 //!   [`MAX_VCPUS`] vCPUs, each with a [`STACK_SIZE`] stack.
 //! * Interrupts stay masked (DAIF). A synchronous exception inside a

@@ -1,0 +1,503 @@
+//! `cargo xtask bench`: what Bulkhead costs its guests, in instructions.
+//!
+//! The `bench` guest (tests/guests/bench) measures each figure with the
+//! virtual counter and prints `bench: <figure> key=value ...` lines. It runs
+//! twice per GIC version in the same `cargo xtask bench`: in a Bulkhead cell
+//! (tests/configs/bench/) and directly on QEMU at EL1 (bare), both under
+//! `-icount shift=0,sleep=off`, where QEMU's virtual clock advances one
+//! nanosecond per instruction and the 62.5 MHz counter one tick per 16
+//! instructions: the figures are instruction counts (the hypervisor's own
+//! instructions included in a cell) and read the same on every machine.
+//! Boot wall time is measured separately without `-icount` (median of 5)
+//! and is the only figure that varies between runs.
+//!
+//! The report is printed as a table and written as JSON to
+//! `target/bench/latest.json`; `--compare OLD.json` flags every
+//! deterministic figure that got worse.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::build::{BuildOptions, Dist, build, section_sizes};
+use crate::paths;
+use crate::qemu;
+
+/// Instructions per counter tick under `-icount shift=0` (1 ns per
+/// instruction, 62.5 MHz counter).
+pub const INSTRUCTIONS_PER_TICK: f64 = 16.0;
+
+/// How long one bench run may take (wall time) before it counts as hung.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What `cargo xtask bench` does.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// GICv3 only and one boot-time sample (what CI runs).
+    pub quick: bool,
+}
+
+/// One GIC version's configs.
+struct Variant {
+    /// Column prefix: `gicv3`, `gicv2`.
+    name: &'static str,
+    /// The bench config (a cell running the bench guest).
+    config: &'static str,
+    /// QEMU `-machine` for the bare run.
+    bare_machine: &'static str,
+}
+
+const VARIANTS: [Variant; 2] = [
+    Variant {
+        name: "gicv3",
+        config: "tests/configs/bench/bench.toml",
+        bare_machine: "virt,gic-version=3",
+    },
+    Variant {
+        name: "gicv2",
+        config: "tests/configs/bench/bench-gicv2.toml",
+        bare_machine: "virt,gic-version=2",
+    },
+];
+
+/// `-icount` and a virtual-clock RTC: every run sees the same machine.
+const DETERMINISTIC: [&str; 4] = [
+    "-icount",
+    "shift=0,sleep=off",
+    "-rtc",
+    "base=2020-01-01T00:00:00,clock=vm",
+];
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Figure name.
+    pub figure: String,
+    /// Unit of the values.
+    pub unit: String,
+    /// Whether the figure is the same on every run (instruction counts,
+    /// counters, sizes); wall times are not.
+    pub deterministic: bool,
+    /// What we aim at, if anything.
+    pub target: String,
+    /// Values by column (`gicv3 cell`, `gicv3 bare`, ...).
+    pub values: BTreeMap<String, f64>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Columns in display order.
+    pub columns: Vec<String>,
+    /// Rows in display order.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    fn row(&mut self, figure: &str, unit: &str, deterministic: bool, target: &str) -> &mut Row {
+        if let Some(index) = self.rows.iter().position(|r| r.figure == figure) {
+            return &mut self.rows[index];
+        }
+        self.rows.push(Row {
+            figure: figure.into(),
+            unit: unit.into(),
+            deterministic,
+            target: target.into(),
+            values: BTreeMap::new(),
+        });
+        self.rows.last_mut().expect("just pushed")
+    }
+
+    fn set(&mut self, figure: &str, unit: &str, target: &str, column: &str, value: f64) {
+        let deterministic = unit != "ms wall";
+        self.row(figure, unit, deterministic, target)
+            .values
+            .insert(column.into(), value);
+        if !self.columns.iter().any(|c| c == column) {
+            self.columns.push(column.into());
+        }
+    }
+
+    /// The value of `figure` in `column`.
+    pub fn get(&self, figure: &str, column: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.figure == figure)?
+            .values
+            .get(column)
+            .copied()
+    }
+
+    /// The deterministic figures only (what must match between runs).
+    pub fn deterministic(&self) -> Vec<(String, String, f64)> {
+        self.rows
+            .iter()
+            .filter(|r| r.deterministic)
+            .flat_map(|r| {
+                r.values
+                    .iter()
+                    .map(|(c, v)| (r.figure.clone(), c.clone(), *v))
+            })
+            .collect()
+    }
+
+    /// The report as a text table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.figure.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        out.push_str(&format!("{:<width$}  {:<14}", "figure", "unit"));
+        for column in &self.columns {
+            out.push_str(&format!("  {column:>12}"));
+        }
+        out.push_str("  target\n");
+        for row in &self.rows {
+            out.push_str(&format!("{:<width$}  {:<14}", row.figure, row.unit));
+            for column in &self.columns {
+                match row.values.get(column) {
+                    Some(v) if v.fract() == 0.0 => out.push_str(&format!("  {v:>12.0}")),
+                    Some(v) => out.push_str(&format!("  {v:>12.1}")),
+                    None => out.push_str(&format!("  {:>12}", "-")),
+                }
+            }
+            out.push_str(&format!("  {}\n", row.target));
+        }
+        out
+    }
+
+    /// Deterministic figures of `self` that are worse (higher) than in
+    /// `old`, as `figure column: old -> new` lines. Every figure is "lower
+    /// is better"; wall times are not compared (they vary).
+    pub fn worse_than(&self, old: &Report) -> Vec<String> {
+        let mut worse = Vec::new();
+        for (figure, column, value) in self.deterministic() {
+            if let Some(before) = old.get(&figure, &column)
+                && value > before
+            {
+                worse.push(format!("{figure} ({column}): {before} -> {value}"));
+            }
+        }
+        worse
+    }
+}
+
+/// `bench: <figure> key=value ...` lines of a run, by figure.
+pub fn parse(console: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut figures = BTreeMap::new();
+    for line in console.lines() {
+        let Some(at) = line.find("bench: ") else {
+            continue;
+        };
+        let mut words = line[at + "bench: ".len()..].split_whitespace();
+        let Some(figure) = words.next() else {
+            continue;
+        };
+        let pairs = words
+            .filter_map(|w| w.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        figures.insert(figure.to_string(), pairs);
+    }
+    figures
+}
+
+fn number(pairs: &BTreeMap<String, String>, key: &str) -> Option<f64> {
+    pairs.get(key)?.parse().ok()
+}
+
+/// Instructions per repetition of a `ticks=T n=N` figure, to 0.1.
+fn per_repetition(pairs: &BTreeMap<String, String>) -> Option<f64> {
+    let ticks = number(pairs, "ticks")?;
+    let n = number(pairs, "n").unwrap_or(1.0).max(1.0);
+    Some((ticks * INSTRUCTIONS_PER_TICK / n * 10.0).round() / 10.0)
+}
+
+/// The figures a run of the bench guest gives, into `report` under
+/// `column`.
+fn record_run(report: &mut Report, column: &str, console: &str) -> Result<()> {
+    let figures = parse(console);
+    if !figures.contains_key("done") {
+        bail!("the bench guest did not finish ({column}):\n{console}");
+    }
+    let instructions = [
+        (
+            "first_instruction",
+            "first guest instruction after reset",
+            "<= 50000 (cell)",
+        ),
+        ("gic_setup", "guest GIC set-up", "<= 2x bare"),
+        ("null_call", "null call (HVC) round trip", "<= 150 (cell)"),
+        ("mmio_read", "trapped MMIO read (UART FR)", ""),
+        ("timer_latency", "timer deadline -> handler", ""),
+        ("sgi_latency", "SGI send -> handler", ""),
+        ("device_latency", "device IRQ (PL031) -> handler", ""),
+        ("compute", "compute workload", "= bare"),
+        ("memory_walk", "8 MiB memory walk", "= bare"),
+    ];
+    for (key, name, target) in instructions {
+        if let Some(value) = figures.get(key).and_then(per_repetition) {
+            report.set(name, "instructions", target, column, value);
+        }
+    }
+    if let Some(exits) = figures.get("idle_exits").and_then(|p| number(p, "exits")) {
+        let seconds = figures["idle_exits"]
+            .get("seconds")
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(1.0);
+        report.set("exits/s, idle guest", "exits", "", column, exits / seconds);
+    }
+    if let Some(pairs) = figures.get("tick_exits")
+        && let (Some(exits), Some(ticks)) = (number(pairs, "exits"), number(pairs, "ticks"))
+    {
+        let seconds = number(pairs, "seconds").unwrap_or(1.0);
+        report.set(
+            "exits/s, 1 kHz timer guest",
+            "exits",
+            "",
+            column,
+            exits / seconds,
+        );
+        if ticks > 0.0 {
+            report.set(
+                "exits per timer interrupt",
+                "exits",
+                "<= 1",
+                column,
+                (exits / ticks * 100.0).round() / 100.0,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The bench guest's ELF (built by the cell build).
+fn guest_elf() -> PathBuf {
+    paths::workspace().join("target/aarch64-unknown-none/release/guest-bench")
+}
+
+/// Runs the bench guest in a cell under `-icount`.
+fn run_cell(dist: &Dist) -> Result<qemu::RunOutput> {
+    let mut command = qemu::command(dist)?;
+    command.args(DETERMINISTIC);
+    qemu::capture(command, Some(dist), RUN_TIMEOUT, &[], |text| {
+        text.contains("bench: done")
+    })
+}
+
+/// The bare QEMU command: the guest ELF at EL1, 2 CPUs, PSCI over HVC.
+fn bare_command(machine: &str) -> Command {
+    let mut command = Command::new("qemu-system-aarch64");
+    command
+        .current_dir(paths::workspace())
+        .args(["-machine", machine, "-cpu", "cortex-a57", "-smp", "2"])
+        .args(["-m", "1024", "-nographic", "-kernel"])
+        .arg(guest_elf());
+    command
+}
+
+fn run_bare(machine: &str) -> Result<qemu::RunOutput> {
+    let mut command = bare_command(machine);
+    command.args(DETERMINISTIC);
+    qemu::capture(command, None, RUN_TIMEOUT, &[], |text| {
+        text.contains("bench: done")
+    })
+}
+
+/// Wall time from starting QEMU (without `-icount`) to the guest's first
+/// `bench:` line, median of `samples` runs.
+fn wall_to_first_line(mut make: impl FnMut() -> Result<Command>, samples: usize) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..samples {
+        let command = make()?;
+        let started = Instant::now();
+        let seen = std::sync::Mutex::new(None);
+        let out = qemu::capture(command, None, RUN_TIMEOUT, &[], |text| {
+            if text.contains("bench: ") {
+                let mut seen = seen.lock().expect("not poisoned");
+                if seen.is_none() {
+                    *seen = Some(started.elapsed());
+                }
+                true
+            } else {
+                false
+            }
+        })?;
+        let Some(elapsed) = *seen.lock().expect("not poisoned") else {
+            bail!("no guest line within the time limit:\n{}", out.console);
+        };
+        times.push(elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2].round())
+}
+
+/// Stage-2 figures from the hypervisor log line `cell C: stage-2 root R,
+/// T of M tables, A 1 GiB blocks, B 2 MiB blocks, P pages`.
+fn stage2_figures(log: &[String]) -> Option<[f64; 4]> {
+    let line = log.iter().find(|l| l.contains("stage-2 root"))?;
+    let numbers: Vec<f64> = line
+        .split(", ")
+        .skip(1)
+        .filter_map(|part| part.split_whitespace().next()?.parse().ok())
+        .collect();
+    match numbers[..] {
+        [tables, gib, mib, pages] => Some([tables, gib, mib, pages]),
+        _ => None,
+    }
+}
+
+/// Runs every measurement and returns the report.
+pub fn run(options: &Options) -> Result<Report> {
+    let mut report = Report {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    let variants = if options.quick {
+        &VARIANTS[..1]
+    } else {
+        &VARIANTS[..]
+    };
+    let samples = if options.quick { 1 } else { 5 };
+    for variant in variants {
+        let dist = build(
+            &paths::workspace().join(variant.config),
+            &BuildOptions::default(),
+        )
+        .with_context(|| format!("build {}", variant.config))?;
+        let cell_column = format!("{} cell", variant.name);
+        let bare_column = format!("{} bare", variant.name);
+        let cell = run_cell(&dist)?;
+        record_run(&mut report, &cell_column, &cell.console)?;
+        let bare = run_bare(variant.bare_machine)?;
+        record_run(&mut report, &bare_column, &bare.console)?;
+        // Sizes and stage-2 tables of the cell build.
+        for (name, size) in section_sizes(&dist.elf)? {
+            if matches!(name.as_str(), ".text" | ".data" | ".bss") {
+                report.set(
+                    &format!("hypervisor {name}"),
+                    "bytes",
+                    "",
+                    &cell_column,
+                    size as f64,
+                );
+            }
+        }
+        report.set(
+            "hypervisor image (with the cell's)",
+            "bytes",
+            "",
+            &cell_column,
+            dist.image_size as f64,
+        );
+        if let Some([tables, gib, mib, pages]) = stage2_figures(&cell.log) {
+            report.set(
+                "stage-2 tables (bench cell)",
+                "tables",
+                "",
+                &cell_column,
+                tables,
+            );
+            report.set("stage-2 1 GiB blocks", "blocks", "", &cell_column, gib);
+            report.set("stage-2 2 MiB blocks", "blocks", "", &cell_column, mib);
+            report.set("stage-2 4 KiB pages", "pages", "", &cell_column, pages);
+        }
+        // Boot wall time, no -icount.
+        let cell_wall = wall_to_first_line(|| qemu::command(&dist), samples)?;
+        let bare_wall = wall_to_first_line(|| Ok(bare_command(variant.bare_machine)), samples)?;
+        report.set(
+            "boot: QEMU start -> first guest line",
+            "ms wall",
+            "<= 1.2x bare",
+            &cell_column,
+            cell_wall,
+        );
+        report.set(
+            "boot: QEMU start -> first guest line",
+            "ms wall",
+            "<= 1.2x bare",
+            &bare_column,
+            bare_wall,
+        );
+    }
+    Ok(report)
+}
+
+/// Writes `report` as JSON to `path` (folders created).
+pub fn save(report: &Report, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("write {}", path.display()))
+}
+
+/// Reads a report written by [`save`].
+pub fn load(path: &Path) -> Result<Report> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+/// Where reports go.
+pub fn output_dir() -> PathBuf {
+    paths::workspace().join("target/bench")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_lines_are_parsed_and_converted_to_instructions() {
+        let console = "noise\n[bench] bench: null_call ticks=6250 n=1000\nbench: compute ticks=100 n=1 check=abcd\nbench: idle_exits exits=n/a\nbench: done\n";
+        let figures = parse(console);
+        assert_eq!(figures["null_call"]["ticks"], "6250");
+        assert_eq!(figures["compute"]["check"], "abcd");
+        // 6250 ticks x 16 instructions / 1000 calls = 100 instructions.
+        assert_eq!(per_repetition(&figures["null_call"]), Some(100.0));
+        let mut report = Report {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        };
+        record_run(&mut report, "gicv3 cell", console).unwrap();
+        assert_eq!(
+            report.get("null call (HVC) round trip", "gicv3 cell"),
+            Some(100.0)
+        );
+        assert_eq!(report.get("exits/s, idle guest", "gicv3 cell"), None);
+        assert!(record_run(&mut report, "x", "bench: null_call ticks=1 n=1").is_err());
+    }
+
+    #[test]
+    fn comparison_flags_only_worse_deterministic_figures() {
+        let mut old = Report {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        };
+        old.set("null call", "instructions", "", "gicv3 cell", 100.0);
+        old.set("boot", "ms wall", "", "gicv3 cell", 1000.0);
+        let mut new = old.clone();
+        assert!(new.worse_than(&old).is_empty());
+        new.set("null call", "instructions", "", "gicv3 cell", 101.0);
+        new.set("boot", "ms wall", "", "gicv3 cell", 5000.0);
+        assert_eq!(new.worse_than(&old), ["null call (gicv3 cell): 100 -> 101"]);
+        assert!(old.worse_than(&new).is_empty());
+        assert!(new.table().contains("null call"));
+    }
+
+    #[test]
+    fn stage2_line_is_read() {
+        let log = vec![
+            "INFO  cell bench: stage-2 root 0x4023c000, 4 of 7 tables, 0 1 GiB blocks, 8 2 MiB blocks, 17 pages (cells.rs:109)".to_string(),
+        ];
+        assert_eq!(stage2_figures(&log), Some([4.0, 0.0, 8.0, 17.0]));
+    }
+}
