@@ -428,8 +428,28 @@ pub fn run(options: &Options) -> Result<Report> {
             bare_wall,
         );
     }
+    // The hypervisor's boot with a single core (a one-core QEMU virt).
+    let dist = build(
+        &paths::workspace().join(ONE_CORE_CONFIG),
+        &BuildOptions::default(),
+    )
+    .with_context(|| format!("build {ONE_CORE_CONFIG}"))?;
+    let one_core = run_cell(&dist)?;
+    let figures = parse(&one_core.console);
+    if let Some(value) = figures.get("first_instruction").and_then(per_repetition) {
+        report.set(
+            "first guest instruction after reset, 1 core",
+            "instructions",
+            "<= 50000 (cell)",
+            "gicv3 cell",
+            value,
+        );
+    }
     Ok(report)
 }
+
+/// A one-core machine with a one-core bench cell (boot cost only).
+const ONE_CORE_CONFIG: &str = "tests/configs/bench/bench-1core.toml";
 
 /// Writes `report` as JSON to `path` (folders created).
 pub fn save(report: &Report, path: &Path) -> Result<()> {
