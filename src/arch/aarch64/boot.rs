@@ -144,7 +144,7 @@ _start:
     add     x1, x1, :lo12:__page_tables_start
     adrp    x2, __page_tables_end
     add     x2, x2, :lo12:__page_tables_end
-    bl      __bulkhead_zero_range
+    bl      __bulkhead_zero_pages
 
     mov     x0, x19
     bl      __bulkhead_set_stack
@@ -250,6 +250,22 @@ __bulkhead_cpu_index:
 2:  mov     x0, #-1
 3:  ret
 .size __bulkhead_cpu_index, . - __bulkhead_cpu_index
+
+// Zero [x1, x2), both 4 KiB aligned, with 16-byte stores, 64 bytes per
+// iteration (half the instructions of the 8-byte loop for the 156 KiB
+// page-table area). Clobbers x1.
+.type __bulkhead_zero_pages, %function
+__bulkhead_zero_pages:
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1]
+    stp     xzr, xzr, [x1, #16]
+    stp     xzr, xzr, [x1, #32]
+    stp     xzr, xzr, [x1, #48]
+    add     x1, x1, #64
+    b       1b
+2:  ret
+.size __bulkhead_zero_pages, . - __bulkhead_zero_pages
 
 // Zero [x1, x2) with 8-byte stores. Clobbers x1.
 .type __bulkhead_zero_range, %function
