@@ -298,6 +298,20 @@ fn cell_lines<'a>(console: &'a str, cell: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The numbers in the first line `cell` printed that starts with `prefix`
+/// (the rest of the line), with that rest for messages.
+fn numbers_after<'a>(lines: &[&'a str], prefix: &str, transcript: &str) -> (Vec<u64>, &'a str) {
+    let rest = lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line\n{transcript}"));
+    let numbers = rest
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers, rest)
+}
+
 /// The canary checksums the victim reported.
 fn canary_checksums(console: &str) -> Vec<String> {
     cell_lines(console, "victim")
@@ -647,14 +661,7 @@ fn sgi_ping_pong_10000_round_trips_none_lost(config: &str) {
     // At most one exit per delivered SGI at the receiver (an IRQ exit, or
     // on GICv2 the trapped WFI it waited in); the trapped send is the
     // sender's one exit.
-    let exits = pingpong
-        .iter()
-        .find_map(|l| l.strip_prefix("pingpong: exits: "))
-        .unwrap_or_else(|| panic!("no exit counters:\n{transcript}"));
-    let numbers: Vec<u64> = exits
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let (numbers, exits) = numbers_after(&pingpong, "pingpong: exits: ", &transcript);
     let [sends, irq_exits, wfi_exits, delivered] = numbers[..] else {
         panic!("unexpected `{exits}`");
     };
@@ -675,14 +682,7 @@ fn sgi_ping_pong_10000_round_trips_none_lost(config: &str) {
 /// interrupt (an IRQ exit, or on GICv2 the trapped WFI it waited in) and
 /// none for its EOI.
 fn assert_one_exit_per_tick(console: &str, cell: &str, transcript: &str) {
-    let line = cell_lines(console, cell)
-        .into_iter()
-        .find_map(|l| l.strip_prefix("ticker: exits: "))
-        .unwrap_or_else(|| panic!("{cell}: no exit counters\n{transcript}"));
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let (numbers, line) = numbers_after(&cell_lines(console, cell), "ticker: exits: ", transcript);
     let [irq_exits, wfi_exits, delivered] = numbers[..] else {
         panic!("unexpected `{line}`");
     };
@@ -957,14 +957,7 @@ fn gpio_edge_interrupt_reaches_its_owner_only(config: &str) {
         "{transcript}"
     );
     // One exit per delivered device interrupt, none on EOI.
-    let line = buttons
-        .iter()
-        .find_map(|l| l.strip_prefix("gpio: exits: "))
-        .unwrap_or_else(|| panic!("no exit counters\n{transcript}"));
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let (numbers, line) = numbers_after(&buttons, "gpio: exits: ", &transcript);
     let [irq_exits, wfi_exits, delivered] = numbers[..] else {
         panic!("unexpected `{line}`");
     };
