@@ -9,6 +9,8 @@
 //! (trapped ICC_SGI1R_EL1 write) goes to the target vCPU's inbox; a remote
 //! target is told with physical SGI 14 and fills its own list registers.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use spin::Mutex;
 
 use super::gic::INJECT_SGI;
@@ -178,6 +180,8 @@ pub fn reset_vcpu(cpu: usize) {
     } else {
         vgic_v2::reset();
     }
+    // reset() wrote the control register with underflow off.
+    UNDERFLOW[cpu].store(false, Ordering::Relaxed);
     *LISTS[cpu].lock() = Some(ListRegisters::new(lr_count()));
     INBOX[cpu].lock().clear();
     for ppi in [VTIMER_PPI, timer::PHYSICAL_TIMER_PPI] {
@@ -338,25 +342,35 @@ pub fn sync(cpu: usize) {
         // SGI 14 would only cost an exit that finds an empty inbox. Cleared
         // before draining, so an interrupt pushed after the drain brings a
         // new one.
-        if !INBOX[cpu].lock().is_empty() {
+        // One lock for the common empty case; a sender that pushes after
+        // the drain finds the inbox empty again and notifies anew.
+        let mut inbox = INBOX[cpu].lock();
+        if !inbox.is_empty() {
             gic::clear_pending_sgi(INJECT_SGI);
-        }
-        loop {
-            let Some(irq) = INBOX[cpu].lock().pop() else {
-                break;
-            };
-            if let crate::vgic::list::InjectResult::Written { lr, irq, state } = lists.inject(irq) {
-                write_lr(lr, &irq, state);
+            while let Some(irq) = inbox.pop() {
+                if let crate::vgic::list::InjectResult::Written { lr, irq, state } =
+                    lists.inject(irq)
+                {
+                    write_lr(lr, &irq, state);
+                }
             }
         }
         lists.needs_underflow_maintenance()
     };
-    if is_v3() {
-        vgic_v3::set_underflow_maintenance(needs_underflow);
-    } else {
-        vgic_v2::set_underflow_maintenance(needs_underflow);
+    // The control register is written (with its ISB) only when the
+    // underflow interrupt is switched, not on every exit.
+    if UNDERFLOW[cpu].swap(needs_underflow, Ordering::Relaxed) != needs_underflow {
+        if is_v3() {
+            vgic_v3::set_underflow_maintenance(needs_underflow);
+        } else {
+            vgic_v2::set_underflow_maintenance(needs_underflow);
+        }
     }
 }
+
+/// Whether the underflow maintenance interrupt is on, per core (mirrors
+/// ICH_HCR_EL2.UIE / GICH_HCR.UIE as last written).
+static UNDERFLOW: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; CPU_COUNT];
 
 /// Whether the vCPU on `cpu` has a virtual interrupt waiting to be taken
 /// (in a list register, its queue, or its inbox).
