@@ -579,6 +579,28 @@ fn reset_kicks_a_spinning_vcpu_gicv2() {
     reset_kicks_a_spinning_vcpu("tests/configs/qemu/reset-spinning-gicv2.toml");
 }
 
+/// Builds `config`, boots it under QEMU until it powers itself off (every
+/// cell stopped) and checks it did not time out; returns the run and its
+/// transcript for assertion messages.
+fn run_until_power_off(config: &str) -> (RunOutput, String) {
+    let dist = build_config(config, &[]);
+    require_qemu();
+    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    (out, transcript)
+}
+
+/// Every 2 s window a ticker cell reported has 2000 ticks within 1 %.
+fn assert_ticks_at_1khz(console: &str, cell: &str, transcript: &str) {
+    for (window, ticks) in tick_windows(console, cell) {
+        assert!(
+            (1980..=2020).contains(&ticks),
+            "{cell} window {window}: {ticks}\n{transcript}"
+        );
+    }
+}
+
 /// `(window, ticks)` pairs a ticker cell reported.
 fn tick_windows(console: &str, cell: &str) -> Vec<(u32, u64)> {
     cell_lines(console, cell)
@@ -605,11 +627,7 @@ fn virtual_timer_ticks_at_1khz_in_two_cells_gicv2() {
 }
 
 fn virtual_timer_ticks_at_1khz_in_two_cells(config: &str) {
-    let dist = build_config(config, &[]);
-    require_qemu();
-    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
-    let transcript = out.transcript();
-    assert!(!out.timed_out, "{transcript}");
+    let (out, transcript) = run_until_power_off(config);
     assert!(
         console_has(
             &out.console,
@@ -648,11 +666,7 @@ fn sgi_ping_pong_10000_round_trips_none_lost_gicv2() {
 }
 
 fn sgi_ping_pong_10000_round_trips_none_lost(config: &str) {
-    let dist = build_config(config, &[]);
-    require_qemu();
-    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
-    let transcript = out.transcript();
-    assert!(!out.timed_out, "{transcript}");
+    let (out, transcript) = run_until_power_off(config);
     let pingpong = cell_lines(&out.console, "pingpong");
     assert!(
         pingpong.contains(&"pingpong: 10000 round trips, 10000 pings received, 0 lost"),
@@ -669,12 +683,7 @@ fn sgi_ping_pong_10000_round_trips_none_lost(config: &str) {
     assert_eq!(delivered, 20_000, "{exits}");
     assert!(irq_exits + wfi_exits <= delivered, "{exits}");
     // The timer cell beside it stays exact, one exit per tick.
-    for (window, ticks) in tick_windows(&out.console, "ticker") {
-        assert!(
-            (1980..=2020).contains(&ticks),
-            "window {window}: {ticks}\n{transcript}"
-        );
-    }
+    assert_ticks_at_1khz(&out.console, "ticker", &transcript);
     assert_one_exit_per_tick(&out.console, "ticker", &transcript);
 }
 
@@ -838,11 +847,7 @@ fn clock_report(console: &str, cell: &str, transcript: &str) -> ((u64, u64), (u6
 }
 
 fn timer_policies(config: &str) {
-    let dist = build_config(config, &[]);
-    require_qemu();
-    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
-    let transcript = out.transcript();
-    assert!(!out.timed_out, "{transcript}");
+    let (out, transcript) = run_until_power_off(config);
     // Defaults: the virtual counter is the physical one; the physical timer
     // traps, reads back disabled, never fires, and is reported once.
     let ((_, difference), (enable, interrupts)) = clock_report(&out.console, "strict", &transcript);
@@ -992,11 +997,7 @@ fn virtio_mmio_device_and_its_interrupt_work_in_a_cell_gicv2() {
 /// requests, each completed with the transport's interrupt (INTID 79); the
 /// ticker beside it stays exact.
 fn virtio_mmio_device_and_its_interrupt_work_in_a_cell(config: &str) {
-    let dist = build_config(config, &[]);
-    require_qemu();
-    let out = run_captured(&dist, BOOT_TIMEOUT, |_| false).unwrap();
-    let transcript = out.transcript();
-    assert!(!out.timed_out, "{transcript}");
+    let (out, transcript) = run_until_power_off(config);
     let entropy = cell_lines(&out.console, "entropy");
     for line in [
         "entropy: virtio-rng at 0x0a003e00 (version 1, device 4)",
@@ -1007,12 +1008,7 @@ fn virtio_mmio_device_and_its_interrupt_work_in_a_cell(config: &str) {
     ] {
         assert!(entropy.contains(&line), "missing `{line}`\n{transcript}");
     }
-    for (window, ticks) in tick_windows(&out.console, "ticker") {
-        assert!(
-            (1980..=2020).contains(&ticks),
-            "window {window}: {ticks}\n{transcript}"
-        );
-    }
+    assert_ticks_at_1khz(&out.console, "ticker", &transcript);
 }
 
 #[test]

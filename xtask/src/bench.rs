@@ -86,6 +86,10 @@ pub struct Row {
     pub target: String,
     /// Values by column (`gicv3 cell`, `gicv3 bare`, ...).
     pub values: BTreeMap<String, f64>,
+    /// The smallest change the measurement can show (one counter tick
+    /// spread over the repetitions); 0 for exact counts.
+    #[serde(default)]
+    pub resolution: f64,
 }
 
 /// The whole report.
@@ -108,6 +112,7 @@ impl Report {
             deterministic,
             target: target.into(),
             values: BTreeMap::new(),
+            resolution: 0.0,
         });
         self.rows.last_mut().expect("just pushed")
     }
@@ -180,8 +185,15 @@ impl Report {
     pub fn worse_than(&self, old: &Report) -> Vec<String> {
         let mut worse = Vec::new();
         for (figure, column, value) in self.deterministic() {
+            // A change within one counter tick is the sampling moving, not
+            // the code getting slower.
+            let resolution = self
+                .rows
+                .iter()
+                .find(|r| r.figure == figure)
+                .map_or(0.0, |r| r.resolution);
             if let Some(before) = old.get(&figure, &column)
-                && value > before
+                && value > before + resolution
             {
                 worse.push(format!("{figure} ({column}): {before} -> {value}"));
             }
@@ -244,8 +256,13 @@ fn record_run(report: &mut Report, column: &str, console: &str) -> Result<()> {
         ("memory_walk", "8 MiB memory walk", "= bare"),
     ];
     for (key, name, target) in instructions {
-        if let Some(value) = figures.get(key).and_then(per_repetition) {
+        if let Some(pairs) = figures.get(key)
+            && let Some(value) = per_repetition(pairs)
+        {
             report.set(name, "instructions", target, column, value);
+            let n = number(pairs, "n").unwrap_or(1.0).max(1.0);
+            let row = report.row(name, "instructions", true, target);
+            row.resolution = row.resolution.max(INSTRUCTIONS_PER_TICK / n);
         }
     }
     if let Some(exits) = figures.get("idle_exits").and_then(|p| number(p, "exits")) {
@@ -506,9 +523,13 @@ mod tests {
         old.set("boot", "ms wall", "", "gicv3 cell", 1000.0);
         let mut new = old.clone();
         assert!(new.worse_than(&old).is_empty());
-        new.set("null call", "instructions", "", "gicv3 cell", 101.0);
+        // Within one tick of resolution: the sampling moved, not flagged.
+        new.row("null call", "instructions", true, "").resolution = 16.0;
+        new.set("null call", "instructions", "", "gicv3 cell", 116.0);
+        assert!(new.worse_than(&old).is_empty());
+        new.set("null call", "instructions", "", "gicv3 cell", 117.0);
         new.set("boot", "ms wall", "", "gicv3 cell", 5000.0);
-        assert_eq!(new.worse_than(&old), ["null call (gicv3 cell): 100 -> 101"]);
+        assert_eq!(new.worse_than(&old), ["null call (gicv3 cell): 100 -> 117"]);
         assert!(old.worse_than(&new).is_empty());
         assert!(new.table().contains("null call"));
     }
