@@ -193,7 +193,7 @@ impl Report {
                 .find(|r| r.figure == figure)
                 .map_or(0.0, |r| r.resolution);
             if let Some(before) = old.get(&figure, &column)
-                && value > before + resolution
+                && value > before + resolution + 1e-6
             {
                 worse.push(format!("{figure} ({column}): {before} -> {value}"));
             }
@@ -262,7 +262,9 @@ fn record_run(report: &mut Report, column: &str, console: &str) -> Result<()> {
             report.set(name, "instructions", target, column, value);
             let n = number(pairs, "n").unwrap_or(1.0).max(1.0);
             let row = report.row(name, "instructions", true, target);
-            row.resolution = row.resolution.max(INSTRUCTIONS_PER_TICK / n);
+            // Figures are rounded to 0.1: round the resolution up to match.
+            let tick = (INSTRUCTIONS_PER_TICK / n * 10.0).ceil() / 10.0;
+            row.resolution = row.resolution.max(tick);
         }
     }
     if let Some(exits) = figures.get("idle_exits").and_then(|p| number(p, "exits")) {
