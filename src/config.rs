@@ -79,8 +79,32 @@ pub struct UartDesc {
     pub device: usize,
     /// Model.
     pub kind: UartKind,
-    /// MMIO base.
+    /// MMIO base (0 for a port-mapped UART).
     pub base: PhysAddr,
+    /// I/O port base of a port-mapped UART (x86 COM1: 0x3f8); 0 for an
+    /// MMIO UART.
+    pub port: u16,
+}
+
+/// A range of x86 I/O ports `base..base + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub base: u16,
+    /// Number of ports (at least 1).
+    pub size: u16,
+}
+
+impl PortRange {
+    /// A range.
+    pub const fn new(base: u16, size: u16) -> Self {
+        PortRange { base, size }
+    }
+
+    /// Whether `port` lies in the range.
+    pub const fn contains(&self, port: u16) -> bool {
+        port >= self.base && (port - self.base) < self.size
+    }
 }
 
 /// The board.
@@ -143,6 +167,8 @@ pub struct DeviceDesc {
     pub mmio: &'static [MemRange],
     /// Interrupts.
     pub irqs: &'static [IrqNum],
+    /// x86 I/O port ranges (empty on AArch64).
+    pub ports: &'static [PortRange],
 }
 
 /// What backs a region.

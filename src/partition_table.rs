@@ -206,6 +206,7 @@ mod tests {
         device: 0,
         kind: UartKind::Pl011,
         base: PhysAddr::new(0x900_0000),
+        port: 0,
     };
 
     #[test]
@@ -238,12 +239,14 @@ mod tests {
                 compatible: "arm,pl011",
                 mmio: &[MemRange::new(PhysAddr::new(0x900_0000), 0x1000)],
                 irqs: &[IrqNum(33)],
+                ports: &[],
             },
             DeviceDesc {
                 name: "rtc",
                 compatible: "arm,pl031",
                 mmio: &[MemRange::new(PhysAddr::new(0x901_0000), 0x1000)],
                 irqs: &[IrqNum(34)],
+                ports: &[],
             },
         ];
         const CELLS: [CellDesc; 1] = [CellDesc {

@@ -41,6 +41,7 @@ fn tables(config: &Config) -> Tables<'static> {
         device,
         kind: UartKind::Pl011,
         base: PhysAddr::new(p.devices[device].mmio[0].base),
+        port: 0,
     };
     let platform = Box::leak(Box::new(PlatformDesc {
         name: "test",
@@ -72,6 +73,7 @@ fn tables(config: &Config) -> Tables<'static> {
                 compatible: "test",
                 mmio: leak(d.mmio.iter().map(|m| range(*m)).collect()),
                 irqs: leak(d.irqs.iter().map(|&i| IrqNum(i)).collect()),
+                ports: &[],
             })
             .collect(),
     );

@@ -131,7 +131,7 @@ pub fn generate(config: &Config) -> String {
             "UartKind::Ns16550"
         };
         format!(
-            "UartDesc {{ device: {index}, kind: {kind}, base: PhysAddr::new({:#x}) }}",
+            "UartDesc {{ device: {index}, kind: {kind}, base: PhysAddr::new({:#x}), port: 0 }}",
             device.mmio.first().map_or(0, |m| m.base)
         )
     };
@@ -194,6 +194,7 @@ pub fn generate(config: &Config) -> String {
         emit!("        compatible: {},", string(&d.compatible));
         emit!("        mmio: &[{}],", mmio.join(", "));
         emit!("        irqs: &[{}],", irqs.join(", "));
+        emit!("        ports: &[],");
         emit!("    }},");
     }
     emit!("];");
