@@ -130,9 +130,20 @@ pub fn generate(config: &Config) -> String {
         } else {
             "UartKind::Ns16550"
         };
+        // An MMIO UART has a base address; a port-mapped one (x86 COM1)
+        // its first port.
+        let (base, port) = match (device.mmio.first(), device.ports.first()) {
+            (Some(mmio), _) => (mmio.base, 0),
+            (None, Some(ports)) => (0, ports.base),
+            (None, None) => (0, 0),
+        };
+        let port = if port == 0 {
+            "0".to_string()
+        } else {
+            format!("{port:#x}")
+        };
         format!(
-            "UartDesc {{ device: {index}, kind: {kind}, base: PhysAddr::new({:#x}), port: 0 }}",
-            device.mmio.first().map_or(0, |m| m.base)
+            "UartDesc {{ device: {index}, kind: {kind}, base: PhysAddr::new({base:#x}), port: {port} }}"
         )
     };
     let ic = &p.intc;
@@ -194,7 +205,12 @@ pub fn generate(config: &Config) -> String {
         emit!("        compatible: {},", string(&d.compatible));
         emit!("        mmio: &[{}],", mmio.join(", "));
         emit!("        irqs: &[{}],", irqs.join(", "));
-        emit!("        ports: &[],");
+        let ports: Vec<String> = d
+            .ports
+            .iter()
+            .map(|p| format!("PortRange::new({:#x}, {})", p.base, p.size))
+            .collect();
+        emit!("        ports: &[{}],", ports.join(", "));
         emit!("    }},");
     }
     emit!("];");

@@ -655,6 +655,7 @@ mod tests {
             compatible: "virtio,mmio".into(),
             mmio: vec![Range::new(0xa00_0000, 0x400)],
             irqs: vec![48, 49],
+            ports: Vec::new(),
         };
         let nodes = passthrough(&device).unwrap();
         let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();

@@ -13,16 +13,20 @@ use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics, Location, Source, suggestion};
 use crate::model::{
-    Arch, Cell, Channel, ChannelEnd, Config, Cpu, Device, Hypervisor, Image, ImageSource, Intc,
-    IntcKind, LinuxBoot, Platform, Qemu, Range, Region, Segment, SegmentOrigin, human_size,
+    Arch, Bochs, Cell, Channel, ChannelEnd, Config, Cpu, Device, Hypervisor, Image, ImageSource,
+    Intc, IntcKind, LinuxBoot, LogTransport, Platform, PortRange, Qemu, Range, Region, Segment,
+    SegmentOrigin, X86_BOOT_AREA_SIZE, X86_MIN_FIRST_REGION, X86_VIRTUAL_COM1, human_size,
 };
-use crate::schema::{ImageKind, RawConfig, RawPlatform, RawRange};
+use crate::schema::{ImageKind, RawConfig, RawPlatform, RawPortRange, RawRange};
 
 /// Smallest mapping granule: every region is a multiple of this.
 pub const PAGE_SIZE: u64 = 4096;
 
 /// First INTID a cell may own (SGIs and PPIs are per core, not assignable).
 pub const FIRST_SPI: u32 = 32;
+
+/// I/O APIC inputs (GSIs) of an APIC platform that does not say otherwise.
+pub const DEFAULT_IOAPIC_INPUTS: u32 = 24;
 
 /// Where to find platforms and guest builds, and how strict to be about
 /// image files.
@@ -300,6 +304,19 @@ fn span_of(raw: &RawRange) -> Span<usize> {
     raw.base.span().start..raw.size.span().end
 }
 
+/// The port range, if it lies inside the 64 Ki-port I/O space and is not
+/// empty.
+fn port_range(raw: &RawPortRange) -> Option<PortRange> {
+    let base = *raw.base.get_ref();
+    let size = *raw.size.get_ref();
+    ((1..=0xffff).contains(&size) && base.checked_add(size).is_some_and(|end| end <= 0x1_0000))
+        .then(|| PortRange::new(base as u16, size as u16))
+}
+
+fn port_span(raw: &RawPortRange) -> Span<usize> {
+    raw.base.span().start..raw.size.span().end
+}
+
 fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Platform, Diagnostics> {
     let mut errors = Diagnostics::default();
     let at = |span: Span<usize>| source.at(span);
@@ -342,7 +359,10 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
         );
     }
 
+    let platform_name = name;
     let mut devices = Vec::new();
+    // Every port range seen so far: owner, range, where it is declared.
+    let mut port_claims: Vec<(String, PortRange, Span<usize>)> = Vec::new();
     for device in &raw.devices {
         if devices
             .iter()
@@ -371,11 +391,58 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
                 );
             }
         }
+        let mut ports = Vec::new();
+        for raw_ports in &device.ports {
+            let name = device.name.get_ref();
+            let span = port_span(raw_ports);
+            if *raw.arch.get_ref() != Arch::X86_64 {
+                errors.push(
+                    Diagnostic::new(
+                        at(span),
+                        format!("device `{name}` has I/O ports, but platform `{platform_name}` is AArch64"),
+                    )
+                    .help("I/O ports exist on x86_64 only: describe the device's registers with `mmio = [{ base = ..., size = ... }]`"),
+                );
+                continue;
+            }
+            let Some(r) = port_range(raw_ports) else {
+                errors.push(
+                    Diagnostic::new(
+                        at(span),
+                        format!(
+                            "device `{name}` ports base {:#x} size {:#x} are not inside the I/O space 0x0..=0xffff",
+                            raw_ports.base.get_ref(),
+                            raw_ports.size.get_ref()
+                        ),
+                    )
+                    .help("give a size of 1..=0xffff and a base so that the range ends at or below 0x10000"),
+                );
+                continue;
+            };
+            if let Some((other, other_range, other_span)) =
+                port_claims.iter().find(|(_, p, _)| p.overlaps(&r))
+            {
+                errors.push(
+                    Diagnostic::new(
+                        at(span),
+                        format!(
+                            "device `{name}` ports {r} overlap device `{other}` ports {other_range}"
+                        ),
+                    )
+                    .note(at(other_span.clone()), format!("device `{other}` ports declared here"))
+                    .help("a port belongs to one device: fix the bases and sizes (a device may list several ranges)"),
+                );
+                continue;
+            }
+            port_claims.push((name.clone(), r, span));
+            ports.push(r);
+        }
         devices.push(Device {
             name: device.name.get_ref().clone(),
             compatible: device.compatible.clone(),
             mmio: device.mmio.iter().map(range).collect(),
             irqs: device.irqs.iter().map(|i| *i.get_ref()).collect(),
+            ports,
         });
     }
 
@@ -406,59 +473,185 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
     }
 
     let ic = &raw.interrupt_controller;
-    let irq_count = *ic.irq_count.get_ref();
-    if ic.kind == IntcKind::Gic {
-        let version = *ic.version.get_ref();
-        let needs: &[(&str, bool)] = match version {
-            2 => &[
-                ("distributor", ic.distributor.is_some()),
-                ("cpu-interface", ic.cpu_interface.is_some()),
-                ("virtual-control", ic.virtual_control.is_some()),
-                ("virtual-cpu", ic.virtual_cpu.is_some()),
-            ],
-            3 => &[
-                ("distributor", ic.distributor.is_some()),
-                ("redistributor", ic.redistributor.is_some()),
-            ],
-            _ => {
+    let kind = *ic.kind.get_ref();
+    let arch = *raw.arch.get_ref();
+    let expected_kind = match arch {
+        Arch::Aarch64 => IntcKind::Gic,
+        Arch::X86_64 => IntcKind::Apic,
+    };
+    if kind != expected_kind {
+        errors.push(
+            Diagnostic::new(
+                at(ic.kind.span()),
+                match arch {
+                    Arch::Aarch64 => "an AArch64 platform's interrupt controller is a GIC",
+                    Arch::X86_64 => "an x86_64 platform's interrupt controller is an APIC",
+                },
+            )
+            .help(match arch {
+                Arch::Aarch64 => "write `kind = \"gic\"`",
+                Arch::X86_64 => {
+                    "write `kind = \"apic\"` (local APICs in x2APIC mode and the I/O APIC)"
+                }
+            }),
+        );
+    }
+    let mut irq_count = ic.irq_count.as_ref().map(|c| *c.get_ref());
+    let mut version = 0;
+    let mut maintenance = 0;
+    if kind == IntcKind::Gic {
+        let intc_span = ic.kind.span();
+        for (key, present) in [
+            ("version", ic.version.is_some()),
+            ("maintenance-irq", ic.maintenance_irq.is_some()),
+            ("irq-count", ic.irq_count.is_some()),
+        ] {
+            if !present {
                 errors.push(
                     Diagnostic::new(
-                        at(ic.version.span()),
-                        format!("unknown GIC version {version}"),
+                        at(intc_span.clone()),
+                        format!("a GIC needs `interrupt-controller.{key}`"),
                     )
-                    .help("write `version = 2` or `version = 3`"),
+                    .help(format!(
+                        "add `{key} = ...`; platforms/qemu-virt-aarch64.toml documents it"
+                    )),
                 );
-                &[]
+            }
+        }
+        let needs: &[(&str, bool)] = match &ic.version {
+            None => &[],
+            Some(v) => {
+                version = *v.get_ref();
+                match version {
+                    2 => &[
+                        ("distributor", ic.distributor.is_some()),
+                        ("cpu-interface", ic.cpu_interface.is_some()),
+                        ("virtual-control", ic.virtual_control.is_some()),
+                        ("virtual-cpu", ic.virtual_cpu.is_some()),
+                    ],
+                    3 => &[
+                        ("distributor", ic.distributor.is_some()),
+                        ("redistributor", ic.redistributor.is_some()),
+                    ],
+                    _ => {
+                        errors.push(
+                            Diagnostic::new(at(v.span()), format!("unknown GIC version {version}"))
+                                .help("write `version = 2` or `version = 3`"),
+                        );
+                        &[]
+                    }
+                }
             }
         };
         for (key, present) in needs {
             if !present {
                 errors.push(
                     Diagnostic::new(
-                        at(ic.version.span()),
+                        at(ic.version.as_ref().map_or(intc_span.clone(), Spanned::span)),
                         format!("a GICv{version} needs `interrupt-controller.{key}`"),
                     )
                     .help(format!("add `{key} = {{ base = ..., size = ... }}`")),
                 );
             }
         }
-        if !(FIRST_SPI..=1020).contains(&irq_count) || !irq_count.is_multiple_of(32) {
+        if let Some(count) = &ic.irq_count {
+            let count = *count.get_ref();
+            if !(FIRST_SPI..=1020).contains(&count) || !count.is_multiple_of(32) {
+                errors.push(
+                    Diagnostic::new(
+                        at(ic.irq_count.as_ref().map_or(intc_span.clone(), Spanned::span)),
+                        format!("`irq-count = {count}` is not a GIC INTID count"),
+                    )
+                    .help("a GIC implements a multiple of 32 INTIDs, at most 1020 (GICD_TYPER.ITLinesNumber)"),
+                );
+            }
+        }
+        if let Some(irq) = &ic.maintenance_irq {
+            maintenance = *irq.get_ref();
+            if !(16..32).contains(&maintenance) {
+                errors.push(
+                    Diagnostic::new(
+                        at(irq.span()),
+                        format!("maintenance interrupt {maintenance} is not a PPI"),
+                    )
+                    .help(
+                        "the GIC maintenance interrupt is a PPI, INTID 16..31 (25 on most boards)",
+                    ),
+                );
+            }
+        }
+    } else {
+        // APIC: the GIC's keys make no sense; say so instead of ignoring them.
+        let gic_keys = [
+            ("version", ic.version.as_ref().map(Spanned::span)),
+            (
+                "maintenance-irq",
+                ic.maintenance_irq.as_ref().map(Spanned::span),
+            ),
+            ("distributor", ic.distributor.as_ref().map(span_of)),
+            ("redistributor", ic.redistributor.as_ref().map(span_of)),
+            ("cpu-interface", ic.cpu_interface.as_ref().map(span_of)),
+            ("virtual-control", ic.virtual_control.as_ref().map(span_of)),
+            ("virtual-cpu", ic.virtual_cpu.as_ref().map(span_of)),
+        ];
+        for (key, span) in gic_keys {
+            if let Some(span) = span {
+                errors.push(
+                    Diagnostic::new(at(span), format!("`{key}` is a GIC key; this controller is an APIC"))
+                        .help("remove it: an APIC platform has `kind = \"apic\"` and optionally `irq-count` (I/O APIC inputs)"),
+                );
+            }
+        }
+        let count = *irq_count.get_or_insert(DEFAULT_IOAPIC_INPUTS);
+        if !(1..=240).contains(&count) {
             errors.push(
                 Diagnostic::new(
-                    at(ic.irq_count.span()),
-                    format!("`irq-count = {irq_count}` is not a GIC INTID count"),
+                    at(ic.irq_count.as_ref().map_or(ic.kind.span(), Spanned::span)),
+                    format!("`irq-count = {count}` is not an I/O APIC input count"),
                 )
-                .help("a GIC implements a multiple of 32 INTIDs, at most 1020 (GICD_TYPER.ITLinesNumber)"),
+                .help("an APIC platform's `irq-count` is the number of I/O APIC inputs (GSIs), 24 on a PC"),
             );
         }
-        let maintenance = *ic.maintenance_irq.get_ref();
-        if !(16..32).contains(&maintenance) {
+    }
+    let irq_count = irq_count.unwrap_or(0);
+
+    if let (Some(bochs), Some(span)) = (&raw.bochs, raw.bochs.as_ref().map(|b| b.megs.span())) {
+        if arch != Arch::X86_64 {
+            errors.push(
+                Diagnostic::new(at(span), "Bochs emulates x86 PCs only")
+                    .help("remove the [bochs] table; AArch64 boards run under QEMU (`[qemu]`)"),
+            );
+        } else {
+            let megs = *bochs.megs.get_ref();
+            let top = ram.iter().map(Range::end).max().unwrap_or(0);
+            if megs.checked_mul(1 << 20).is_none_or(|bytes| bytes < top) {
+                errors.push(
+                    Diagnostic::new(
+                        at(bochs.megs.span()),
+                        format!("Bochs `megs = {megs}` does not cover the platform's RAM (up to {top:#x})"),
+                    )
+                    .help(format!("write `megs = {}` or more", top.div_ceil(1 << 20))),
+                );
+            }
+            if *bochs.ips.get_ref() == 0 {
+                errors.push(
+                    Diagnostic::new(at(bochs.ips.span()), "Bochs `ips` is 0")
+                        .help("give an instruction rate, e.g. `ips = 10_000_000`"),
+                );
+            }
+        }
+    }
+    if arch == Arch::X86_64
+        && let Some(index) = console
+    {
+        let device = &devices[index];
+        if device.ports.is_empty() && device.mmio.is_empty() {
             errors.push(
                 Diagnostic::new(
-                    at(ic.maintenance_irq.span()),
-                    format!("maintenance interrupt {maintenance} is not a PPI"),
+                    at(raw.console.span()),
+                    format!("console device `{}` has neither I/O ports nor MMIO", device.name),
                 )
-                .help("the GIC maintenance interrupt is a PPI, INTID 16..31 (25 on most boards)"),
+                .help("give the UART its registers, e.g. `ports = [{ base = 0x3f8, size = 8 }]` for COM1"),
             );
         }
     }
@@ -474,7 +667,10 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
                             irq.get_ref()
                         ),
                     )
-                    .help("INTIDs here are GIC numbers: an SPI written `<0 N 4>` in a DT is 32 + N"),
+                    .help(match kind {
+                        IntcKind::Gic => "INTIDs here are GIC numbers: an SPI written `<0 N 4>` in a DT is 32 + N",
+                        IntcKind::Apic => "interrupts here are I/O APIC inputs (GSIs): ISA IRQ N is GSI N; raise `irq-count` if the board has more inputs",
+                    }),
                 );
             }
         }
@@ -491,14 +687,14 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
         cpus,
         ram,
         intc: Intc {
-            kind: ic.kind,
-            version: *ic.version.get_ref(),
+            kind,
+            version,
             distributor: ic.distributor.as_ref().map(range),
             redistributor: ic.redistributor.as_ref().map(range),
             cpu_interface: ic.cpu_interface.as_ref().map(range),
             virtual_control: ic.virtual_control.as_ref().map(range),
             virtual_cpu: ic.virtual_cpu.as_ref().map(range),
-            maintenance_irq: *ic.maintenance_irq.get_ref(),
+            maintenance_irq: maintenance,
             irq_count,
         },
         console: console.unwrap_or(0),
@@ -509,6 +705,11 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
             cpu: q.cpu.clone(),
             memory_mib: q.memory_mib,
             devices: q.devices.clone(),
+        }),
+        bochs: raw.bochs.as_ref().map(|b| Bochs {
+            cpu_model: b.cpu_model.clone(),
+            megs: *b.megs.get_ref(),
+            ips: *b.ips.get_ref(),
         }),
     })
 }
@@ -697,10 +898,25 @@ impl Checker<'_> {
             Some(name) => self.device_index(name, "hypervisor console"),
             None => Some(self.platform.console),
         };
+        let log = match (&raw.hypervisor.log, self.platform.arch) {
+            (Some(log), Arch::X86_64) if *log.get_ref() == LogTransport::Semihosting => {
+                self.error(
+                    Diagnostic::new(
+                        self.at(log.span()),
+                        "`log = \"semihosting\"`: x86_64 has no semihosting",
+                    )
+                    .help("write `log = \"ring\"` (an in-memory ring buffer) or `log = \"none\"`"),
+                );
+                LogTransport::None
+            }
+            (Some(log), _) => *log.get_ref(),
+            (None, Arch::Aarch64) => LogTransport::Semihosting,
+            (None, Arch::X86_64) => LogTransport::None,
+        };
         let hypervisor = Hypervisor {
             memory: hv_range,
             console: console.unwrap_or(self.platform.console),
-            log: raw.hypervisor.log,
+            log,
         };
 
         // Cells.
@@ -833,23 +1049,36 @@ impl Checker<'_> {
                 }
             }
             let irq_count = self.platform.intc.irq_count;
+            // GIC: SPIs only; APIC: any I/O APIC input (GSI).
+            let first = match self.platform.intc.kind {
+                IntcKind::Gic => FIRST_SPI,
+                IntcKind::Apic => 0,
+            };
             for irq in &raw_cell.irqs {
                 let number = *irq.get_ref();
                 let location = self.at(irq.span());
-                if number < FIRST_SPI || number >= irq_count {
+                if number < first || number >= irq_count {
+                    let help = match self.platform.intc.kind {
+                        IntcKind::Gic => format!(
+                            "cells own shared peripheral interrupts (SPIs), INTID {FIRST_SPI}..{} on this {}; \
+                             SGIs and PPIs (0..31) are per core and virtualised for every cell",
+                            irq_count.saturating_sub(1),
+                            self.intc_name()
+                        ),
+                        IntcKind::Apic => format!(
+                            "cells own I/O APIC inputs (GSIs) 0..{} on this platform; local APIC \
+                             vectors are the cell's own",
+                            irq_count.saturating_sub(1)
+                        ),
+                    };
                     self.error(
                         Diagnostic::new(
                             location,
                             format!(
-                                "interrupt {number} of cell `{name}` is outside the assignable range {FIRST_SPI}..{irq_count}"
+                                "interrupt {number} of cell `{name}` is outside the assignable range {first}..{irq_count}"
                             ),
                         )
-                        .help(format!(
-                            "cells own shared peripheral interrupts (SPIs), INTID {FIRST_SPI}..{} on this {}; \
-                             SGIs and PPIs (0..31) are per core and virtualised for every cell",
-                            irq_count - 1,
-                            self.intc_name()
-                        )),
+                        .help(help),
                     );
                     continue;
                 }
@@ -991,6 +1220,9 @@ impl Checker<'_> {
 
             // Image and entry.
             let image = self.check_image(&name, raw_cell, &memory);
+            if self.platform.arch == Arch::X86_64 {
+                self.check_x86_cell(&name, raw_cell, &memory, &image, &devices);
+            }
             let entry = raw_cell
                 .entry
                 .as_ref()
@@ -1064,6 +1296,125 @@ impl Checker<'_> {
 
         let channels = self.check_channels(raw, &cells, &mut claims);
         (hypervisor, cells, channels)
+    }
+
+    /// What an x86_64 cell needs beyond the common rules (docs/x86.md):
+    /// a first RAM region that can hold the guest boot area (its top 32
+    /// KiB) and is executable, an image that leaves the boot area alone, no
+    /// arm64 Linux image, and no passthrough device on the virtual COM1's
+    /// ports when the console is virtual.
+    fn check_x86_cell(
+        &mut self,
+        name: &str,
+        raw_cell: &crate::schema::RawCell,
+        memory: &[Region],
+        image: &Image,
+        devices: &[usize],
+    ) {
+        let raw_image = raw_cell.image.get_ref();
+        let image_span = raw_image
+            .guest
+            .as_ref()
+            .or(raw_image.path.as_ref())
+            .map_or_else(|| raw_cell.image.span(), Spanned::span);
+        if image.kind == ImageKind::Linux {
+            self.error(
+                Diagnostic::new(
+                    self.at(raw_image.kind.span()),
+                    format!("cell `{name}`: `kind = \"linux\"` boots an arm64 kernel Image, not on x86_64"),
+                )
+                .help("x86_64 cells run `elf` or `raw` images"),
+            );
+        }
+        let raw_first = raw_cell
+            .memory
+            .iter()
+            .find(|r| r.get_ref().device.is_none());
+        let (Some(raw_first), Some(first)) =
+            (raw_first, memory.iter().find(|r| r.device.is_none()))
+        else {
+            if !memory.is_empty() {
+                self.error(
+                    Diagnostic::new(
+                        self.at(raw_cell.name.span()),
+                        format!("x86_64 cell `{name}` has no RAM region"),
+                    )
+                    .help("add a [[cell.memory]] RAM region (no `device`) of at least 64 KiB: the guest boot area lies at its top"),
+                );
+            }
+            return;
+        };
+        let span = raw_first.span();
+        if first.size < X86_MIN_FIRST_REGION {
+            self.error(
+                Diagnostic::new(
+                    self.at(span.clone()),
+                    format!(
+                        "cell `{name}`: its first RAM region {} is {}; on x86_64 it holds the 32 KiB guest boot area and must be at least 64 KiB",
+                        first.guest(),
+                        human_size(first.size)
+                    ),
+                )
+                .help("grow it to at least `size = \"64K\"`, or list a larger RAM region first"),
+            );
+            return;
+        }
+        if !first.perm.execute {
+            self.error(
+                Diagnostic::new(
+                    self.at(span.clone()),
+                    format!(
+                        "cell `{name}`: its first RAM region {} is not executable (perm {})",
+                        first.guest(),
+                        first.perm
+                    ),
+                )
+                .help("give it `perm = \"rwx\"`: x86_64 vCPUs start with their page tables and stack in its boot area, and the image usually runs from it"),
+            );
+        }
+        let area = Range::new(first.guest().end() - X86_BOOT_AREA_SIZE, X86_BOOT_AREA_SIZE);
+        for segment in &image.segments {
+            let placed = Range::new(segment.gpa, segment.size);
+            if placed.overlaps(&area) {
+                let needed =
+                    (placed.end() - first.gpa + X86_BOOT_AREA_SIZE).next_multiple_of(PAGE_SIZE);
+                self.error(
+                    Diagnostic::new(
+                        self.at(image_span.clone()),
+                        format!(
+                            "cell `{name}`: image segment {placed} ({}) overlaps the guest boot area {area} (the top 32 KiB of its first RAM region)",
+                            human_size(segment.size)
+                        ),
+                    )
+                    .note(self.at(span.clone()), "the first RAM region")
+                    .help(format!(
+                        "the hypervisor writes the boot area at every start: enlarge the region to at least {needed:#x} bytes, or link the image lower"
+                    )),
+                );
+            }
+        }
+        if raw_cell.console == crate::schema::CellConsole::Virtual {
+            for &device in devices {
+                let device = &self.platform.devices[device];
+                if let Some(ports) = device.ports.iter().find(|p| p.overlaps(&X86_VIRTUAL_COM1)) {
+                    let location = raw_cell
+                        .devices
+                        .iter()
+                        .find(|d| *d.get_ref() == device.name)
+                        .map_or_else(|| self.at(raw_cell.name.span()), |d| self.at(d.span()));
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!(
+                                "cell `{name}` has a virtual console on COM1 (ports {X86_VIRTUAL_COM1}) and owns device `{}` on ports {ports}",
+                                device.name
+                            ),
+                        )
+                        .help("give the cell `console = \"passthrough\"` to drive that UART itself, or remove the device"),
+                    );
+                }
+            }
+        }
     }
 
     fn intc_name(&self) -> String {
@@ -1250,6 +1601,7 @@ impl Checker<'_> {
             segments: Vec::new(),
             entry: None,
             linux: None,
+            boot_arg: raw.boot_arg.as_ref().map(|b| *b.get_ref()),
         };
         if kind != ImageKind::Linux {
             for (key, value) in [
@@ -1284,6 +1636,15 @@ impl Checker<'_> {
                         "`load` is not for Linux images",
                     )
                     .help("the boot protocol places the kernel: remove `load`"),
+                );
+            }
+            if let Some(boot_arg) = &raw.boot_arg {
+                self.error(
+                    Diagnostic::new(
+                        self.at(boot_arg.span()),
+                        "`boot-arg` is not for Linux images",
+                    )
+                    .help("a Linux cell's boot argument is its device tree address: remove `boot-arg`"),
                 );
             }
             self.linux_images

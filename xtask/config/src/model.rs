@@ -62,6 +62,57 @@ pub fn human_size(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// A range of x86 I/O ports `base..base + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub base: u16,
+    /// Number of ports (at least 1; `base + size <= 0x10000`).
+    pub size: u16,
+}
+
+impl PortRange {
+    /// A range.
+    pub const fn new(base: u16, size: u16) -> Self {
+        PortRange { base, size }
+    }
+
+    /// One past the last port (0x10000 for a range that ends at the top).
+    pub const fn end(&self) -> u32 {
+        self.base as u32 + self.size as u32
+    }
+
+    /// Whether the two ranges share a port.
+    pub fn overlaps(&self, other: &PortRange) -> bool {
+        self.size > 0
+            && other.size > 0
+            && u32::from(self.base) < other.end()
+            && u32::from(other.base) < self.end()
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.size == 1 {
+            write!(f, "{:#x}", self.base)
+        } else {
+            write!(f, "{:#x}..={:#x}", self.base, self.end() - 1)
+        }
+    }
+}
+
+/// The guest boot area of an x86_64 cell: the top 32 KiB of its first RAM
+/// region (GDT, TSS, the identity page tables and the initial stack; see
+/// docs/x86.md). The hypervisor rewrites it at every (re)start.
+pub const X86_BOOT_AREA_SIZE: u64 = 32 << 10;
+
+/// The smallest first RAM region an x86_64 cell may have: the boot area
+/// and room for an image below it.
+pub const X86_MIN_FIRST_REGION: u64 = 64 << 10;
+
+/// The virtual COM1 every x86_64 cell with a virtual console sees.
+pub const X86_VIRTUAL_COM1: PortRange = PortRange::new(0x3f8, 8);
+
 /// A physical CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cpu {
@@ -101,8 +152,21 @@ pub struct Device {
     pub compatible: String,
     /// MMIO ranges.
     pub mmio: Vec<Range>,
-    /// INTIDs.
+    /// INTIDs (GIC) or GSIs (I/O APIC).
     pub irqs: Vec<u32>,
+    /// x86 I/O port ranges (empty on AArch64).
+    pub ports: Vec<PortRange>,
+}
+
+/// Bochs settings (x86_64 boards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bochs {
+    /// `cpu: model=`.
+    pub cpu_model: String,
+    /// `megs:`.
+    pub megs: u64,
+    /// `cpu: ips=`.
+    pub ips: u64,
 }
 
 /// QEMU settings.
@@ -143,6 +207,8 @@ pub struct Platform {
     pub devices: Vec<Device>,
     /// QEMU settings.
     pub qemu: Option<Qemu>,
+    /// Bochs settings.
+    pub bochs: Option<Bochs>,
 }
 
 impl Platform {
@@ -281,13 +347,19 @@ pub struct Image {
     pub entry: Option<u64>,
     /// Linux boot details (kind `linux`, files read).
     pub linux: Option<LinuxBoot>,
+    /// The config's `boot-arg` (raw and ELF images).
+    pub boot_arg: Option<u64>,
 }
 
 impl Image {
-    /// What the first vCPU gets in x0: a Linux cell's device tree address,
-    /// 0 otherwise.
+    /// What the first vCPU gets in x0 (AArch64) or RDI (x86_64): a Linux
+    /// cell's device tree address, else the config's `boot-arg`, else 0.
     pub fn boot_argument(&self) -> u64 {
-        self.linux.as_ref().map_or(0, |linux| linux.dtb_slot.base)
+        self.linux
+            .as_ref()
+            .map(|linux| linux.dtb_slot.base)
+            .or(self.boot_arg)
+            .unwrap_or(0)
     }
 }
 
@@ -382,21 +454,42 @@ impl Cell {
         ranges
     }
 
-    /// An upper bound on the stage-2 tables the cell needs (4 KiB granule,
-    /// 39-bit IPA starting at level 1): the root, and per mapped range one
-    /// level-2 table per GiB it touches plus a level-3 table at each
-    /// unaligned end.
+    /// An upper bound on the stage-2 tables the cell needs (4 KiB granule):
+    /// the root, and per mapped range one level-2 table per GiB it touches
+    /// plus a level-3 table at each unaligned end. AArch64 walks a 39-bit
+    /// IPA from level 1; an x86 EPT walks 48 bits from level 0, so each
+    /// range also counts one level-1 table per 512 GiB it touches.
     pub fn stage2_table_bound(&self, config: &Config) -> usize {
         const GIB: u64 = 1 << 30;
+        const LEVEL0_SPAN: u64 = 512 * GIB;
+        let level0 = config.platform.arch == Arch::X86_64;
         1 + self
             .stage2_ranges(config)
             .iter()
             .map(|r| {
-                let first = r.base / GIB;
-                let last = r.end().saturating_sub(1) / GIB;
-                (last - first + 1) as usize + 2
+                let last_byte = r.end().saturating_sub(1);
+                let level1 = if level0 {
+                    (last_byte / LEVEL0_SPAN - r.base / LEVEL0_SPAN + 1) as usize
+                } else {
+                    0
+                };
+                level1 + (last_byte / GIB - r.base / GIB + 1) as usize + 2
             })
             .sum::<usize>()
+    }
+
+    /// The first RAM region (config order), where images start and, on
+    /// x86_64, the boot area lies.
+    pub fn first_ram(&self) -> Option<&Region> {
+        self.memory.iter().find(|r| r.device.is_none())
+    }
+
+    /// x86_64: the guest-physical boot area (top 32 KiB of the first RAM
+    /// region), when the cell has one.
+    pub fn x86_boot_area(&self) -> Option<Range> {
+        self.first_ram()
+            .filter(|r| r.size >= X86_BOOT_AREA_SIZE)
+            .map(|r| Range::new(r.guest().end() - X86_BOOT_AREA_SIZE, X86_BOOT_AREA_SIZE))
     }
 }
 

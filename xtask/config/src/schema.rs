@@ -85,6 +85,16 @@ pub struct RawCpu {
     pub apic_id: Option<u32>,
 }
 
+/// A range of x86 I/O ports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawPortRange {
+    /// First port (0..=0xffff).
+    pub base: Spanned<u64>,
+    /// Number of ports (at least 1; the range ends at 0x10000 at most).
+    pub size: Spanned<u64>,
+}
+
 /// Interrupt controller kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,9 +110,9 @@ pub enum IntcKind {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RawIntc {
     /// `gic` or `apic`.
-    pub kind: IntcKind,
-    /// GIC architecture version: 2 or 3.
-    pub version: Spanned<u8>,
+    pub kind: Spanned<IntcKind>,
+    /// GIC architecture version: 2 or 3 (GIC only, required there).
+    pub version: Option<Spanned<u8>>,
     /// GICD frame.
     pub distributor: Option<RawRange>,
     /// GICv3: the redistributor region (all cores' frames).
@@ -113,10 +123,12 @@ pub struct RawIntc {
     pub virtual_control: Option<RawRange>,
     /// GICv2: GICV, the virtual CPU interface guests see as their GICC.
     pub virtual_cpu: Option<RawRange>,
-    /// INTID of the virtual-interface maintenance interrupt (a PPI).
-    pub maintenance_irq: Spanned<u32>,
-    /// Number of INTIDs the distributor implements (SGIs + PPIs + SPIs).
-    pub irq_count: Spanned<u32>,
+    /// INTID of the virtual-interface maintenance interrupt (a PPI; GIC
+    /// only, required there).
+    pub maintenance_irq: Option<Spanned<u32>>,
+    /// GIC: number of INTIDs the distributor implements (SGIs + PPIs +
+    /// SPIs), required. APIC: number of I/O APIC inputs (GSIs), default 24.
+    pub irq_count: Option<Spanned<u32>>,
 }
 
 /// A device on the board that can be passed through to a cell.
@@ -130,9 +142,13 @@ pub struct RawDevice {
     /// MMIO ranges.
     #[serde(default)]
     pub mmio: Vec<RawRange>,
-    /// Interrupt INTIDs the device raises (SPIs: 32 + the DT number).
+    /// Interrupts the device raises: GIC INTIDs (SPIs: 32 + the DT
+    /// number), or I/O APIC inputs (GSIs, ISA IRQ n = GSI n) on x86.
     #[serde(default)]
     pub irqs: Vec<Spanned<u32>>,
+    /// x86 only: I/O port ranges, e.g. `[{ base = 0x3f8, size = 8 }]`.
+    #[serde(default)]
+    pub ports: Vec<RawPortRange>,
 }
 
 /// How `cargo xtask run` starts this board under QEMU.
@@ -150,6 +166,20 @@ pub struct RawQemu {
     /// Extra `-device` values (e.g. a virtio-mmio device a cell can own).
     #[serde(default)]
     pub devices: Vec<String>,
+}
+
+/// How `cargo xtask run` starts this board under Bochs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawBochs {
+    /// `cpu: model=` value, a Bochs CPU model with VMX and EPT
+    /// (`corei7_skylake_x`).
+    pub cpu_model: String,
+    /// `megs:`: guest RAM in MiB; must cover the RAM ranges above.
+    pub megs: Spanned<u64>,
+    /// `cpu: ips=`: emulated instructions per second (Bochs' notion of
+    /// time: the BIOS and GRUB wait in virtual time).
+    pub ips: Spanned<u64>,
 }
 
 /// `platforms/<board>.toml`: facts about a board, nothing about a product.
@@ -175,6 +205,8 @@ pub struct RawPlatform {
     pub devices: Vec<RawDevice>,
     /// How to run the board under QEMU (absent for boards QEMU cannot model).
     pub qemu: Option<RawQemu>,
+    /// How to run the board under Bochs (x86_64 boards).
+    pub bochs: Option<RawBochs>,
 }
 
 /// Where hypervisor `defmt` log records go.
@@ -200,9 +232,9 @@ pub struct RawHypervisor {
     /// UART the hypervisor prints on (a platform device name); defaults to
     /// the platform's `console`.
     pub console: Option<Spanned<String>>,
-    /// Where `defmt` log records go: `semihosting` (default), `ring`, `none`.
-    #[serde(default)]
-    pub log: LogTransport,
+    /// Where `defmt` log records go: `semihosting` (AArch64 default),
+    /// `ring` or `none` (x86_64 default; x86_64 has no semihosting).
+    pub log: Option<Spanned<LogTransport>>,
 }
 
 /// Access permissions of a region, written as a subset of `"rwx"`.
@@ -312,6 +344,9 @@ pub struct RawImage {
     /// Linux images: a hand-written device tree blob to use instead of the
     /// one generated from the config (relative to the config).
     pub dtb: Option<Spanned<String>>,
+    /// Raw and ELF images: the first vCPU's boot argument (AArch64 `x0`,
+    /// x86_64 `RDI`); default 0.
+    pub boot_arg: Option<Spanned<u64>>,
 }
 
 /// What a cell does when it faults (touches memory it does not own, ...).
