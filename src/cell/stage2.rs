@@ -6,8 +6,9 @@
 //! each end's permissions. Nothing else is mapped: the hypervisor's memory,
 //! other cells' memory and unassigned devices (including the UART behind a
 //! virtual console, whose accesses must trap) are unreachable.
-//! Arch-neutral: the descriptor format is a type parameter, so the same code
-//! builds AArch64 stage-2 tables on the target and fake ones in tests.
+//! Arch-neutral: the descriptor format and the walk geometry are parameters,
+//! so the same code builds AArch64 stage-2 tables and x86 EPTs on the
+//! target and fake ones in tests.
 
 use crate::addr::{GuestPhysAddr, PhysAddr};
 use crate::config::{CellDesc, RegionKind, Tables};
@@ -60,13 +61,27 @@ fn page_round(base: u64, size: u64) -> (u64, u64) {
     (start, end - start)
 }
 
-/// Builds `cell`'s stage-2 tables from `pool`.
+/// Builds `cell`'s stage-2 tables from `pool`, AArch64 geometry: root at
+/// [`START_LEVEL`], [`IPA_BITS`] input bits.
 pub fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
     tables: &Tables<'_>,
     cell: &CellDesc,
     pool: TablePool<'a>,
 ) -> Result<PageTable<'a, F>, Stage2Error> {
-    let mut map = PageTable::<F>::new(pool, START_LEVEL, IPA_BITS).map_err(Stage2Error::Setup)?;
+    build_at(tables, cell, pool, START_LEVEL, IPA_BITS)
+}
+
+/// Builds `cell`'s stage-2 tables from `pool` with the root at `start` and
+/// `input_bits` input bits (x86 EPT: level 0, 48 bits; see
+/// `arch::x86_64::ept`).
+pub fn build_at<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
+    tables: &Tables<'_>,
+    cell: &CellDesc,
+    pool: TablePool<'a>,
+    start: Level,
+    input_bits: u32,
+) -> Result<PageTable<'a, F>, Stage2Error> {
+    let mut map = PageTable::<F>::new(pool, start, input_bits).map_err(Stage2Error::Setup)?;
     for (index, region) in cell.memory.iter().enumerate() {
         let attrs = match region.kind {
             RegionKind::Ram => MemAttrs::normal(region.perm),
