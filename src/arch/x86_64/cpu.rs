@@ -1,0 +1,133 @@
+//! The executing CPU: model-specific registers, CPUID, I/O ports, its local
+//! APIC (x2APIC mode) and its index.
+
+use core::arch::asm;
+
+use x86_64::instructions::port::Port;
+use x86_64::registers::model_specific::Msr;
+
+use crate::config::CPUS;
+
+/// `IA32_APIC_BASE`.
+pub const IA32_APIC_BASE: u32 = 0x1b;
+/// `IA32_GS_BASE`: holds the CPU index while the hypervisor runs (the
+/// guest's GS base lives in its VMCS).
+const IA32_GS_BASE: u32 = 0xc000_0101;
+/// x2APIC ID register.
+const X2APIC_ID: u32 = 0x802;
+/// x2APIC spurious-interrupt vector register.
+const X2APIC_SVR: u32 = 0x80f;
+/// x2APIC interrupt command register.
+pub const X2APIC_ICR: u32 = 0x830;
+
+/// Reads MSR `msr`.
+pub fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: reading an MSR has no side effects on memory; every MSR the
+    // hypervisor reads exists on CPUs that pass `vmx::check` (or is probed
+    // only after CPUID says it exists).
+    unsafe { Msr::new(msr).read() }
+}
+
+/// Writes `value` to MSR `msr`.
+///
+/// # Safety
+/// The write must be valid for the MSR and must not break the hypervisor's
+/// own execution (paging, segmentation, its stack).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { Msr::new(msr).write(value) }
+}
+
+/// CPUID `leaf`/`subleaf` as `[eax, ebx, ecx, edx]`.
+pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// Reads byte port `port`.
+pub fn inb(port: u16) -> u8 {
+    // SAFETY: only the console UART and the Bochs power-off port are
+    // accessed by the hypervisor; reading them has no memory effects.
+    unsafe { Port::<u8>::new(port).read() }
+}
+
+/// Writes `value` to byte port `port`.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: as for `inb`: the console UART, the Bochs power-off port.
+    unsafe { Port::<u8>::new(port).write(value) }
+}
+
+/// Records `index` as this CPU's index (boot, before anything asks).
+pub fn set_index(index: usize) {
+    // SAFETY: GS is not used by the hypervisor's code (no thread-locals);
+    // VM exits restore the base from the VMCS host state, which is set from
+    // this value.
+    unsafe { wrmsr(IA32_GS_BASE, index as u64) };
+}
+
+/// This CPU's index in `CPUS`.
+pub fn current_index() -> usize {
+    rdmsr(IA32_GS_BASE) as usize
+}
+
+/// The index in `CPUS` of the CPU with APIC id `apic_id`.
+pub fn index_of_apic_id(apic_id: u32) -> Option<usize> {
+    CPUS.iter().position(|c| c.hw_id == u64::from(apic_id))
+}
+
+/// The initial APIC id of this CPU (CPUID, works before x2APIC is on).
+pub fn initial_apic_id() -> u32 {
+    cpuid(1, 0)[1] >> 24
+}
+
+/// Switches this CPU's local APIC to x2APIC mode and software-enables it.
+/// Returns `false` if the CPU has no x2APIC.
+pub fn enable_x2apic() -> bool {
+    if cpuid(1, 0)[2] & (1 << 21) == 0 {
+        return false;
+    }
+    let base = rdmsr(IA32_APIC_BASE);
+    // SAFETY: enabling (bit 11) and then x2APIC mode (bit 10) is the
+    // architectural sequence; the hypervisor does not use the xAPIC MMIO
+    // window afterwards.
+    unsafe {
+        wrmsr(IA32_APIC_BASE, base | (1 << 11));
+        wrmsr(IA32_APIC_BASE, base | (1 << 11) | (1 << 10));
+        let svr = rdmsr(X2APIC_SVR);
+        wrmsr(X2APIC_SVR, svr | 0x100 | 0xff);
+    }
+    true
+}
+
+/// This CPU's x2APIC id.
+pub fn apic_id() -> u32 {
+    rdmsr(X2APIC_ID) as u32
+}
+
+/// Sends `icr` (x2APIC format: destination in bits 63:32).
+pub fn send_ipi(icr: u64) {
+    // SAFETY: the ICR write only sends an interrupt; callers build the value
+    // (fixed IPIs checked against the cell, NMI/INIT/SIPI from the
+    // hypervisor itself).
+    unsafe { wrmsr(X2APIC_ICR, icr) };
+}
+
+/// Sends an NMI to the CPU with APIC id `apic_id` (stop requests).
+pub fn send_nmi(apic_id: u32) {
+    send_ipi((u64::from(apic_id) << 32) | (0b100 << 8) | (1 << 14));
+}
+
+/// Spins for about `n` slow port reads (an emulator-friendly delay).
+pub fn delay(n: u32) {
+    for _ in 0..n {
+        let _ = inb(0x80);
+    }
+}
+
+/// Stops this CPU for good: interrupts off, `hlt` forever.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: masking interrupts and halting touches no memory.
+        unsafe { asm!("cli; hlt", options(nomem, nostack)) };
+    }
+}
