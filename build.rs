@@ -18,6 +18,7 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     println!("cargo::rerun-if-env-changed=BULKHEAD_CONFIG");
     println!("cargo::rerun-if-changed=linker/aarch64.ld");
+    println!("cargo::rerun-if-changed=linker/x86_64.ld");
     let config_path = std::env::var("BULKHEAD_CONFIG")
         .map(|p| root.join(p))
         .unwrap_or_else(|_| root.join(DEFAULT_CONFIG));
@@ -57,11 +58,14 @@ fn main() {
     }
     write(&out.join("memory.ld"), &codegen::memory_ld(&config));
 
+    // The bare-metal binary links with the architecture's script, which
+    // includes the generated `memory.ld` from OUT_DIR (AArch64: a raw image
+    // entered at its first byte; x86_64: a multiboot2 ELF GRUB loads).
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    if target_os == "none" && arch == "aarch64" {
+    if target_os == "none" && (arch == "aarch64" || arch == "x86_64") {
         println!("cargo::rustc-link-search={}", out.display());
         println!(
-            "cargo::rustc-link-arg-bins=-T{}/linker/aarch64.ld",
+            "cargo::rustc-link-arg-bins=-T{}/linker/{arch}.ld",
             root.display()
         );
         println!("cargo::rustc-link-arg-bins=-Tdefmt.x");

@@ -1,4 +1,8 @@
-//! `cargo xtask build`: guests, hypervisor, raw image and layout map.
+//! `cargo xtask build`: guests, hypervisor, bootable image and layout map.
+//!
+//! AArch64: the flat image `bulkhead.bin` a loader places at the platform's
+//! load address. x86_64: the multiboot2 ELF wrapped in a GRUB ISO
+//! `bulkhead.iso` (see [`crate::bochs`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bulkhead_config::Config;
-use bulkhead_config::model::{ImageSource, human_size};
+use bulkhead_config::model::{Arch, ImageSource, human_size};
 use object::{Object, ObjectSection, ObjectSymbol};
 
 use crate::paths;
@@ -75,9 +79,10 @@ pub struct Dist {
     pub dir: PathBuf,
     /// The hypervisor ELF (with symbols; what the log decoder reads).
     pub elf: PathBuf,
-    /// The flat image to flash / load at the platform's load address.
+    /// What boots: the flat image to load at the platform's load address
+    /// (AArch64, `bulkhead.bin`) or the GRUB ISO (x86_64, `bulkhead.iso`).
     pub image: PathBuf,
-    /// Bytes in the flat image.
+    /// Bytes in `image`.
     pub image_size: u64,
     /// The checked configuration.
     pub config: Config,
@@ -126,11 +131,18 @@ pub fn build(config_path: &Path, options: &BuildOptions) -> Result<Dist> {
     std::fs::create_dir_all(&dir)?;
     let elf = dir.join("bulkhead.elf");
     std::fs::copy(&built, &elf).with_context(|| format!("copy {}", built.display()))?;
-    let image = dir.join("bulkhead.bin");
-    run(Command::new(objcopy()?)
-        .args(["-O", "binary"])
-        .arg(&elf)
-        .arg(&image))?;
+    let image = match config.platform.arch {
+        Arch::Aarch64 => {
+            let image = dir.join("bulkhead.bin");
+            run(Command::new(objcopy()?)
+                .args(["-O", "binary"])
+                .arg(&elf)
+                .arg(&image))?;
+            image
+        }
+        // GRUB loads the ELF itself; the ISO carries it.
+        Arch::X86_64 => crate::bochs::make_iso(&elf, &dir)?,
+    };
     for cell in &config.cells {
         if let ImageSource::Guest(name) = &cell.image.source {
             std::fs::copy(&cell.image.path, dir.join(format!("guest-{name}.elf")))?;
@@ -190,12 +202,23 @@ fn layout_map(config: &Config, elf: &Path, image_size: u64) -> Result<String> {
         "# Bulkhead layout for {} on {}",
         config.name, config.platform.name
     )?;
-    writeln!(
-        out,
-        "hypervisor memory {hv} ({}), load address {:#x}, image {image_size} bytes",
-        human_size(hv.size),
-        config.platform.load_address
-    )?;
+    match config.platform.arch {
+        Arch::Aarch64 => writeln!(
+            out,
+            "hypervisor memory {hv} ({}), load address {:#x}, image {image_size} bytes",
+            human_size(hv.size),
+            config.platform.load_address
+        )?,
+        Arch::X86_64 => writeln!(
+            out,
+            "hypervisor memory {hv} ({}), load address {:#x}, ELF load segments {} bytes, \
+             entry {:#x}, ISO {image_size} bytes",
+            human_size(hv.size),
+            config.platform.load_address,
+            loaded_bytes(&file),
+            file.entry()
+        )?,
+    }
     writeln!(out, "\n{:<16} {:>12} {:>12}", "section", "address", "size")?;
     for section in file.sections() {
         let name = section.name().unwrap_or("?");
@@ -210,11 +233,13 @@ fn layout_map(config: &Config, elf: &Path, image_size: u64) -> Result<String> {
         )?;
     }
     for symbol in [
+        "__bss_start",
         "__bss_end",
         "__stacks_start",
         "__stacks_end",
         "__page_tables_start",
         "__hv_end",
+        "__image_end",
     ] {
         if let Some(s) = file.symbols().find(|s| s.name() == Ok(symbol)) {
             writeln!(out, "{symbol:<16} {:>#12x}", s.address())?;
@@ -238,7 +263,49 @@ fn layout_map(config: &Config, elf: &Path, image_size: u64) -> Result<String> {
     for channel in &config.channels {
         writeln!(out, "  channel {:<4} {}", channel.name, channel.memory)?;
     }
+    if config.platform.arch == Arch::X86_64 {
+        writeln!(
+            out,
+            "\nguest boot areas (top 32 KiB of the first RAM region):"
+        )?;
+        for cell in &config.cells {
+            if let Some(area) = cell.x86_boot_area() {
+                writeln!(out, "  {:<12} {area}", cell.name)?;
+            }
+        }
+        writeln!(out, "\nI/O ports:")?;
+        for (index, device) in config.platform.devices.iter().enumerate() {
+            if device.ports.is_empty() {
+                continue;
+            }
+            let ports: Vec<String> = device.ports.iter().map(ToString::to_string).collect();
+            let owner = if index == config.hypervisor.console {
+                "hypervisor console (virtual COM1 for the cells)".to_string()
+            } else {
+                config
+                    .cells
+                    .iter()
+                    .find(|c| c.devices.contains(&index))
+                    .map_or("unassigned (accesses exit)".to_string(), |c| {
+                        format!("cell {}", c.name)
+                    })
+            };
+            writeln!(
+                out,
+                "  {:<12} {:<24} {owner}",
+                device.name,
+                ports.join(", ")
+            )?;
+        }
+    }
     Ok(out)
+}
+
+/// Bytes the ELF's load segments take in the file: what the boot loader
+/// copies.
+fn loaded_bytes(file: &object::File<'_>) -> u64 {
+    use object::ObjectSegment;
+    file.segments().map(|s| s.file_range().1).sum()
 }
 
 /// Section sizes of the hypervisor ELF: `.text`, `.rodata`, `.data`, `.bss`.

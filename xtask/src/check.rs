@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use bulkhead_config::model::{Config, ImageSource, human_size};
+use bulkhead_config::model::{Arch, Config, ImageSource, human_size};
 use bulkhead_config::{Diagnostics, LoadOptions, load};
 
 use crate::paths;
@@ -97,9 +97,15 @@ pub fn table(config: &Config) -> String {
             }
         }
         if let Some(entry) = cell.entry {
+            // x86_64: where the hypervisor writes the guest's GDT, page
+            // tables and stack (docs/x86.md).
+            let boot_area = match (p.arch, cell.x86_boot_area()) {
+                (Arch::X86_64, Some(area)) => format!(", boot area {area}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{:<4} {:<12} entry {entry:#x}, console {}, fault-policy {}",
+                "{:<4} {:<12} entry {entry:#x}{boot_area}, console {}, fault-policy {}",
                 "",
                 "",
                 lower(cell.console),

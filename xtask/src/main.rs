@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+use bulkhead_config::model::Arch;
 use clap::{Parser, Subcommand};
+use xtask::bochs::Ending;
 use xtask::build::{BuildOptions, build, cargo, section_sizes};
 use xtask::check::{CheckError, load_and_build_guests, table};
-use xtask::{paths, qemu};
+use xtask::{bochs, paths, qemu};
 
 /// Bulkhead's build tool.
 #[derive(Parser)]
@@ -31,9 +33,10 @@ enum Task {
     },
     /// Build the hypervisor and its guests into target/dist/<config>/.
     ///
-    /// Outputs: bulkhead.elf (with symbols), bulkhead.bin (the flat image to
-    /// load at the platform's hypervisor-load-address), layout.txt (where
-    /// every section and cell lives) and the guest ELFs.
+    /// Outputs: bulkhead.elf (with symbols), layout.txt (where every section
+    /// and cell lives), the guest ELFs, and what boots: on AArch64
+    /// bulkhead.bin (the flat image to load at the platform's
+    /// hypervisor-load-address), on x86_64 bulkhead.iso (GRUB, multiboot2).
     Build {
         /// The product config.
         config: PathBuf,
@@ -41,11 +44,14 @@ enum Task {
         #[arg(long, value_delimiter = ',')]
         features: Vec<String>,
     },
-    /// Build a config and boot it under QEMU on this terminal.
+    /// Build a config and boot it under QEMU (AArch64) or Bochs (x86_64) on
+    /// this terminal.
     ///
-    /// Without CONFIG boots configs/qemu-virt-demo.toml. Installs QEMU with
-    /// apt when it is missing and this runs as root; otherwise prints the
-    /// command to install it. Hypervisor log records appear as `[hv]` lines.
+    /// Without CONFIG boots configs/qemu-virt-demo.toml. Installs QEMU, or
+    /// Bochs and GRUB, with apt when missing and this runs as root;
+    /// otherwise prints the command to install them. QEMU: hypervisor log
+    /// records appear as `[hv]` lines. Bochs: COM1 is printed as it arrives
+    /// (target/dist/<config>/serial.txt), Ctrl-C stops Bochs.
     Run {
         /// The product config.
         config: Option<PathBuf>,
@@ -65,9 +71,10 @@ enum Task {
         compare: Option<PathBuf>,
     },
     /// Run every check CI runs: format, clippy (host and bare-metal targets),
-    /// host unit and integration tests, and the QEMU integration tests.
+    /// host unit and integration tests, the QEMU integration tests, then the
+    /// Bochs (x86_64) integration tests.
     Test {
-        /// Skip the QEMU integration tests (for a quick local loop).
+        /// Skip the QEMU and Bochs integration tests (for a quick local loop).
         #[arg(long)]
         host_only: bool,
     },
@@ -114,8 +121,12 @@ fn build_task(config: &std::path::Path, features: Vec<String>) -> Result<()> {
     for (name, size) in section_sizes(&dist.elf)? {
         println!("  {name:<8} {size:>8} bytes");
     }
+    let what = match dist.config.platform.arch {
+        Arch::Aarch64 => "image",
+        Arch::X86_64 => "iso",
+    };
     println!(
-        "  image    {:>8} bytes  {}",
+        "  {what:<8} {:>8} bytes  {}",
         dist.image_size,
         paths::shown(&dist.image).display()
     );
@@ -136,11 +147,36 @@ fn run(config: Option<PathBuf>) -> Result<()> {
         dist.image_size,
         dist.elapsed.as_secs_f64()
     );
+    if dist.config.platform.arch == Arch::X86_64 {
+        return run_bochs(&dist);
+    }
     let status = qemu::run_interactive(&dist)?;
     if !status.success() {
         bail!("QEMU exited with {status}");
     }
     Ok(())
+}
+
+fn run_bochs(dist: &xtask::build::Dist) -> Result<()> {
+    let log = paths::shown(&dist.dir.join(bochs::LOG))
+        .display()
+        .to_string();
+    match bochs::run_interactive(dist)? {
+        Ending::PoweredOff => {
+            eprintln!(
+                "\nBochs exited: the machine powered off (\"Shutdown\" on port 0x8900; Bochs' exit status 1 means success here)"
+            );
+            Ok(())
+        }
+        Ending::Exited(status) if status.success() => {
+            eprintln!("\nBochs stopped (Ctrl-C)");
+            Ok(())
+        }
+        Ending::Exited(status) => {
+            bail!("Bochs exited with {status} without a power-off; see {log}")
+        }
+        ending => bail!("Bochs run ended unexpectedly ({ending:?}); see {log}"),
+    }
 }
 
 fn bench(quick: bool, compare: Option<PathBuf>) -> Result<()> {
@@ -194,19 +230,24 @@ fn build_all_guests() -> Result<()> {
     Ok(())
 }
 
-/// Package names of the guest crates under tests/guests/.
-fn guest_packages() -> Result<Vec<String>> {
+/// Package names of the guest crates (with a binary) under tests/guests/
+/// for `arch`: folders named `x86-*` hold x86_64 guests, the others AArch64
+/// ones.
+fn guest_packages(arch: Arch) -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(paths::workspace().join("tests/guests"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("Cargo.toml").is_file() && p.join("src/main.rs").is_file())
-        .filter_map(|p| {
-            p.file_name()
-                .map(|n| format!("guest-{}", n.to_string_lossy()))
-        })
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|name| name.starts_with("x86-") == (arch == Arch::X86_64))
+        .map(|name| format!("guest-{name}"))
         .collect();
     names.sort();
     Ok(names)
 }
+
+/// The config the x86_64 hypervisor is linted with (its tables and embedded
+/// guest images).
+const X86_LINT_CONFIG: &str = "configs/bochs-demo.toml";
 
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
@@ -240,24 +281,45 @@ fn test(host_only: bool) -> Result<()> {
     )?;
     let mut guests = cargo();
     guests.args(["clippy", "--target", "aarch64-unknown-none"]);
-    for guest in guest_packages()? {
+    for guest in guest_packages(Arch::Aarch64)? {
         guests.args(["-p", &guest]);
     }
     step(
         "clippy (guests, aarch64-unknown-none)",
         guests.args(["--", "-D", "warnings"]),
     )?;
-    // The core must stay no_std: a host `cargo test` would not notice std
-    // creeping in, a bare-metal build of the library does (on both targets).
+    // The x86_64 hypervisor (lib and bin) with an x86 config's tables; it
+    // also keeps the core no_std: a host `cargo test` would not notice std
+    // creeping in, a bare-metal build does.
     step(
-        "core builds for x86_64-unknown-none",
+        "clippy (hypervisor, x86_64-unknown-none)",
+        cargo()
+            .args([
+                "clippy",
+                "-p",
+                "bulkhead",
+                "--target",
+                "x86_64-unknown-none",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .env("BULKHEAD_CONFIG", X86_LINT_CONFIG),
+    )?;
+    let mut guests = cargo();
+    guests.args(["clippy", "--target", "x86_64-unknown-none"]);
+    for guest in guest_packages(Arch::X86_64)? {
+        guests.args(["-p", &guest]);
+    }
+    step(
+        "clippy (guests, x86_64-unknown-none)",
+        guests.args(["--", "-D", "warnings"]),
+    )?;
+    // `--all-targets` leaves out test targets with `test = false`.
+    step(
+        "clippy (Bochs tests)",
         cargo().args([
-            "check",
-            "-p",
-            "bulkhead",
-            "--lib",
-            "--target",
-            "x86_64-unknown-none",
+            "clippy", "-p", "xtask", "--test", "bochs", "--", "-D", "warnings",
         ]),
     )?;
     step("host tests", cargo().args(["test", "--workspace"]))?;
@@ -275,6 +337,23 @@ fn test(host_only: bool) -> Result<()> {
             "target",
             "--",
             "--ignored",
+            "--test-threads=1",
+        ]),
+    )?;
+    // Bochs and GRUB missing is a failure (installed here as root), never a
+    // skip. The test target is left out of plain `cargo test` (test = false
+    // in xtask/Cargo.toml): it boots a PC emulator for minutes.
+    bochs::ensure_tools(bochs::ISO_TOOLS)?;
+    bochs::ensure_tools(bochs::BOCHS_TOOLS)?;
+    step(
+        "Bochs integration tests (x86_64)",
+        cargo().args([
+            "test",
+            "-p",
+            "xtask",
+            "--test",
+            "bochs",
+            "--",
             "--test-threads=1",
         ]),
     )?;

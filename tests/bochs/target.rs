@@ -1,0 +1,240 @@
+//! Target tests for x86_64: build real images (hypervisor ELF in a GRUB
+//! ISO) and boot them under Bochs (VT-x with EPT, `corei7_skylake_x`).
+//!
+//! Run by `cargo xtask test` as `cargo test -p xtask --test bochs`; a plain
+//! `cargo test` leaves this target out (`test = false` in
+//! xtask/Cargo.toml). Bochs missing is a failure, never a skip. Timeouts are
+//! generous: Bochs emulates every instruction, machines are shared and
+//! noisy, and nothing here measures time.
+//!
+//! The expected lines are the contract of docs/x86.md and the x86 guests
+//! (tests/guests/x86-*); they are constants below so they change in one
+//! place.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use xtask::bochs::{Ending, RunOutput, available, run_captured};
+use xtask::build::{BuildOptions, build};
+
+// --- the contract ----------------------------------------------------------
+
+/// The hypervisor's banner line starts with this.
+const BANNER: &str = "Bulkhead";
+/// `[<cell>] ` then this, then ` <vcpu> of <count>`: the first line each
+/// vCPU of an x86-hello cell prints.
+const HELLO: &str = "hello from vcpu";
+/// A secondary vCPU's line: `[<cell>] hello from vcpu <i> (cell <id>)`.
+fn hello_secondary(cell: &str, vcpu: usize, cell_id: usize) -> String {
+    format!("[{cell}] {HELLO} {vcpu} (cell {cell_id})")
+}
+/// vCPU 0's line: `[<cell>] hello from vcpu 0 of <count>`.
+fn hello_first(cell: &str, vcpus: usize) -> String {
+    format!("[{cell}] {HELLO} 0 of {vcpus}")
+}
+/// The hypervisor's line when a cell powers itself off.
+fn powered_off(cell: &str) -> String {
+    format!("bulkhead: cell {cell} powered off (PSCI SYSTEM_OFF)")
+}
+/// The hypervisor's last line before it powers the machine off.
+const ALL_STOPPED: &str = "bulkhead: every cell has stopped; powering off";
+
+/// The intruder reads a port it does not own: all ones.
+const INTRUDER_PORT_READ: &str = "[intruder] intruder: port 0x70 read -> 0xff";
+/// The intruder reads an MSR outside the allow-list: #GP(0) injected.
+const INTRUDER_MSR_READ: &str = "[intruder] intruder: rdmsr 0x3a -> #GP";
+/// What each hypervisor report about the intruder contains (every part).
+const REPORT_CELL: &str = "cell intruder";
+const REPORT_PORT: &[&str] = &[REPORT_CELL, "port 0x70"];
+const REPORT_MSR: &[&str] = &[REPORT_CELL, "MSR 0x3a"];
+const REPORT_IPI: &[&str] = &[REPORT_CELL, "IPI", "APIC id 0"];
+const REPORT_EPT: &[&str] = &[REPORT_CELL, "EPT violation", "halted"];
+/// The victim's closing line: its canary survived, no stray interrupts.
+const VICTIM_CANARY: &[&str] = &["[victim] victim: canary intact", "0 foreign interrupts"];
+
+// --- the harness -----------------------------------------------------------
+
+/// From reset to the last line: BIOS and GRUB take seconds, every
+/// emulated instruction costs host time.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Builds share `target/`: one at a time.
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a boot produced.
+struct Output {
+    /// COM1: the hypervisor's console, with the cells' `[name]` lines.
+    serial: String,
+    /// Bochs' standard output: port 0xe9 bytes among its debugger's lines.
+    bochs_stdout: String,
+    /// How Bochs stopped.
+    ending: Ending,
+    /// Everything, for assertion messages.
+    transcript: String,
+}
+
+fn require_bochs() {
+    assert!(
+        available(),
+        "Bochs is not installed: `cargo xtask test` installs it as root, or run \
+         `apt-get install bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools`"
+    );
+}
+
+/// Builds `config` (a path relative to the workspace) with `cargo xtask
+/// build` and boots it under Bochs until `until` appears on COM1, Bochs
+/// exits by itself (the machine powered off: pass a string that never
+/// appears to wait for that) or `timeout` passes (then Bochs is killed).
+fn boot(config: &str, timeout: Duration, until: &str) -> Output {
+    require_bochs();
+    let dist = {
+        let _guard = lock();
+        build(
+            &xtask::paths::workspace().join(config),
+            &BuildOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("build {config}: {e:#}"))
+    };
+    let until = until.to_string();
+    let out: RunOutput = run_captured(&dist, timeout, move |serial| serial.contains(&until))
+        .unwrap_or_else(|e| panic!("run Bochs for {config}: {e:#}"));
+    Output {
+        transcript: out.transcript(),
+        serial: out.serial,
+        bochs_stdout: out.bochs_stdout,
+        ending: out.ending,
+    }
+}
+
+/// Waits for the machine to power off by itself.
+const NEVER: &str = "\u{0}never";
+
+/// The first line of `text` containing every one of `parts` and not
+/// starting with `[skip_tag]` (so a cell's own echo cannot stand in for a
+/// hypervisor report).
+fn line_with<'a>(text: &'a str, parts: &[&str], skip_tag: Option<&str>) -> Option<&'a str> {
+    text.lines().find(|line| {
+        let line = line.trim_end_matches('\r');
+        parts.iter().all(|p| line.contains(p))
+            && skip_tag.is_none_or(|tag| !line.starts_with(&format!("[{tag}]")))
+    })
+}
+
+/// Byte offset of `needle` in `text`, or a failure with the transcript.
+fn position(out: &Output, needle: &str) -> usize {
+    out.serial
+        .find(needle)
+        .unwrap_or_else(|| panic!("missing `{needle}`:\n{}", out.transcript))
+}
+
+fn assert_powered_off(out: &Output) {
+    assert_eq!(
+        out.ending,
+        Ending::PoweredOff,
+        "Bochs did not stop through the power-off port:\n{}",
+        out.transcript
+    );
+    let all = position(out, ALL_STOPPED);
+    assert!(
+        out.serial[all..].lines().count() <= 2,
+        "output after `{ALL_STOPPED}`:\n{}",
+        out.transcript
+    );
+}
+
+fn assert_banner(out: &Output) {
+    assert!(
+        out.serial
+            .lines()
+            .any(|l| l.trim_start_matches('\r').starts_with(BANNER)),
+        "no line starts with `{BANNER}`:\n{}",
+        out.transcript
+    );
+}
+
+// --- the tests -------------------------------------------------------------
+
+/// configs/bochs-demo.toml: two one-core cells on the two CPUs of the Bochs
+/// PC. Banner, each cell's tagged hello, each cell powering itself off, and
+/// the machine powering off when the last one has.
+#[test]
+fn two_cells_on_two_cores_print_tagged_banners() {
+    let out = boot("configs/bochs-demo.toml", BOOT_TIMEOUT, NEVER);
+    assert_banner(&out);
+    for cell in ["hello-a", "hello-b"] {
+        let hello = position(&out, &hello_first(cell, 1));
+        let off = position(&out, &powered_off(cell));
+        assert!(
+            hello < off,
+            "`{cell}` powered off before it said hello:\n{}",
+            out.transcript
+        );
+    }
+    assert_powered_off(&out);
+    // Bochs' own output never reaches the console.
+    assert!(
+        !out.serial.contains("Bochs x86 Emulator"),
+        "{}",
+        out.transcript
+    );
+    assert!(!out.bochs_stdout.is_empty(), "{}", out.transcript);
+}
+
+/// tests/configs/bochs/demo-4cpu.toml: two two-core cells on a 4-CPU Bochs
+/// PC; vCPU 0 of each cell starts vCPU 1 (PSCI CPU_ON through VMCALL), and
+/// every vCPU says hello with its cell's id.
+#[test]
+fn four_cores_two_cells_every_vcpu_says_hello() {
+    let out = boot("tests/configs/bochs/demo-4cpu.toml", BOOT_TIMEOUT, NEVER);
+    assert_banner(&out);
+    for (id, cell) in ["hello-a", "hello-b"].into_iter().enumerate() {
+        let first = position(&out, &hello_first(cell, 2));
+        let second = position(&out, &hello_secondary(cell, 1, id));
+        assert!(
+            first < second,
+            "`{cell}` vCPU 1 spoke before vCPU 0 started it:\n{}",
+            out.transcript
+        );
+        position(&out, &powered_off(cell));
+    }
+    assert_powered_off(&out);
+}
+
+/// configs/bochs-isolation.toml: the intruder's probes of a foreign port,
+/// an MSR, an IPI to the victim's CPU and memory outside its EPT are each
+/// reported by the hypervisor and contained (all ones, #GP, dropped, the
+/// cell halted); the victim's canary survives and it saw no foreign
+/// interrupt.
+#[test]
+fn intruder_is_contained_and_victim_canary_survives() {
+    let out = boot(
+        "configs/bochs-isolation.toml",
+        BOOT_TIMEOUT,
+        VICTIM_CANARY[0],
+    );
+    let transcript = &out.transcript;
+    assert_banner(&out);
+    position(&out, INTRUDER_PORT_READ);
+    position(&out, INTRUDER_MSR_READ);
+    for report in [REPORT_PORT, REPORT_MSR, REPORT_IPI, REPORT_EPT] {
+        assert!(
+            line_with(&out.serial, report, Some("intruder")).is_some(),
+            "no hypervisor report with {report:?}:\n{transcript}"
+        );
+    }
+    assert!(
+        line_with(&out.serial, VICTIM_CANARY, None).is_some(),
+        "no `{}` line with `{}`:\n{transcript}",
+        VICTIM_CANARY[0],
+        VICTIM_CANARY[1]
+    );
+    assert!(
+        !matches!(out.ending, Ending::TimedOut | Ending::Exited(_)),
+        "Bochs stopped before the victim's report ({:?}):\n{transcript}",
+        out.ending
+    );
+}
