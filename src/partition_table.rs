@@ -56,14 +56,23 @@ pub fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::
         Arch::Aarch64 => "aarch64",
         Arch::X86_64 => "x86_64",
     };
-    writeln!(
-        out,
-        "config {} on {} ({arch}, GICv{}, {} CPUs)",
-        tables.name,
-        platform.name,
-        platform.intc.version,
-        tables.cpus.len()
-    )?;
+    match platform.arch {
+        Arch::Aarch64 => writeln!(
+            out,
+            "config {} on {} ({arch}, GICv{}, {} CPUs)",
+            tables.name,
+            platform.name,
+            platform.intc.version,
+            tables.cpus.len()
+        )?,
+        Arch::X86_64 => writeln!(
+            out,
+            "config {} on {} ({arch}, VT-x + EPT, x2APIC, {} CPUs)",
+            tables.name,
+            platform.name,
+            tables.cpus.len()
+        )?,
+    }
     let hv = tables.hypervisor;
     let uart = match hv.console.kind {
         UartKind::Pl011 => "pl011",
@@ -74,14 +83,19 @@ pub fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::
         LogTransport::Ring => "ring",
         LogTransport::None => "none",
     };
-    writeln!(
+    write!(
         out,
-        "hypervisor memory {}..{} ({}), console {uart}@{}, log {log}",
+        "hypervisor memory {}..{} ({}), console {uart}@",
         hv.memory.base,
         hv.memory.end(),
         Size(hv.memory.size),
-        hv.console.base
     )?;
+    if hv.console.port != 0 {
+        write!(out, "port {:#x}", hv.console.port)?;
+    } else {
+        write!(out, "{}", hv.console.base)?;
+    }
+    writeln!(out, ", log {log}")?;
     writeln!(
         out,
         "partition table: {} cells, {} channels",

@@ -17,6 +17,9 @@ const IA32_GS_BASE: u32 = 0xc000_0101;
 const X2APIC_ID: u32 = 0x802;
 /// x2APIC spurious-interrupt vector register.
 const X2APIC_SVR: u32 = 0x80f;
+/// x2APIC LVT LINT0 and LINT1.
+const X2APIC_LVT_LINT0: u32 = 0x835;
+const X2APIC_LVT_LINT1: u32 = 0x836;
 /// x2APIC interrupt command register.
 pub const X2APIC_ICR: u32 = 0x830;
 
@@ -95,8 +98,19 @@ pub fn enable_x2apic() -> bool {
         wrmsr(IA32_APIC_BASE, base | (1 << 11) | (1 << 10));
         let svr = rdmsr(X2APIC_SVR);
         wrmsr(X2APIC_SVR, svr | 0x100 | 0xff);
+        // LINT0 (the 8259's ExtINT on the boot CPU) and LINT1 masked: legacy
+        // interrupts must not reach whichever cell runs here.
+        wrmsr(X2APIC_LVT_LINT0, 1 << 16);
+        wrmsr(X2APIC_LVT_LINT1, 1 << 16);
     }
     true
+}
+
+/// Masks every line of both legacy 8259 interrupt controllers (the BIOS
+/// leaves the PIT's IRQ 0 enabled, delivered as vector 8 to the boot CPU).
+pub fn mask_legacy_pic() {
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
 }
 
 /// This CPU's x2APIC id.

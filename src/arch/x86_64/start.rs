@@ -36,6 +36,7 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
     };
     cpu::set_index(me);
     console::init();
+    cpu::mask_legacy_pic();
     idt::build();
     idt::load();
     let _ = write_banner(&mut Console);
