@@ -58,7 +58,13 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 vcpus: cell.cpus.len() as u32,
                 apic_id: CPUS[cpu].hw_id as u32,
             };
-            let [a, b, c, d] = cpuid::filter(leaf, subleaf, cpu::cpuid(leaf, subleaf), &topology);
+            let filtered = cpuid::filter(leaf, subleaf, cpu::cpuid(leaf, subleaf), &topology);
+            let [a, b, c, d] = cpuid::reflect_guest_cr4(
+                leaf,
+                subleaf,
+                filtered,
+                vmx::read(field::GUEST_CR4),
+            );
             regs.rax = u64::from(a);
             regs.rbx = u64::from(b);
             regs.rcx = u64::from(c);

@@ -36,6 +36,18 @@ mod guest {
         core::str::from_utf8(&buf[..len]).unwrap_or("?")
     }
 
+    /// Text straight to an I/O port the cell owns.
+    struct PortWriter(u16);
+
+    impl core::fmt::Write for PortWriter {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for byte in s.bytes() {
+                rt::outb(self.0, byte);
+            }
+            Ok(())
+        }
+    }
+
     fn main() -> ! {
         let info = rt::cell_info();
         let (cell, vcpus) = info.map_or((u64::MAX, 1), |i| (i.cell_id, i.vcpus.max(1)));
@@ -52,6 +64,18 @@ mod guest {
             signature(&mut buf),
             leaf1.ebx >> 16 & 0xff
         );
+        // A boot argument names an I/O port the cell owns (a passthrough
+        // device, e.g. Bochs' debug console at 0xe9): say hello there too.
+        let port = rt::boot_arg();
+        if let Ok(port) = u16::try_from(port)
+            && port != 0
+        {
+            let _ = core::fmt::Write::write_fmt(
+                &mut PortWriter(port),
+                format_args!("passthrough: hello from cell {cell} on port {port:#x}\n"),
+            );
+            println!("wrote to passthrough port {port:#x}");
+        }
         let mut started = 1;
         for vcpu in 1..vcpus {
             let status = rt::start_vcpu(vcpu as u64, cell);
