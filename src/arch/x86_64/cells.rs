@@ -65,8 +65,9 @@ unsafe impl<T> Sync for Boot<T> {}
 static EPT_POOLS: Boot<[[Table; STAGE2_TABLES_PER_CELL]; CELL_COUNT]> = Boot(UnsafeCell::new(
     [const { [Table::ZEROED; STAGE2_TABLES_PER_CELL] }; CELL_COUNT],
 ));
-static IO_BITMAPS: Boot<[IoBitmaps; CELL_COUNT]> =
-    Boot(UnsafeCell::new([const { IoBitmaps::trap_all() }; CELL_COUNT]));
+static IO_BITMAPS: Boot<[IoBitmaps; CELL_COUNT]> = Boot(UnsafeCell::new(
+    [const { IoBitmaps::trap_all() }; CELL_COUNT],
+));
 static MSR_BITMAP: Boot<MsrBitmap> = Boot(UnsafeCell::new(MsrBitmap::trap_all()));
 
 /// Per-CPU VMXON and VMCS regions.
@@ -145,7 +146,8 @@ pub fn boot_area_gpa(cell: &CellDesc) -> u64 {
         .iter()
         .find(|r| r.kind == RegionKind::Ram)
         .expect("the config checker requires RAM in every cell");
-    boot_area::base(ram.gpa.as_u64(), ram.size).expect("the config checker sizes the first RAM region")
+    boot_area::base(ram.gpa.as_u64(), ram.size)
+        .expect("the config checker sizes the first RAM region")
 }
 
 /// Copies the cell's pristine image into its RAM and writes its boot area.
@@ -153,7 +155,10 @@ pub fn load_image(cell: &CellDesc) {
     for segment in cell.image.segments {
         let gpa = segment.gpa.as_u64();
         let Some(host) = ram_host_address(cell, gpa, segment.memory_size) else {
-            panic!("cell {}: image segment at {gpa:#x} is not in its RAM", cell.name);
+            panic!(
+                "cell {}: image segment at {gpa:#x} is not in its RAM",
+                cell.name
+            );
         };
         let copied = segment.data.len().min(segment.memory_size as usize);
         // SAFETY: `host..host + memory_size` is the cell's RAM (checked),
@@ -201,7 +206,12 @@ pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) ->
     slot.entry.store(entry, Ordering::Relaxed);
     slot.context.store(context, Ordering::Relaxed);
     slot.power
-        .compare_exchange(power::OFF, power::ON_PENDING, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(
+            power::OFF,
+            power::ON_PENDING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
         .map(|_| ())
 }
 
@@ -304,7 +314,12 @@ pub fn run(cpu: usize) -> ! {
         let epoch = EPOCH[i].load(Ordering::Acquire);
         if slot
             .power
-            .compare_exchange(power::ON_PENDING, power::ON, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                power::ON_PENDING,
+                power::ON,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             core::hint::spin_loop();
@@ -325,7 +340,7 @@ pub fn run(cpu: usize) -> ! {
         vcpu::setup_controls(
             controls(),
             &Wiring {
-                vpid: cell.id.0 as u16 + 1,
+                vpid: cell.id.0 + 1,
                 eptp,
                 io_bitmaps: (io.a.as_ptr() as u64, io.b.as_ptr() as u64),
                 msr_bitmap: MSR_BITMAP.0.get() as u64,
@@ -368,12 +383,9 @@ pub fn run(cpu: usize) -> ! {
             }
         }
         // A restart may already have asked this CPU to start again.
-        let _ = slot.power.compare_exchange(
-            power::ON,
-            power::OFF,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ =
+            slot.power
+                .compare_exchange(power::ON, power::OFF, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 

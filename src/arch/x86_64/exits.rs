@@ -11,8 +11,8 @@ use super::cpu;
 use super::cpuid::{self, CellTopology};
 use super::exit::{self, EptViolation, ExitInfo, ExitReason, IoAccess};
 use super::msr_bitmap;
-use super::vcpu::GuestRegs;
 use super::vconsole;
+use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
 use super::x2apic::{self, Icr};
 use crate::addr::{CellId, GuestPhysAddr};
@@ -59,12 +59,8 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 apic_id: CPUS[cpu].hw_id as u32,
             };
             let filtered = cpuid::filter(leaf, subleaf, cpu::cpuid(leaf, subleaf), &topology);
-            let [a, b, c, d] = cpuid::reflect_guest_cr4(
-                leaf,
-                subleaf,
-                filtered,
-                vmx::read(field::GUEST_CR4),
-            );
+            let [a, b, c, d] =
+                cpuid::reflect_guest_cr4(leaf, subleaf, filtered, vmx::read(field::GUEST_CR4));
             regs.rax = u64::from(a);
             regs.rbx = u64::from(b);
             regs.rcx = u64::from(c);
@@ -107,7 +103,8 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             }
         }
         ExitReason::ExceptionOrNmi => {
-            let interruption = exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
+            let interruption =
+                exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
             if interruption.vector == 2 {
                 // A kick: the caller checks whether the cell stopped.
                 return Next::Resume;
@@ -183,7 +180,12 @@ fn contain(
             rip()
         );
     }
-    crate::log::warn!("fault: cell {=str} vcpu {=usize} -> {=str}", cell.name, vcpu, policy);
+    crate::log::warn!(
+        "fault: cell {=str} vcpu {=usize} -> {=str}",
+        cell.name,
+        vcpu,
+        policy
+    );
     match (cell.fault_policy, injectable) {
         (FaultPolicy::Inject, Some(Injectable::Gp)) => {
             inject_gp();
@@ -369,19 +371,28 @@ impl CellControl for ThisCell {
         }
     }
 
-    fn start_vcpu(&mut self, vcpu: usize, entry: GuestPhysAddr, context: u64) -> Result<(), PsciError> {
-        cells::request_start(self.cell, vcpu, entry.as_u64(), context).map_err(|state| match state {
-            cells::power::ON => PsciError::AlreadyOn,
-            cells::power::ON_PENDING => PsciError::OnPending,
-            _ => PsciError::InternalFailure,
-        })
+    fn start_vcpu(
+        &mut self,
+        vcpu: usize,
+        entry: GuestPhysAddr,
+        context: u64,
+    ) -> Result<(), PsciError> {
+        cells::request_start(self.cell, vcpu, entry.as_u64(), context).map_err(
+            |state| match state {
+                cells::power::ON => PsciError::AlreadyOn,
+                cells::power::ON_PENDING => PsciError::OnPending,
+                _ => PsciError::InternalFailure,
+            },
+        )
     }
 
     fn entry_is_valid(&self, entry: GuestPhysAddr) -> bool {
         self.cell.memory.iter().any(|r| {
             r.kind == RegionKind::Ram
                 && r.perm.execute
-                && entry.offset_from(r.gpa).is_some_and(|offset| offset < r.size)
+                && entry
+                    .offset_from(r.gpa)
+                    .is_some_and(|offset| offset < r.size)
         })
     }
 
@@ -420,15 +431,15 @@ fn call(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) 
     let call = psci::decode(regs.rax, [regs.rdi, regs.rsi, regs.rdx]);
     let mut this = ThisCell { cell };
     let outcome = psci::handle(&call, vcpu, &mut this);
-    if let Some(note) = outcome.note() {
-        if vconsole::may_report(cell.id.index()) {
-            let mut out = [0u64; 4];
-            outcome.apply(&mut out);
-            println!(
-                "bulkhead: cell {} vcpu {vcpu}: {note} -> {}",
-                cell.name, out[0] as i64
-            );
-        }
+    if let Some(note) = outcome.note()
+        && vconsole::may_report(cell.id.index())
+    {
+        let mut out = [0u64; 4];
+        outcome.apply(&mut out);
+        println!(
+            "bulkhead: cell {} vcpu {vcpu}: {note} -> {}",
+            cell.name, out[0] as i64
+        );
     }
     match outcome {
         Outcome::Return1(_) | Outcome::Return4(_) | Outcome::Refused { .. } => {
@@ -444,7 +455,10 @@ fn call(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) 
             Next::Park
         }
         Outcome::SystemReset => {
-            println!("bulkhead: cell {} restarting (PSCI SYSTEM_RESET)", cell.name);
+            println!(
+                "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
+                cell.name
+            );
             cells::restart(cell, cpu);
             Next::Park
         }

@@ -43,7 +43,10 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
     let controls = match vmx::check() {
         Ok(controls) => controls,
         Err(missing) => {
-            println!("bulkhead: this CPU cannot run cells: it lacks {}", missing.0);
+            println!(
+                "bulkhead: this CPU cannot run cells: it lacks {}",
+                missing.0
+            );
             panic::power_off()
         }
     };
@@ -54,7 +57,11 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
     println!(
         "boot cpu {me} (APIC id {apic}) in long mode; VMX: VMCS revision {:#x}, EPT, VPID, unrestricted guest{}",
         controls.revision,
-        if controls.hlt_activity { ", HLT activity state" } else { "" }
+        if controls.hlt_activity {
+            ", HLT activity state"
+        } else {
+            ""
+        }
     );
     let _ = write_partition_table(&mut Console, &TABLES);
     cells::set_controls(controls);

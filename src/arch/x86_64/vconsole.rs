@@ -15,8 +15,7 @@ const LINE_LENGTH: usize = 160;
 /// First port of every cell's virtual 16550 (the board console's).
 pub const BASE: u16 = HYPERVISOR.console.port;
 
-static UARTS: [Mutex<Uart16550>; CELL_COUNT] =
-    [const { Mutex::new(Uart16550::new()) }; CELL_COUNT];
+static UARTS: [Mutex<Uart16550>; CELL_COUNT] = [const { Mutex::new(Uart16550::new()) }; CELL_COUNT];
 static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
     Mutex::new(OutputTagger::new(&CELL_NAMES));
 

@@ -244,19 +244,41 @@ pub fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     write(field::GUEST_IA32_PAT, 0x0007_0406_0007_0406);
     write(field::GUEST_IA32_EFER, 0xd00); // LME | LMA | NXE
 
-    write(
-        field::GUEST_CS_SELECTOR,
-        u64::from(boot_area::CODE64),
-    );
+    write(field::GUEST_CS_SELECTOR, u64::from(boot_area::CODE64));
     write(field::GUEST_CS_BASE, 0);
     write(field::GUEST_CS_LIMIT, 0xffff_ffff);
     write(field::GUEST_CS_AR, 0xa09b);
     for (selector, base, limit, ar) in [
-        (field::GUEST_DS_SELECTOR, field::GUEST_DS_BASE, field::GUEST_DS_LIMIT, field::GUEST_DS_AR),
-        (field::GUEST_ES_SELECTOR, field::GUEST_ES_BASE, field::GUEST_ES_LIMIT, field::GUEST_ES_AR),
-        (field::GUEST_SS_SELECTOR, field::GUEST_SS_BASE, field::GUEST_SS_LIMIT, field::GUEST_SS_AR),
-        (field::GUEST_FS_SELECTOR, field::GUEST_FS_BASE, field::GUEST_FS_LIMIT, field::GUEST_FS_AR),
-        (field::GUEST_GS_SELECTOR, field::GUEST_GS_BASE, field::GUEST_GS_LIMIT, field::GUEST_GS_AR),
+        (
+            field::GUEST_DS_SELECTOR,
+            field::GUEST_DS_BASE,
+            field::GUEST_DS_LIMIT,
+            field::GUEST_DS_AR,
+        ),
+        (
+            field::GUEST_ES_SELECTOR,
+            field::GUEST_ES_BASE,
+            field::GUEST_ES_LIMIT,
+            field::GUEST_ES_AR,
+        ),
+        (
+            field::GUEST_SS_SELECTOR,
+            field::GUEST_SS_BASE,
+            field::GUEST_SS_LIMIT,
+            field::GUEST_SS_AR,
+        ),
+        (
+            field::GUEST_FS_SELECTOR,
+            field::GUEST_FS_BASE,
+            field::GUEST_FS_LIMIT,
+            field::GUEST_FS_AR,
+        ),
+        (
+            field::GUEST_GS_SELECTOR,
+            field::GUEST_GS_BASE,
+            field::GUEST_GS_LIMIT,
+            field::GUEST_GS_AR,
+        ),
     ] {
         write(selector, u64::from(boot_area::DATA));
         write(base, 0);

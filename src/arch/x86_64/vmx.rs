@@ -141,7 +141,9 @@ pub fn check() -> Result<Controls, Missing> {
     }
     let basic = rdmsr(IA32_VMX_BASIC);
     if (basic >> 50) & 0xf != 6 {
-        return Err(Missing("write-back VMCS memory (IA32_VMX_BASIC bits 53:50)"));
+        return Err(Missing(
+            "write-back VMCS memory (IA32_VMX_BASIC bits 53:50)",
+        ));
     }
     let true_controls = basic & (1 << 55) != 0;
     let (pin_msr, proc_msr, exit_msr, entry_msr) = if true_controls {
@@ -198,16 +200,22 @@ pub fn check() -> Result<Controls, Missing> {
     }
     let ept = rdmsr(IA32_VMX_EPT_VPID_CAP);
     if ept & (1 << 6) == 0 {
-        return Err(Missing("4-level EPT page walks (IA32_VMX_EPT_VPID_CAP bit 6)"));
+        return Err(Missing(
+            "4-level EPT page walks (IA32_VMX_EPT_VPID_CAP bit 6)",
+        ));
     }
     if ept & (1 << 14) == 0 {
-        return Err(Missing("write-back EPT structures (IA32_VMX_EPT_VPID_CAP bit 14)"));
+        return Err(Missing(
+            "write-back EPT structures (IA32_VMX_EPT_VPID_CAP bit 14)",
+        ));
     }
     if ept & (1 << 16) == 0 {
         return Err(Missing("2 MiB EPT pages (IA32_VMX_EPT_VPID_CAP bit 16)"));
     }
     if ept & (1 << 20) == 0 || ept & (1 << 25) == 0 {
-        return Err(Missing("INVEPT single-context (IA32_VMX_EPT_VPID_CAP bits 20, 25)"));
+        return Err(Missing(
+            "INVEPT single-context (IA32_VMX_EPT_VPID_CAP bits 20, 25)",
+        ));
     }
     let (exit, missing) = adjust(
         exit_msr,
