@@ -259,3 +259,38 @@ fn intruder_is_contained_and_victim_canary_survives() {
     );
     assert_powered_off(&out);
 }
+
+/// tests/configs/bochs/isolation-4cpu.toml: the same intruder with two
+/// vCPUs; vCPU 1 spins without a single VM exit. The EPT violation on
+/// vCPU 0 halts the cell, and the hypervisor's NMI kick must take vCPU 1
+/// out of the guest too (it reports the stop); the victim beside it is
+/// untouched and the machine powers off.
+#[test]
+fn halting_a_cell_stops_its_vcpu_that_never_exits() {
+    let out = boot(
+        "tests/configs/bochs/isolation-4cpu.toml",
+        BOOT_TIMEOUT,
+        NEVER,
+    );
+    let transcript = &out.transcript;
+    let spinning = position(&out, "[intruder] intruder: vcpu 1 spinning without exits");
+    let ept = line_with(&out.serial, REPORT_EPT, Some("intruder"))
+        .unwrap_or_else(|| panic!("no EPT violation report:\n{transcript}"));
+    let ept = position(&out, ept);
+    let stopped = position(&out, "bulkhead: cell intruder vcpu 1 (cpu 2) stopped");
+    assert!(
+        spinning < ept && ept < stopped,
+        "expected spin, then the fault, then vCPU 1 stopped:\n{transcript}"
+    );
+    assert!(
+        !out.serial.contains(INTRUDER_NOT_CONTAINED),
+        "the intruder ran on after writing outside its memory:\n{transcript}"
+    );
+    assert!(
+        line_with(&out.serial, VICTIM_CANARY, None).is_some(),
+        "no `{}` line with `{}`:\n{transcript}",
+        VICTIM_CANARY[0],
+        VICTIM_CANARY[1]
+    );
+    assert_powered_off(&out);
+}

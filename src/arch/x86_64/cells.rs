@@ -290,6 +290,36 @@ pub fn restart(cell: &'static CellDesc, caller_cpu: usize) {
     let _ = request_start(cell, 0, cell.entry.as_u64(), cell.boot_arg);
 }
 
+/// CPUs whose VMCS is loaded and set up (their NMI handler may write it).
+static VMCS_READY: [AtomicU8; CPU_COUNT] = [const { AtomicU8::new(0) }; CPU_COUNT];
+
+/// An NMI (a stop kick) reached `cpu` while it ran in the hypervisor: the
+/// next VM entry exits at once (NMI-window exiting), so the vCPU loop
+/// looks at its cell again before running guest code. Called from the NMI
+/// handler; the only VMCS access the loop makes concurrently is to other
+/// fields, and a VMWRITE is one instruction.
+pub fn kick_in_root(cpu: usize) {
+    if VMCS_READY
+        .get(cpu)
+        .is_some_and(|r| r.load(Ordering::Acquire) == 1)
+    {
+        let controls = vmx::read(vmx::field::PROC_BASED_CONTROLS);
+        vmx::write(
+            vmx::field::PROC_BASED_CONTROLS,
+            controls | u64::from(vmx::proc1::NMI_WINDOW_EXITING),
+        );
+    }
+}
+
+/// Clears NMI-window exiting after the exit it caused.
+pub fn nmi_window_seen() {
+    let controls = vmx::read(vmx::field::PROC_BASED_CONTROLS);
+    vmx::write(
+        vmx::field::PROC_BASED_CONTROLS,
+        controls & !u64::from(vmx::proc1::NMI_WINDOW_EXITING),
+    );
+}
+
 /// What the exit handler wants next.
 pub enum Next {
     /// Re-enter the guest.
@@ -328,6 +358,7 @@ pub fn run(cpu: usize) -> ! {
         slot.epoch.store(epoch, Ordering::Release);
         let entry = slot.entry.load(Ordering::Relaxed);
         let context = slot.context.load(Ordering::Relaxed);
+        VMCS_READY[cpu].store(0, Ordering::Release);
         // SAFETY: element `cpu` is this CPU's VMCS region.
         let region = unsafe { (*VMCS.0.get()).as_mut_ptr().add(cpu) };
         // SAFETY: this CPU's own region, not current on any other CPU.
@@ -351,6 +382,7 @@ pub fn run(cpu: usize) -> ! {
         );
         vmx::invept(eptp);
         vcpu::setup_guest(controls(), boot_area_gpa(cell), entry);
+        VMCS_READY[cpu].store(1, Ordering::Release);
         let mut regs = GuestRegs {
             rdi: context,
             rsi: index as u64,
@@ -367,6 +399,10 @@ pub fn run(cpu: usize) -> ! {
         loop {
             panic::stop_if_requested();
             if stale(cpu) {
+                println!(
+                    "bulkhead: cell {} vcpu {index} (cpu {cpu}) stopped",
+                    cell.name
+                );
                 break;
             }
             match vcpu::enter(&mut regs, launched) {

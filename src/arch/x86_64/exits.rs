@@ -131,6 +131,11 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 Some(Injectable::Gp),
             )
         }
+        ExitReason::NmiWindow => {
+            // A kick that arrived in the hypervisor: the loop looks again.
+            cells::nmi_window_seen();
+            Next::Resume
+        }
         ExitReason::TripleFault => contain(cell, vcpu, cpu, format_args!("triple fault"), None),
         ExitReason::CrAccess => {
             if vconsole::may_report(cell.id.index()) {

@@ -97,6 +97,9 @@ extern "C" fn bulkhead_host_exception(frame: &ExceptionFrame) {
         if super::panic::stopping() {
             cpu::halt_forever();
         }
+        // A kick that arrived between the vCPU loop's last look at its
+        // cell and VM entry must not be lost: make the entry exit at once.
+        super::cells::kick_in_root(me);
         return;
     }
     let cr2: u64;

@@ -32,12 +32,17 @@ const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 pub mod pin {
     /// NMIs cause exits (the hypervisor's stop and mailbox kicks).
     pub const NMI_EXITING: u32 = 1 << 3;
+    /// Virtual NMIs (needed for NMI-window exiting).
+    pub const VIRTUAL_NMIS: u32 = 1 << 5;
 }
 
 /// Primary processor-based controls.
 pub mod proc1 {
     /// HLT exits.
     pub const HLT_EXITING: u32 = 1 << 7;
+    /// Exit as soon as the guest could take an NMI (set by a kick that
+    /// arrived while the hypervisor ran, so VM entry exits at once).
+    pub const NMI_WINDOW_EXITING: u32 = 1 << 22;
     /// I/O bitmaps decide which port accesses exit.
     pub const USE_IO_BITMAPS: u32 = 1 << 25;
     /// The MSR bitmap decides which RDMSR/WRMSR exit.
@@ -161,9 +166,14 @@ pub fn check() -> Result<Controls, Missing> {
             IA32_VMX_ENTRY_CTLS,
         )
     };
-    let (pin, missing) = adjust(pin_msr, pin::NMI_EXITING);
+    let (pin, missing) = adjust(pin_msr, pin::NMI_EXITING | pin::VIRTUAL_NMIS);
     if missing != 0 {
-        return Err(Missing("NMI exiting (pin-based controls)"));
+        return Err(Missing("NMI exiting and virtual NMIs (pin-based controls)"));
+    }
+    if (rdmsr(proc_msr) >> 32) as u32 & proc1::NMI_WINDOW_EXITING == 0 {
+        return Err(Missing(
+            "NMI-window exiting (processor-based controls bit 22)",
+        ));
     }
     let (proc1, missing) = adjust(
         proc_msr,

@@ -13,6 +13,10 @@
 //! outside its RAM: an EPT violation, after which the hypervisor halts
 //! this cell, so the line after it and `SYSTEM_OFF` are never reached
 //! when isolation holds.
+//!
+//! In a cell with more vCPUs, vCPU 0 first starts vCPU 1, which spins
+//! without ever exiting: halting the cell must stop it too (the hypervisor
+//! reports each vCPU it stops).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -20,7 +24,22 @@ mod guest {
     use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use rt::{Gp, println};
 
-    rt::entry!(main);
+    rt::entry!(main, spinner);
+
+    /// Set by vCPU 1 once it spins.
+    static SPINNING: AtomicU64 = AtomicU64::new(0);
+
+    /// vCPU 1: announce, then spin forever without a single VM exit.
+    fn spinner(_context: u64) -> ! {
+        println!("intruder: vcpu 1 spinning without exits");
+        SPINNING.store(1, Relaxed);
+        let mut turns: u64 = 0;
+        loop {
+            turns = turns.wrapping_add(1);
+            core::hint::black_box(turns);
+            core::hint::spin_loop();
+        }
+    }
 
     /// (1) The CMOS/RTC index port.
     const CMOS_INDEX: u16 = 0x70;
@@ -64,14 +83,25 @@ mod guest {
     }
 
     fn main() -> ! {
-        match rt::cell_info() {
-            Some(cell) => println!(
-                "intruder: start (cell {}, {} vcpu, apic id {})",
-                cell.cell_id,
-                cell.vcpus,
-                rt::apic_id()
-            ),
-            None => println!("intruder: start (no cell info, apic id {})", rt::apic_id()),
+        let vcpus = match rt::cell_info() {
+            Some(cell) => {
+                println!(
+                    "intruder: start (cell {}, {} vcpu, apic id {})",
+                    cell.cell_id,
+                    cell.vcpus,
+                    rt::apic_id()
+                );
+                cell.vcpus
+            }
+            None => {
+                println!("intruder: start (no cell info, apic id {})", rt::apic_id());
+                1
+            }
+        };
+        if vcpus > 1 && rt::start_vcpu(1, 0) == rt::psci::SUCCESS {
+            while SPINNING.load(Relaxed) == 0 {
+                rt::delay_spins(1000);
+            }
         }
 
         // (1) A port of a device this cell does not own.
