@@ -294,3 +294,27 @@ fn halting_a_cell_stops_its_vcpu_that_never_exits() {
     );
     assert_powered_off(&out);
 }
+
+/// tests/configs/bochs/no-ept.toml: a VT-x CPU without EPT (Core 2). The
+/// hypervisor refuses to run cells, names the missing feature and powers
+/// the machine off; no cell starts.
+#[test]
+fn a_cpu_without_ept_is_refused_with_the_missing_feature_named() {
+    let out = boot("tests/configs/bochs/no-ept.toml", BOOT_TIMEOUT, NEVER);
+    assert_banner(&out);
+    position(
+        &out,
+        "bulkhead: this CPU cannot run cells: it lacks EPT (secondary controls bit 1)",
+    );
+    assert!(
+        !out.serial.contains("starting on cpu"),
+        "a cell started on a CPU without EPT:\n{}",
+        out.transcript
+    );
+    assert_eq!(
+        out.ending,
+        Ending::PoweredOff,
+        "Bochs did not stop through the power-off port:\n{}",
+        out.transcript
+    );
+}

@@ -135,9 +135,6 @@ pub fn check() -> Result<Controls, Missing> {
     if ecx & (1 << 5) == 0 {
         return Err(Missing("VMX (CPUID.1:ECX bit 5 is clear)"));
     }
-    if ecx & (1 << 21) == 0 {
-        return Err(Missing("x2APIC (CPUID.1:ECX bit 21 is clear)"));
-    }
     let feature = rdmsr(IA32_FEATURE_CONTROL);
     if feature & 1 != 0 && feature & (1 << 2) == 0 {
         return Err(Missing(
@@ -240,6 +237,9 @@ pub fn check() -> Result<Controls, Missing> {
     );
     if missing != 0 {
         return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
+    }
+    if ecx & (1 << 21) == 0 {
+        return Err(Missing("x2APIC (CPUID.1:ECX bit 21 is clear)"));
     }
     let misc = rdmsr(IA32_VMX_MISC);
     Ok(Controls {
