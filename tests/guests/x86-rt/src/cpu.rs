@@ -1,10 +1,11 @@
-//! Port I/O, MSRs (with `#GP` recovery), CPUID, interrupt flag and parking.
+//! Port I/O, MSRs and memory probes (with `#GP` recovery), CPUID,
+//! interrupt flag and parking.
 
 use core::arch::asm;
 use core::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
-use crate::Gp;
-use crate::interrupt::gp_flag;
+use crate::interrupt::{gp_flag, probe_slot};
+use crate::{Gp, GpCode};
 
 /// Reads the byte at I/O port `port`.
 pub fn inb(port: u16) -> u8 {
@@ -72,6 +73,52 @@ pub unsafe fn try_wrmsr(msr: u32, value: u64) -> Result<(), Gp> {
     };
     compiler_fence(SeqCst);
     if flag.load(Relaxed) { Err(Gp) } else { Ok(()) }
+}
+
+/// Reads the `u64` at `addr` (a guest-physical address: the identity page
+/// tables map the first 4 GiB), or returns the error code of the `#GP` the
+/// read raised: under Bulkhead, a read outside the cell's memory in a cell
+/// with `fault-policy = "inject"` gets `#GP(0)`. The runtime's `#GP`
+/// handler recognises this one instruction (its address is in the vCPU's
+/// probe slot while it runs) and resumes after it; any other exception
+/// is as fatal as ever.
+///
+/// # Safety
+///
+/// `addr` must be 8-byte aligned and reading it must not break this
+/// program (a device register with read side effects, say). Memory the
+/// cell does not have is fine: that is what this is for.
+pub unsafe fn try_read_u64(addr: u64) -> Result<u64, GpCode> {
+    let value: u64;
+    let faulted: u64;
+    let error: u64;
+    // SAFETY: the caller vouches for the read. The slot is this vCPU's
+    // own (only its #GP handler reads it); the handler changes only RIP,
+    // RCX and RDX, and only when the fault is at label 2.
+    unsafe {
+        asm!(
+            "xor ecx, ecx",
+            "lea rdx, [rip + 2f]",
+            "mov [{slot}], rdx",
+            "lea rdx, [rip + 3f]",
+            "mov [{slot} + 8], rdx",
+            "xor edx, edx",
+            "2: mov rax, [{addr}]",
+            "3: mov qword ptr [{slot}], 0",
+            "mov qword ptr [{slot} + 8], 0",
+            slot = in(reg) probe_slot(),
+            addr = in(reg) addr,
+            out("rax") value,
+            out("rcx") faulted,
+            out("rdx") error,
+            options(nostack),
+        )
+    };
+    if faulted != 0 {
+        Err(GpCode(error))
+    } else {
+        Ok(value)
+    }
 }
 
 /// `RDMSR msr`; panics if it raised `#GP`.

@@ -127,9 +127,20 @@ static GP: [AtomicBool; MAX_VCPUS] = [const { AtomicBool::new(false) }; MAX_VCPU
 /// Per vCPU: reporting a fatal exception (a nested one just parks).
 static DYING: [AtomicBool; MAX_VCPUS] = [const { AtomicBool::new(false) }; MAX_VCPUS];
 
+/// Per vCPU: the probe in progress ([`try_read_u64`](crate::try_read_u64)):
+/// the probing instruction's address and where a `#GP` it raises resumes
+/// (both 0 when no probe runs).
+static PROBE: [[AtomicU64; 2]; MAX_VCPUS] = [const { [const { AtomicU64::new(0) }; 2] }; MAX_VCPUS];
+
 /// This vCPU's "last `RDMSR`/`WRMSR` raised `#GP`" flag.
 pub(crate) fn gp_flag() -> &'static AtomicBool {
     &GP[vcpu_index()]
+}
+
+/// This vCPU's probe slot: `[probe rip, resume rip]`, written by the
+/// probe's own code (see [`try_read_u64`](crate::try_read_u64)).
+pub(crate) fn probe_slot() -> *mut u64 {
+    PROBE[vcpu_index()].as_ptr() as *mut u64
 }
 
 /// Fills the IDT (vCPU 0, before the guest runs).
@@ -206,6 +217,15 @@ extern "C" fn dispatch(frame: &mut Frame) {
         if opcode == [0x0f, 0x32] || opcode == [0x0f, 0x30] {
             GP[vcpu_index()].store(true, Relaxed);
             frame.rip += 2;
+            return;
+        }
+        // A probe's access: resume after it with RCX = 1 (faulted) and
+        // RDX = the error code (the probe's contract, see try_read_u64).
+        let [probe, resume] = &PROBE[vcpu_index()];
+        if probe.load(Relaxed) == frame.rip && frame.rip != 0 {
+            frame.rip = resume.load(Relaxed);
+            frame.rcx = 1;
+            frame.rdx = frame.error;
             return;
         }
     }

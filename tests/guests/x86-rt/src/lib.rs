@@ -22,7 +22,9 @@
 //!   on stack *i* (interrupts and exceptions stay on the current stack).
 //! * Exceptions print `x86-rt: exception {vector} at rip {rip:#x} (error
 //!   {code:#x})` and park the vCPU, except a `#GP` raised by `RDMSR`/`WRMSR`,
-//!   which is recorded and skipped ([`try_rdmsr`], [`try_wrmsr`]).
+//!   which is recorded and skipped ([`try_rdmsr`], [`try_wrmsr`]), and a
+//!   `#GP` raised by a memory probe ([`try_read_u64`]), which resumes
+//!   after the probe with the error code.
 //!   Interrupts (vectors 32..=255) call the handler registered with
 //!   [`set_handler`], then the runtime writes the x2APIC EOI.
 //! * Hypercalls use `VMCALL`: function id in `RAX`, arguments in `RDI`,
@@ -72,7 +74,7 @@ pub use console::{print_line, write_raw};
 #[cfg(target_os = "none")]
 pub use cpu::{
     Cpuid, cpuid, delay_spins, disable_interrupts, enable_and_wait, enable_interrupts, inb, outb,
-    park, rdmsr, try_rdmsr, try_wrmsr, wait_for_interrupt, wrmsr,
+    park, rdmsr, try_rdmsr, try_read_u64, try_wrmsr, wait_for_interrupt, wrmsr,
 };
 #[cfg(target_os = "none")]
 pub use interrupt::set_handler;
@@ -84,6 +86,17 @@ pub struct Gp;
 impl core::fmt::Display for Gp {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("#GP")
+    }
+}
+
+/// A `#GP` raised by a memory probe ([`try_read_u64`]), with its error
+/// code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpCode(pub u64);
+
+impl core::fmt::Display for GpCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#GP({:#x})", self.0)
     }
 }
 
