@@ -100,9 +100,11 @@ boot_stack_top:
     .globl gdt64
 gdt64:
     .quad 0
-    .quad 0x00AF9A000000FFFF         /* 0x08 64-bit code */
-    .quad 0x00CF92000000FFFF         /* 0x10 data */
-    .quad 0x00CF9A000000FFFF         /* 0x18 32-bit code (trampoline) */
+    /* accessed bits preset: the GDT is read-only once the hypervisor runs
+     * on its own page tables, and the CPU would set them on a load */
+    .quad 0x00AF9B000000FFFF         /* 0x08 64-bit code */
+    .quad 0x00CF93000000FFFF         /* 0x10 data */
+    .quad 0x00CF9B000000FFFF         /* 0x18 32-bit code (trampoline) */
     .quad 0, 0                       /* 0x20 TSS (selector only) */
 gdt64_end:
     .balign 8

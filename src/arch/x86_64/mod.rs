@@ -11,6 +11,7 @@ pub mod ept;
 pub mod exit;
 pub mod io_bitmap;
 pub mod msr_bitmap;
+pub mod paging;
 pub mod x2apic;
 
 #[cfg(target_os = "none")]
@@ -27,6 +28,8 @@ pub mod exits;
 pub mod idt;
 #[cfg(target_os = "none")]
 pub mod logger;
+#[cfg(target_os = "none")]
+pub mod mmu;
 #[cfg(target_os = "none")]
 pub mod panic;
 #[cfg(target_os = "none")]

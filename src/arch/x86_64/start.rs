@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::boot::{self, AP_CPU, AP_STACK_TOP, STACK_SIZE, STACKS, TRAMPOLINE};
 use super::console::{self, println};
-use super::{cells, cpu, idt, panic, vmx};
+use super::{cells, cpu, idt, mmu, panic, vmx};
 use crate::config::{CPUS, TABLES};
 use crate::partition_table::{write_banner, write_partition_table};
 
@@ -63,6 +63,16 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
             ""
         }
     );
+    let map = match mmu::build() {
+        Ok(map) => map,
+        Err(error) => panic!("cannot build the hypervisor's page tables: {error:?}"),
+    };
+    copy_trampoline();
+    mmu::switch();
+    println!(
+        "boot cpu {me}: own page tables ({} tables, {} 2 MiB pages, {} 4 KiB pages; code RX, data NX)",
+        map.tables, map.blocks_2m, map.pages
+    );
     let _ = write_partition_table(&mut Console, &TABLES);
     cells::set_controls(controls);
     if let Err(e) = cells::vmx_on(me) {
@@ -72,19 +82,36 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
     start_secondaries(me);
     let online = ONLINE.load(Ordering::Acquire).count_ones();
     println!("all {online} CPUs online");
+    if cfg!(feature = "panic-selftest") {
+        // Test-only: the hypervisor's code is read-only on its own page
+        // tables, so this write faults (#PF) and the fault panics, which
+        // stops every other CPU.
+        let code = bulkhead_boot_main as *const () as u64;
+        println!("panic-selftest: writing to the hypervisor's code at {code:#x}");
+        // SAFETY: a deliberate fault: the page is mapped read-execute, so
+        // the write never happens.
+        unsafe { core::ptr::write_volatile(code as *mut u8, 0xcc) };
+        panic!("panic-selftest: the write to code at {code:#x} did not fault");
+    }
     cells::build();
     cells::start_all();
     cells::run(me)
 }
 
-fn start_secondaries(me: usize) {
+/// Copies the AP trampoline to [`TRAMPOLINE`]. Boot CPU, while it still
+/// runs on the entry code's flat map (the hypervisor's own map leaves low
+/// memory out; the APs run the trampoline with paging off).
+fn copy_trampoline() {
     let code = boot::trampoline();
     // SAFETY: conventional memory at 0x8000 is outside the hypervisor and
-    // every cell (platform RAM starts at 1 MiB) and identity-mapped; no
-    // other CPU runs yet.
+    // every cell (platform RAM starts at 1 MiB) and identity-mapped by the
+    // entry code's tables; no other CPU runs yet.
     unsafe {
         core::ptr::copy_nonoverlapping(code.as_ptr(), TRAMPOLINE as *mut u8, code.len());
     }
+}
+
+fn start_secondaries(me: usize) {
     for (index, desc) in CPUS.iter().enumerate() {
         if index == me {
             continue;
@@ -121,6 +148,7 @@ fn start_secondaries(me: usize) {
 extern "C" fn bulkhead_secondary_main(index: u64) -> ! {
     let me = index as usize;
     cpu::set_index(me);
+    mmu::switch();
     idt::load();
     if !cpu::enable_x2apic() {
         panic!("cpu {me}: no x2APIC");
