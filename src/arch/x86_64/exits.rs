@@ -77,6 +77,20 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
         }
         ExitReason::Wrmsr => wrmsr(cell, vcpu, cpu, regs),
         ExitReason::Vmcall => {
+            // Only the guest's kernel may call: CPL is SS.DPL.
+            let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
+            if cpl != 0 {
+                if vconsole::may_report(cell.id.index()) {
+                    println!(
+                        "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: VMCALL from CPL {cpl} refused -> -1",
+                        cell.name,
+                        rip()
+                    );
+                }
+                regs.rax = u64::MAX;
+                advance_rip();
+                return Next::Resume;
+            }
             let next = call(cell, vcpu, cpu, regs);
             if matches!(next, Next::Resume) {
                 advance_rip();
