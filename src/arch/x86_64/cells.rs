@@ -110,6 +110,12 @@ pub fn build() {
             .unwrap_or_else(|e| panic!("cell {}: EPT pool: {e:?}", cell.name));
         match stage2::build_at::<Ept>(&TABLES, cell, pool, ept::START_LEVEL, ept::INPUT_BITS) {
             Ok(map) => {
+                if map.blocks_at(crate::mm::Level::One) > 0 && !controls().ept_1g {
+                    panic!(
+                        "cell {}: its memory maps with 1 GiB EPT pages, which this CPU lacks (IA32_VMX_EPT_VPID_CAP bit 17): split the region or misalign it by 2 MiB",
+                        cell.name
+                    );
+                }
                 EPTPS[i].store(ept::eptp(map.root()), Ordering::Release);
                 crate::log::info!(
                     "cell {=str}: EPT root {=u64:#x}, {=usize} tables, {=usize} 2 MiB pages, {=usize} 4 KiB pages",
