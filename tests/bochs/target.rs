@@ -60,6 +60,43 @@ const INTRUDER_NOT_CONTAINED: &str = "STILL RUNNING";
 const REPORT_INIT: &[&str] = &[REPORT_CELL, "INIT IPI", "dropped"];
 /// The victim's closing line: its canary survived, no stray interrupts.
 const VICTIM_CANARY: &[&str] = &["[victim] victim: canary intact", "0 foreign interrupts"];
+/// PSCI CPU_ON of a vCPU the intruder's cell does not have: refused and
+/// reported, INVALID_PARAMETERS (-2) returned.
+const REPORT_CPU_ON: &[&str] =
+    &["bulkhead: cell intruder vcpu 0: target MPIDR 0x7 is not in the cell -> -2"];
+const INTRUDER_CPU_ON: &str = "[intruder] intruder: CPU_ON vcpu 7 -> INVALID_PARAMETERS";
+/// A VMCALL with a function id nobody defines: reported, NOT_SUPPORTED (-1).
+const REPORT_UNKNOWN_CALL: &[&str] =
+    &["bulkhead: cell intruder vcpu 0: unknown function id 0xc60000ff -> -1"];
+const INTRUDER_UNKNOWN_CALL: &str = "[intruder] intruder: VMCALL 0xc60000ff -> -1";
+
+/// x86-faults in cell `faults` (fault policy restart): `[faults] faults:
+/// boot <n>` on each run, from 1.
+fn faults_boot(n: u32) -> String {
+    format!("[faults] faults: boot {n}")
+}
+/// Run 1 ends with PSCI SYSTEM_RESET.
+const FAULTS_RESET: &str = "bulkhead: cell faults restarting (PSCI SYSTEM_RESET)";
+/// Run 2 ends with a triple fault (the rip between the parts varies).
+const FAULTS_TRIPLE: &[&str] = &[
+    "bulkhead: fault: cell faults vcpu 0 (cpu 0) rip 0x",
+    ": triple fault -> restarting",
+];
+/// Run 3 ends with a write outside its 4 MiB of RAM.
+const FAULTS_EPT: &[&str] = &[
+    "bulkhead: fault: cell faults vcpu 0 (cpu 0) rip 0x",
+    ": EPT violation: write at gpa 0x800000, outside the cell's memory -> restarting",
+];
+/// Run 4's last words before SYSTEM_OFF.
+const FAULTS_DONE: &str = "[faults] faults: all restarts seen";
+/// x86-faults in cell `inject` (fault policy inject, boot-arg 1): its read
+/// outside its RAM gets #GP(0), which it survives.
+const INJECT_EPT: &[&str] = &[
+    "bulkhead: fault: cell inject vcpu 0 (cpu 1) rip 0x",
+    ": EPT violation: read at gpa 0x900000, outside the cell's memory -> inject #GP",
+];
+const INJECT_GP: &str = "[inject] faults: read of gpa 0x900000 -> #GP(0x0)";
+const INJECT_ALIVE: &str = "[inject] faults: #GP after the EPT violation, still running";
 
 // --- the harness -----------------------------------------------------------
 
@@ -138,6 +175,33 @@ fn position(out: &Output, needle: &str) -> usize {
     out.serial
         .find(needle)
         .unwrap_or_else(|| panic!("missing `{needle}`:\n{}", out.transcript))
+}
+
+/// The hypervisor's line (not a cell's: none tagged `[skip_tag]`) with
+/// every one of `parts`, or a failure with the transcript.
+fn report<'a>(out: &'a Output, parts: &[&str], skip_tag: &str) -> &'a str {
+    line_with(&out.serial, parts, Some(skip_tag))
+        .unwrap_or_else(|| panic!("no hypervisor report with {parts:?}:\n{}", out.transcript))
+}
+
+/// Asserts that `needles` appear on COM1 in this order (each one searched
+/// after the end of the one before).
+fn assert_in_order(out: &Output, needles: &[&str]) {
+    let mut from = 0;
+    for (i, needle) in needles.iter().enumerate() {
+        match out.serial[from..].find(needle) {
+            Some(at) => from += at + needle.len(),
+            None => panic!(
+                "`{needle}` missing{}:\n{}",
+                if i == 0 {
+                    String::new()
+                } else {
+                    format!(" after `{}`", needles[i - 1])
+                },
+                out.transcript
+            ),
+        }
+    }
 }
 
 fn assert_powered_off(out: &Output) {
@@ -220,10 +284,11 @@ fn four_cores_two_cells_every_vcpu_says_hello() {
 }
 
 /// configs/bochs-isolation.toml: the intruder's probes of a foreign port,
-/// an MSR, an IPI to the victim's CPU and memory outside its EPT are each
-/// reported by the hypervisor and contained (all ones, #GP, dropped, the
-/// cell halted); the victim's canary survives and it saw no foreign
-/// interrupt.
+/// an MSR, an IPI to the victim's CPU, CPU_ON of a vCPU outside its cell,
+/// an undefined VMCALL and memory outside its EPT are each reported by the
+/// hypervisor and contained (all ones, #GP, dropped, INVALID_PARAMETERS,
+/// NOT_SUPPORTED, the cell halted); the victim's canary survives and it
+/// saw no foreign interrupt.
 #[test]
 fn intruder_is_contained_and_victim_canary_survives() {
     // Both cells end by themselves (the intruder halted by its fault
@@ -245,6 +310,19 @@ fn intruder_is_contained_and_victim_canary_survives() {
         !out.serial.contains(INTRUDER_NOT_CONTAINED),
         "the intruder ran on after writing outside its memory:\n{transcript}"
     );
+    // Refused calls: each reported by the hypervisor before the guest
+    // sees its answer, all before the write that ends the cell.
+    assert_in_order(
+        &out,
+        &[
+            INTRUDER_SELF_IPI,
+            report(&out, REPORT_CPU_ON, "intruder"),
+            INTRUDER_CPU_ON,
+            report(&out, REPORT_UNKNOWN_CALL, "intruder"),
+            INTRUDER_UNKNOWN_CALL,
+            report(&out, REPORT_EPT, "intruder"),
+        ],
+    );
     let victim = line_with(&out.serial, VICTIM_CANARY, None).unwrap_or_else(|| {
         panic!(
             "no `{}` line with `{}`:\n{transcript}",
@@ -257,6 +335,85 @@ fn intruder_is_contained_and_victim_canary_survives() {
         out.serial.find(ept) < out.serial.find(victim),
         "the victim finished before the intruder's write:\n{transcript}"
     );
+    assert_powered_off(&out);
+}
+
+/// tests/configs/bochs/faults.toml: x86-faults in cell `faults` (fault
+/// policy restart) restarts three times, each time for another cause
+/// (PSCI SYSTEM_RESET, a triple fault, an EPT violation), counting its
+/// boots in RAM outside its image, and powers off on its fourth boot; in
+/// cell `inject` (fault policy inject) its read outside its RAM gets
+/// #GP(0), which it survives. Then the machine powers off.
+#[test]
+fn fault_policies_restart_and_inject_on_x86() {
+    let out = boot("tests/configs/bochs/faults.toml", BOOT_TIMEOUT, NEVER);
+    let transcript = &out.transcript;
+    assert_banner(&out);
+    let (boot1, boot2, boot3, boot4) = (
+        faults_boot(1),
+        faults_boot(2),
+        faults_boot(3),
+        faults_boot(4),
+    );
+    let faults_off = powered_off("faults");
+    assert_in_order(
+        &out,
+        &[
+            &boot1,
+            FAULTS_RESET,
+            &boot2,
+            report(&out, FAULTS_TRIPLE, "faults"),
+            &boot3,
+            report(&out, FAULTS_EPT, "faults"),
+            &boot4,
+            FAULTS_DONE,
+            &faults_off,
+        ],
+    );
+    // Each run once, no fifth, and nothing ran on past its restart.
+    for boot in [&boot1, &boot2, &boot3, &boot4] {
+        assert_eq!(
+            out.serial.lines().filter(|l| l.trim_end() == boot).count(),
+            1,
+            "`{boot}`:\n{transcript}"
+        );
+    }
+    for never in [
+        faults_boot(5).as_str(),
+        "SYSTEM_RESET returned",
+        "STILL RUNNING",
+        "unexpected boot",
+        "x86-rt:",
+        "bulkhead: cell faults halted",
+    ] {
+        assert!(
+            !out.serial.contains(never),
+            "unexpected `{never}`:\n{transcript}"
+        );
+    }
+
+    let inject_off = powered_off("inject");
+    assert_in_order(
+        &out,
+        &[
+            "[inject] faults: boot 1",
+            report(&out, INJECT_EPT, "inject"),
+            INJECT_GP,
+            INJECT_ALIVE,
+            &inject_off,
+        ],
+    );
+    for never in [
+        "isolation broken",
+        "bulkhead: cell inject halted",
+        "bulkhead: cell inject restarting",
+        "[inject] faults: boot 2",
+    ] {
+        assert!(
+            !out.serial.contains(never),
+            "unexpected `{never}`:\n{transcript}"
+        );
+    }
     assert_powered_off(&out);
 }
 

@@ -9,6 +9,9 @@
 //! (MSRs outside the allow-list: `#GP`, or dropped); (4) a fixed IPI and an
 //! INIT to x2APIC id 0, the victim's core (dropped); (5) a self IPI
 //! through the ICR shorthand (allowed: counted by its own handler); (6)
+//! PSCI `CPU_ON` of vCPU 7, which its cell does not have
+//! (`INVALID_PARAMETERS`), and a `VMCALL` with a function id nobody
+//! defines (`NOT_SUPPORTED`, -1), both reported by the hypervisor; (7)
 //! a write to the victim's canary through a guest-physical address
 //! outside its RAM: an EPT violation, after which the hypervisor halts
 //! this cell, so the line after it and `SYSTEM_OFF` are never reached
@@ -63,7 +66,12 @@ mod guest {
     const SELF_VECTOR: u8 = 0x41;
     /// (5) How long to wait for the self IPI: polls of 1000 `PAUSE`s.
     const SELF_IPI_POLLS: u32 = 1000;
-    /// (6) The victim's canary (guest 0x30_0000 in a cell whose RAM is at
+    /// (6) A vCPU index no cell here has (CPU_ON's target).
+    const FOREIGN_VCPU: u64 = 7;
+    /// (6) A function id in Bulkhead's own hypercall range that it does
+    /// not define.
+    const UNKNOWN_CALL: u32 = 0xc600_00ff;
+    /// (7) The victim's canary (guest 0x30_0000 in a cell whose RAM is at
     /// host 0x0100_0000) as a guest-physical address here: outside this
     /// cell's 4 MiB.
     const VICTIM_CANARY: u64 = 0x0130_0000;
@@ -167,7 +175,20 @@ mod guest {
         }
         rt::disable_interrupts();
 
-        // (6) Another cell's RAM.
+        // (6) A vCPU outside the cell, a call nobody defines.
+        println!("intruder: CPU_ON vcpu {FOREIGN_VCPU}");
+        let status = rt::start_vcpu(FOREIGN_VCPU, 0);
+        println!(
+            "intruder: CPU_ON vcpu {FOREIGN_VCPU} -> {}",
+            rt::psci::status_name(status)
+        );
+        println!("intruder: VMCALL {UNKNOWN_CALL:#x}");
+        // SAFETY: a function id the hypervisor does not define, no
+        // arguments: it can only be refused.
+        let [status, ..] = unsafe { rt::hypercall(UNKNOWN_CALL, 0, 0, 0) };
+        println!("intruder: VMCALL {UNKNOWN_CALL:#x} -> {}", status as i64);
+
+        // (7) Another cell's RAM.
         println!("intruder: writing the victim's canary at gpa {VICTIM_CANARY:#x}");
         // SAFETY: the address is outside this program's image, stacks and
         // statics (and outside this cell's RAM: the hypervisor must stop
