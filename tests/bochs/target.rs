@@ -136,12 +136,19 @@ fn require_bochs() {
 /// exits by itself (the machine powered off: pass a string that never
 /// appears to wait for that) or `timeout` passes (then Bochs is killed).
 fn boot(config: &str, timeout: Duration, until: &str) -> Output {
+    boot_with(config, &[], timeout, until)
+}
+
+/// [`boot`] with extra (test-only) hypervisor features.
+fn boot_with(config: &str, features: &[&str], timeout: Duration, until: &str) -> Output {
     require_bochs();
     let dist = {
         let _guard = lock();
         build(
             &xtask::paths::workspace().join(config),
-            &BuildOptions::default(),
+            &BuildOptions {
+                features: features.iter().map(|f| f.to_string()).collect(),
+            },
         )
         .unwrap_or_else(|e| panic!("build {config}: {e:#}"))
     };
@@ -473,5 +480,63 @@ fn a_cpu_without_ept_is_refused_with_the_missing_feature_named() {
         Ending::PoweredOff,
         "Bochs did not stop through the power-off port:\n{}",
         out.transcript
+    );
+}
+
+/// configs/bochs-demo.toml built with the test-only `panic-selftest`
+/// feature: after every CPU is up, the boot CPU writes to the hypervisor's
+/// own code. Its page tables map code read-execute, so the write faults
+/// (#PF, error code 0x3: present, write), the exception is reported with
+/// the faulting address, the panic names its location and every other CPU
+/// stops; no cell starts.
+#[test]
+fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
+    let out = boot_with(
+        "configs/bochs-demo.toml",
+        &["panic-selftest"],
+        BOOT_TIMEOUT,
+        "all cores stopped",
+    );
+    let transcript = &out.transcript;
+    let selftest = line_with(
+        &out.serial,
+        &["panic-selftest: writing to the hypervisor's code at 0x"],
+        None,
+    )
+    .unwrap_or_else(|| panic!("no selftest line:\n{transcript}"));
+    let code = selftest
+        .trim_end_matches('\r')
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default();
+    let fault = line_with(
+        &out.serial,
+        &[
+            "hypervisor exception 14 on cpu 0",
+            "error 0x3",
+            &format!("cr2 {code}"),
+        ],
+        None,
+    );
+    assert!(
+        fault.is_some(),
+        "no #PF report for the write to {code}:\n{transcript}"
+    );
+    assert!(
+        line_with(
+            &out.serial,
+            &[
+                "PANIC on cpu 0 at src/arch/x86_64/idt.rs:",
+                "unexpected exception 14"
+            ],
+            None
+        )
+        .is_some(),
+        "no panic line:\n{transcript}"
+    );
+    position(&out, "all cores stopped (1 others)");
+    assert!(
+        !out.serial.contains("starting on cpu") && !out.serial.contains("did not fault"),
+        "the write did not fault, or cells started:\n{transcript}"
     );
 }
