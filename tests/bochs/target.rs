@@ -163,6 +163,25 @@ fn boot_with(config: &str, features: &[&str], timeout: Duration, until: &str) ->
     }
 }
 
+/// The counters line the hypervisor prints for `cell` before powering off
+/// (`exits N: kind n, ...`).
+fn counters_of(out: &Output, cell: &str) -> String {
+    let prefix = format!("bulkhead: counters of cell {cell}: ");
+    out.serial
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line:\n{}", out.transcript))
+        .to_string()
+}
+
+/// The count of `kind` in a counters line (0 when it is not listed).
+fn counter_value(line: &str, kind: &str) -> u64 {
+    line.split([':', ','])
+        .filter_map(|part| part.trim().strip_prefix(kind)?.trim().parse().ok())
+        .next()
+        .unwrap_or(0)
+}
+
 /// Waits for the machine to power off by itself.
 const NEVER: &str = "\u{0}never";
 
@@ -342,6 +361,37 @@ fn intruder_is_contained_and_victim_canary_survives() {
         out.serial.find(ept) < out.serial.find(victim),
         "the victim finished before the intruder's write:\n{transcript}"
     );
+    // The exit counters the hypervisor prints at the end: the intruder's
+    // refused attempts, one each; the victim's 300 LAPIC timer interrupts
+    // cost no exits (only its own HLTs between them, at most one per
+    // wake-up), and it never hit a refusal or a fault.
+    let intruder = counters_of(&out, "intruder");
+    for kind in ["io-refused 2", "msr-refused 2", "ipi-refused 2", "fault 1"] {
+        assert!(
+            intruder.split([':', ',']).any(|part| part.trim() == kind),
+            "intruder counters lack `{kind}`: {intruder}\n{transcript}"
+        );
+    }
+    let victim = counters_of(&out, "victim");
+    let hlt = counter_value(&victim, "hlt");
+    assert!(
+        (300..=302).contains(&hlt),
+        "victim: {hlt} HLT exits for 300 ticks: {victim}\n{transcript}"
+    );
+    for kind in [
+        "kick",
+        "fault",
+        "io-refused",
+        "msr-refused",
+        "ipi-refused",
+        "other",
+    ] {
+        assert_eq!(
+            counter_value(&victim, kind),
+            0,
+            "victim `{kind}`: {victim}\n{transcript}"
+        );
+    }
     assert_powered_off(&out);
 }
 

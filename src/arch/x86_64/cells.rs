@@ -273,6 +273,11 @@ pub fn halt(cell: &CellDesc) {
         return;
     }
     if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
+        for cell in &CELLS {
+            let mut line: heapless::String<200> = heapless::String::new();
+            let _ = exits::COUNTERS[cell.id.index()].write_summary(&mut line);
+            println!("bulkhead: counters of cell {}: {line}", cell.name);
+        }
         println!("bulkhead: every cell has stopped; powering off");
         crate::log::info!("every cell stopped, powering off");
         panic::power_off();

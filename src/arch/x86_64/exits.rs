@@ -7,6 +7,7 @@
 
 use super::cells::{self, Next};
 use super::console::println;
+use super::counters::{ExitCounters, X86Exit};
 use super::cpu;
 use super::cpuid::{self, CellTopology};
 use super::exit::{self, EptViolation, ExitInfo, ExitReason, IoAccess};
@@ -16,9 +17,16 @@ use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
 use super::x2apic::{self, Icr};
 use crate::addr::{CellId, GuestPhysAddr};
-use crate::config::{CPUS, CellDesc, FaultPolicy, RegionKind};
+use crate::config::{CELL_COUNT, CPUS, CellDesc, FaultPolicy, RegionKind};
 use crate::vcpu::hypercall::{CellServices, OutsideCell};
 use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
+
+/// Exit counters, per cell.
+pub static COUNTERS: [ExitCounters; CELL_COUNT] = [const { ExitCounters::new() }; CELL_COUNT];
+
+fn count(cell: &CellDesc, kind: X86Exit) {
+    COUNTERS[cell.id.index()].count(kind);
+}
 
 /// Guest RFLAGS.IF.
 const RFLAGS_IF: u64 = 1 << 9;
@@ -52,6 +60,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
     }
     match info.reason {
         ExitReason::Cpuid => {
+            count(cell, X86Exit::Cpuid);
             let leaf = regs.rax as u32;
             let subleaf = regs.rcx as u32;
             let topology = CellTopology {
@@ -70,6 +79,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
         }
         ExitReason::IoInstruction => io(cell, vcpu, cpu, regs),
         ExitReason::Rdmsr => {
+            count(cell, X86Exit::MsrRefused);
             let msr = regs.rcx as u32;
             report_msr(cell, vcpu, "rdmsr", msr, None);
             inject_gp();
@@ -77,6 +87,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
         }
         ExitReason::Wrmsr => wrmsr(cell, vcpu, cpu, regs),
         ExitReason::Vmcall => {
+            count(cell, X86Exit::Vmcall);
             // Only the guest's kernel may call: CPL is SS.DPL.
             let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
             if cpl != 0 {
@@ -98,6 +109,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             next
         }
         ExitReason::Hlt => {
+            count(cell, X86Exit::Hlt);
             advance_rip();
             if vmx::read(field::GUEST_RFLAGS) & RFLAGS_IF != 0 {
                 if cells::hlt_activity() {
@@ -120,6 +132,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             let interruption =
                 exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
             if interruption.vector == 2 {
+                count(cell, X86Exit::Kick);
                 // A kick: the caller checks whether the cell stopped.
                 return Next::Resume;
             }
@@ -146,12 +159,14 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             )
         }
         ExitReason::NmiWindow => {
+            count(cell, X86Exit::Kick);
             // A kick that arrived in the hypervisor: the loop looks again.
             cells::nmi_window_seen();
             Next::Resume
         }
         ExitReason::TripleFault => contain(cell, vcpu, cpu, format_args!("triple fault"), None),
         ExitReason::CrAccess => {
+            count(cell, X86Exit::Other);
             if vconsole::may_report(cell.id.index()) {
                 println!(
                     "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: write to CR4.VMXE refused -> #GP",
@@ -162,7 +177,10 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             inject_gp();
             Next::Resume
         }
-        ExitReason::Xsetbv => xsetbv(cell, vcpu, regs),
+        ExitReason::Xsetbv => {
+            count(cell, X86Exit::Other);
+            xsetbv(cell, vcpu, regs)
+        }
         other => contain(
             cell,
             vcpu,
@@ -187,6 +205,7 @@ fn contain(
     what: core::fmt::Arguments<'_>,
     injectable: Option<Injectable>,
 ) -> Next {
+    count(cell, X86Exit::Fault);
     let policy = match (cell.fault_policy, &injectable) {
         (FaultPolicy::Inject, Some(_)) => "inject #GP",
         (FaultPolicy::Inject, None) | (FaultPolicy::Halt, _) => "halted",
@@ -238,6 +257,7 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
     let access = IoAccess::decode(vmx::read(field::EXIT_QUALIFICATION));
     let index = cell.id.index();
     if access.string || access.rep {
+        count(cell, X86Exit::IoRefused);
         if vconsole::may_report(index) {
             println!(
                 "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: string I/O at port {:#x} is not emulated -> skipped",
@@ -265,6 +285,14 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
             value |= 0xff << (8 * k);
         }
     }
+    count(
+        cell,
+        if refused {
+            X86Exit::IoRefused
+        } else {
+            X86Exit::IoConsole
+        },
+    );
     if refused && vconsole::may_report(index) {
         if access.input {
             println!(
@@ -314,6 +342,7 @@ fn wrmsr(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs)
     let msr = regs.rcx as u32;
     let value = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
     if msr != x2apic::ICR {
+        count(cell, X86Exit::MsrRefused);
         report_msr(cell, vcpu, "wrmsr", msr, Some(value));
         inject_gp();
         return Next::Resume;
@@ -325,6 +354,7 @@ fn wrmsr(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs)
     }
     match x2apic::check(&icr, CPUS[cpu].hw_id as u32, &apic_ids) {
         Ok(mask) => {
+            count(cell, X86Exit::IpiSent);
             for (i, &apic) in apic_ids.iter().enumerate() {
                 if mask & (1 << i) != 0 {
                     cpu::send_ipi(x2apic::fixed(icr.vector, apic));
@@ -332,6 +362,7 @@ fn wrmsr(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs)
             }
         }
         Err(refusal) => {
+            count(cell, X86Exit::IpiRefused);
             if vconsole::may_report(cell.id.index()) {
                 println!(
                     "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: {refusal} -> dropped",
@@ -439,8 +470,8 @@ impl CellServices for ThisCell {
         vconsole::output(self.cell.id.index(), bytes);
     }
 
-    fn counter(&self, _index: u64) -> Option<u64> {
-        None
+    fn counter(&self, index: u64) -> Option<u64> {
+        COUNTERS[self.cell.id.index()].get(index)
     }
 }
 

@@ -6,6 +6,7 @@
 //! the CPU builds for the bare-metal target only.
 
 pub mod boot_area;
+pub mod counters;
 pub mod cpuid;
 pub mod ept;
 pub mod exit;
