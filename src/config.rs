@@ -59,8 +59,10 @@ pub struct IntcDesc {
     pub virtual_cpu: MemRange,
     /// Maintenance interrupt.
     pub maintenance_irq: IrqNum,
-    /// INTIDs implemented.
+    /// INTIDs implemented (GIC) or I/O APIC inputs (APIC).
     pub irq_count: u32,
+    /// The I/O APIC's MMIO window (x86; empty on a GIC or when unknown).
+    pub io_apic: MemRange,
 }
 
 /// UART models the hypervisor can drive.

@@ -239,6 +239,7 @@ mod tests {
                 virtual_cpu: NONE,
                 maintenance_irq: IrqNum(25),
                 irq_count: 288,
+                io_apic: NONE,
             },
             console: UART,
         };

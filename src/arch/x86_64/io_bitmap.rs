@@ -167,6 +167,7 @@ mod tests {
             virtual_cpu: NONE,
             maintenance_irq: crate::addr::IrqNum(0),
             irq_count: 0,
+            io_apic: MemRange::new(PhysAddr::new(0), 0),
         },
         console: COM1,
     };

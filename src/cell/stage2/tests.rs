@@ -75,6 +75,7 @@ fn tables(config: &Config) -> Tables<'static> {
             virtual_cpu: p.intc.virtual_cpu.map_or(none, range),
             maintenance_irq: IrqNum(p.intc.maintenance_irq),
             irq_count: p.intc.irq_count,
+            io_apic: MemRange::new(PhysAddr::new(0), 0),
         },
         console: uart(p.console),
     }));
@@ -458,6 +459,7 @@ fn x86_tables() -> Tables<'static> {
             virtual_cpu: none,
             maintenance_irq: IrqNum(0),
             irq_count: 0,
+            io_apic: MemRange::new(PhysAddr::new(0), 0),
         },
         console: com1,
     }));

@@ -166,6 +166,7 @@ pub fn generate(config: &Config) -> String {
     emit!("        virtual_cpu: {},", mem_range(ic.virtual_cpu));
     emit!("        maintenance_irq: IrqNum({}),", ic.maintenance_irq);
     emit!("        irq_count: {},", ic.irq_count);
+    emit!("        io_apic: {},", mem_range(ic.io_apic));
     emit!("    }},");
     emit!("    console: {},", console_of(p.console));
     emit!("}};");

@@ -518,6 +518,15 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
                 );
             }
         }
+        if let Some(io_apic) = &ic.io_apic {
+            errors.push(
+                Diagnostic::new(
+                    at(span_of(io_apic)),
+                    "`io-apic` is an APIC key; this controller is a GIC",
+                )
+                .help("remove it: the I/O APIC exists on x86 platforms only"),
+            );
+        }
         let needs: &[(&str, bool)] = match &ic.version {
             None => &[],
             Some(v) => {
@@ -695,6 +704,7 @@ fn check_platform(name: &str, source: &Source, raw: &RawPlatform) -> Result<Plat
             virtual_control: ic.virtual_control.as_ref().map(range),
             virtual_cpu: ic.virtual_cpu.as_ref().map(range),
             maintenance_irq: maintenance,
+            io_apic: ic.io_apic.as_ref().map(range),
             irq_count,
         },
         console: console.unwrap_or(0),

@@ -141,6 +141,8 @@ pub struct Intc {
     pub maintenance_irq: u32,
     /// INTIDs implemented.
     pub irq_count: u32,
+    /// The I/O APIC window (APIC).
+    pub io_apic: Option<Range>,
 }
 
 /// A board device.

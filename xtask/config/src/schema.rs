@@ -129,6 +129,9 @@ pub struct RawIntc {
     /// GIC: number of INTIDs the distributor implements (SGIs + PPIs +
     /// SPIs), required. APIC: number of I/O APIC inputs (GSIs), default 24.
     pub irq_count: Option<Spanned<u32>>,
+    /// APIC: the I/O APIC's MMIO window (optional; the hypervisor routes
+    /// the console's receive interrupt through it).
+    pub io_apic: Option<RawRange>,
 }
 
 /// A device on the board that can be passed through to a cell.

@@ -169,6 +169,14 @@ fn the_interrupt_controller_matches_the_architecture() {
         &rejected(&platform, X86_CONFIG),
         "error: `irq-count = 0` is not an I/O APIC input count",
     );
+    let platform = real_platform("qemu-virt-aarch64").replace(
+        "irq-count = 288\n",
+        "irq-count = 288\nio-apic = { base = 0xfec0_0000, size = 0x1000 }\n",
+    );
+    assert_contains(
+        &rejected(&platform, ARM_CONFIG),
+        "error: `io-apic` is an APIC key; this controller is a GIC",
+    );
 }
 
 #[test]
