@@ -261,6 +261,11 @@ fn stop_cell(cell: &CellDesc) {
 }
 
 static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT];
+
+/// Whether `cell` is stopped for good.
+pub fn is_stopped(cell: &CellDesc) -> bool {
+    STOPPED[cell.id.index()].load(Ordering::Acquire) == 1
+}
 static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Stops `cell` for good (SYSTEM_OFF, fault policy `halt`); the caller
@@ -272,12 +277,9 @@ pub fn halt(cell: &CellDesc) {
     if STOPPED[cell.id.index()].swap(1, Ordering::AcqRel) == 1 {
         return;
     }
+    super::vconsole::route_input();
     if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
-        for cell in &CELLS {
-            let mut line: heapless::String<200> = heapless::String::new();
-            let _ = exits::COUNTERS[cell.id.index()].write_summary(&mut line);
-            println!("bulkhead: counters of cell {}: {line}", cell.name);
-        }
+        super::vconsole::print_counters();
         println!("bulkhead: every cell has stopped; powering off");
         crate::log::info!("every cell stopped, powering off");
         panic::power_off();
@@ -363,6 +365,10 @@ pub fn run(cpu: usize) -> ! {
             )
             .is_err()
         {
+            // Console input may come as an NMI to a waiting CPU too.
+            if idt::NMI_SEEN[cpu].swap(false, Ordering::AcqRel) {
+                super::vconsole::poll_input();
+            }
             core::hint::spin_loop();
             continue;
         }

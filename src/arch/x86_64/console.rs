@@ -99,6 +99,14 @@ pub fn _print_emergency(args: fmt::Arguments<'_>) {
     let _ = Uart.write_fmt(args);
 }
 
+/// Lets received bytes raise the UART's interrupt (IER: data available;
+/// MCR: OUT2, which gates the interrupt line on a PC).
+pub fn enable_input_interrupt() {
+    let _guard = CONSOLE.lock();
+    cpu::outb(BASE + 4, 0x0b); // DTR | RTS | OUT2
+    cpu::outb(BASE + 1, 0x01);
+}
+
 /// A byte typed on the console, if any.
 pub fn poll_input() -> Option<u8> {
     (cpu::inb(BASE + LSR) & LSR_DR != 0).then(|| cpu::inb(BASE))

@@ -133,6 +133,10 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
             if interruption.vector == 2 {
                 count(cell, X86Exit::Kick);
+                // A stop request or console input (the UART's interrupt
+                // comes as an NMI): take the input; the caller checks
+                // whether the cell stopped.
+                vconsole::poll_input();
                 // A kick: the caller checks whether the cell stopped.
                 return Next::Resume;
             }
@@ -162,6 +166,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             count(cell, X86Exit::Kick);
             // A kick that arrived in the hypervisor: the loop looks again.
             cells::nmi_window_seen();
+            vconsole::poll_input();
             Next::Resume
         }
         ExitReason::TripleFault => contain(cell, vcpu, cpu, format_args!("triple fault"), None),

@@ -8,9 +8,9 @@
 //! and stacks read-write and never executable (W^X, with `CR0.WP` and
 //! `EFER.NXE` set by the entry code), cell RAM and channels read-write,
 //! never executable (images are loaded and hypercall buffers read there).
-//! Nothing else is mapped: not page 0, not the BIOS area, not other RAM.
-//! Devices are reached through I/O ports and MSRs (x2APIC), so none is
-//! mapped either.
+//! The I/O APIC's window is mapped as uncached device memory. Nothing else
+//! is mapped: not page 0, not the BIOS area, not other RAM; the UART is
+//! reached through I/O ports and the local APIC through MSRs (x2APIC).
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::paging::{HostPaging, START_LEVEL, VA_BITS};
 use crate::addr::{PhysAddr, VirtAddr};
-use crate::config::{CELLS, CHANNELS, RegionKind};
+use crate::config::{CELLS, CHANNELS, PLATFORM, RegionKind};
 use crate::mm::{Level, MapError, MemAttrs, PageTable, Perm, SetupError, Table, TablePool};
 
 /// Tables in the pool: PML4, PDPT, a page directory per GiB touched and
@@ -124,6 +124,15 @@ pub fn build() -> Result<Map, BuildError> {
             "channel",
             base..base + channel.memory.size,
             MemAttrs::normal(Perm::RW),
+        )?;
+    }
+    let io_apic = PLATFORM.intc.io_apic;
+    if !io_apic.is_empty() {
+        let base = io_apic.base.as_u64();
+        identity(
+            "I/O APIC",
+            base..base + io_apic.size.next_multiple_of(4096),
+            MemAttrs::device(Perm::RW),
         )?;
     }
     let root = map.root().as_u64();

@@ -28,6 +28,8 @@ pub mod exits;
 #[cfg(target_os = "none")]
 pub mod idt;
 #[cfg(target_os = "none")]
+pub mod ioapic;
+#[cfg(target_os = "none")]
 pub mod logger;
 #[cfg(target_os = "none")]
 pub mod mmu;

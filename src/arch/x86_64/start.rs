@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::boot::{self, AP_CPU, AP_STACK_TOP, STACK_SIZE, STACKS, TRAMPOLINE};
 use super::console::{self, println};
-use super::{cells, cpu, idt, mmu, panic, vmx};
+use super::{cells, cpu, idt, ioapic, mmu, panic, vmx};
 use crate::config::{CPUS, TABLES};
 use crate::partition_table::{write_banner, write_partition_table};
 
@@ -94,7 +94,9 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
         panic!("panic-selftest: the write to code at {code:#x} did not fault");
     }
     cells::build();
+    ioapic::mask_all();
     cells::start_all();
+    super::vconsole::route_input();
     cells::run(me)
 }
 

@@ -1,13 +1,20 @@
 //! Cells' virtual consoles: a trapped 16550 at the console's ports per
 //! cell, multiplexed onto the hypervisor's UART as whole lines tagged
 //! `[cell]` (the AArch64 PL011 console's x86 counterpart).
+//!
+//! Input goes to one cell at a time; Ctrl-A pressed three times switches
+//! to the next cell, and after the last one to the hypervisor, which takes
+//! single-key commands (`c` prints every cell's exit counters). The UART's
+//! receive interrupt reaches a CPU of a running cell as an NMI through the
+//! I/O APIC (`ioapic`), so input arrives even when no guest polls.
 
 use spin::Mutex;
 
 use super::console::{self, println};
-use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, HYPERVISOR};
+use super::{cells, exits, ioapic};
+use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CPUS, CellConsole, DEVICES, HYPERVISOR};
 use crate::console::budget::{Budget, Report};
-use crate::console::mux::OutputTagger;
+use crate::console::mux::{InputAction, InputSwitch, InputTarget, OutputTagger};
 use crate::vdev::uart16550::{PORTS, Uart16550};
 
 /// Longest output line before it is split.
@@ -18,6 +25,7 @@ pub const BASE: u16 = HYPERVISOR.console.port;
 static UARTS: [Mutex<Uart16550>; CELL_COUNT] = [const { Mutex::new(Uart16550::new()) }; CELL_COUNT];
 static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
     Mutex::new(OutputTagger::new(&CELL_NAMES));
+static INPUT: Mutex<Option<InputSwitch<CELL_COUNT>>> = Mutex::new(None);
 
 /// Console reports per cell before it is muted.
 const REPORT_BUDGET: u32 = 256;
@@ -48,9 +56,7 @@ pub fn claims(cell: usize, port: u16) -> bool {
 
 /// Emulates a byte read of `port`.
 pub fn read(cell: usize, port: u16) -> u8 {
-    if let Some(byte) = console::poll_input() {
-        UARTS[cell].lock().push_input(byte);
-    }
+    poll_input();
     UARTS[cell].lock().read(port - BASE)
 }
 
@@ -80,4 +86,91 @@ pub fn flush(cell: usize) {
 /// Resets `cell`'s virtual UART (restart).
 pub fn reset(cell: usize) {
     *UARTS[cell].lock() = Uart16550::new();
+}
+
+/// The console UART's interrupt input at the I/O APIC, if the platform
+/// names one.
+fn input_pin() -> Option<u32> {
+    DEVICES
+        .get(HYPERVISOR.console.device)?
+        .irqs
+        .first()
+        .map(|irq| irq.0)
+}
+
+/// Routes the console's receive interrupt (as an NMI) to the first CPU of
+/// a running cell with a virtual console, or masks it when there is none.
+/// Boot, and whenever a cell stops for good.
+pub fn route_input() {
+    let Some(pin) = input_pin() else {
+        return;
+    };
+    let target = CELLS
+        .iter()
+        .filter(|cell| cell.console == CellConsole::Virtual && !cells::is_stopped(cell))
+        .find_map(|cell| cell.cpus.first())
+        .map(|cpu| CPUS[cpu.index()].hw_id as u32);
+    let _input = INPUT.lock();
+    if ioapic::route_nmi(pin, target) && target.is_some() {
+        console::enable_input_interrupt();
+    }
+}
+
+/// Moves typed bytes from the UART to the selected cell's virtual UART, or
+/// runs them as commands when the hypervisor is selected.
+pub fn poll_input() {
+    let mut input = INPUT.lock();
+    let switch = input.get_or_insert_with(|| {
+        InputSwitch::new(core::array::from_fn(|i| {
+            CELLS[i].console == CellConsole::Virtual
+        }))
+    });
+    while let Some(byte) = console::poll_input() {
+        for action in switch.feed(byte) {
+            match action {
+                InputAction::Deliver { cell, byte } => {
+                    if let Some(uart) = UARTS.get(cell) {
+                        uart.lock().push_input(byte);
+                    }
+                }
+                InputAction::Switched {
+                    to: InputTarget::Cell(cell),
+                } => println!(
+                    "bulkhead: console input now goes to cell {} (Ctrl-A three times switches)",
+                    CELL_NAMES.get(cell).copied().unwrap_or("?")
+                ),
+                InputAction::Switched {
+                    to: InputTarget::Hypervisor,
+                } => println!(
+                    "bulkhead: console input now goes to the hypervisor: c = counters, h = help (Ctrl-A three times switches)"
+                ),
+                InputAction::Command { byte } => command(byte),
+                InputAction::Swallowed => {}
+            }
+        }
+    }
+}
+
+/// Prints every cell's exit counters.
+pub fn print_counters() {
+    for cell in &CELLS {
+        let mut line: heapless::String<200> = heapless::String::new();
+        let _ = exits::COUNTERS[cell.id.index()].write_summary(&mut line);
+        println!("bulkhead: counters of cell {}: {line}", cell.name);
+    }
+}
+
+/// A key typed while the hypervisor has the console.
+fn command(byte: u8) {
+    match byte {
+        b'c' => print_counters(),
+        b'h' | b'?' => println!(
+            "bulkhead: console commands: c = per-cell exit counters, h = this help; Ctrl-A three times gives the console to the next cell"
+        ),
+        b'\r' | b'\n' => {}
+        other => println!(
+            "bulkhead: unknown console command {:?} (h for help)",
+            char::from(other)
+        ),
+    }
 }
