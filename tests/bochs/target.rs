@@ -11,11 +11,14 @@
 //! (tests/guests/x86-*); they are constants below so they change in one
 //! place.
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Child;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use xtask::bochs::{Ending, RunOutput, available, run_captured};
-use xtask::build::{BuildOptions, build};
+use xtask::bochs::{Ending, RunFiles, RunOutput, available, run_captured};
+use xtask::build::{BuildOptions, Dist, build};
 
 // --- the contract ----------------------------------------------------------
 
@@ -98,6 +101,29 @@ const INJECT_EPT: &[&str] = &[
 const INJECT_GP: &str = "[inject] faults: read of gpa 0x900000 -> #GP(0x0)";
 const INJECT_ALIVE: &str = "[inject] faults: #GP after the EPT violation, still running";
 
+/// x86-echo in cell `echo`: ready for input (it polls its virtual COM1).
+const ECHO_READY: &str = "[echo] echo: ready";
+/// x86-echo's answer to a line: `[echo] echo: <line>`.
+fn echo_of(line: &str) -> String {
+    format!("[echo] echo: {line}")
+}
+/// x86-echo's last words after the line `off`, before SYSTEM_OFF.
+const ECHO_BYE: &str = "[echo] echo: bye";
+/// Ctrl-A three times: console input moves to the next target.
+const SWITCH_INPUT: &[u8] = b"\x01\x01\x01";
+/// The hypervisor's line when input moves to it.
+const INPUT_TO_HYPERVISOR: &str = "bulkhead: console input now goes to the hypervisor";
+/// The hypervisor's line when input moves to cell `cell`.
+fn input_to_cell(cell: &str) -> String {
+    format!("bulkhead: console input now goes to cell {cell}")
+}
+/// The hypervisor's console command that prints every cell's counters.
+const COMMAND_COUNTERS: &[u8] = b"c";
+/// How each cell's counters line starts (then `<n>: <kind> <n>, ...`).
+fn counters_prefix(cell: &str) -> String {
+    format!("bulkhead: counters of cell {cell}: exits ")
+}
+
 // --- the harness -----------------------------------------------------------
 
 /// From reset to the last line: BIOS and GRUB take seconds, every
@@ -142,16 +168,7 @@ fn boot(config: &str, timeout: Duration, until: &str) -> Output {
 /// [`boot`] with extra (test-only) hypervisor features.
 fn boot_with(config: &str, features: &[&str], timeout: Duration, until: &str) -> Output {
     require_bochs();
-    let dist = {
-        let _guard = lock();
-        build(
-            &xtask::paths::workspace().join(config),
-            &BuildOptions {
-                features: features.iter().map(|f| f.to_string()).collect(),
-            },
-        )
-        .unwrap_or_else(|e| panic!("build {config}: {e:#}"))
-    };
+    let dist = build_config(config, features);
     let until = until.to_string();
     let out: RunOutput = run_captured(&dist, timeout, move |serial| serial.contains(&until))
         .unwrap_or_else(|e| panic!("run Bochs for {config}: {e:#}"));
@@ -161,6 +178,19 @@ fn boot_with(config: &str, features: &[&str], timeout: Duration, until: &str) ->
         bochs_stdout: out.bochs_stdout,
         ending: out.ending,
     }
+}
+
+/// Builds `config` (a path relative to the workspace) with `cargo xtask
+/// build`, one build at a time.
+fn build_config(config: &str, features: &[&str]) -> Dist {
+    let _guard = lock();
+    build(
+        &xtask::paths::workspace().join(config),
+        &BuildOptions {
+            features: features.iter().map(|f| f.to_string()).collect(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("build {config}: {e:#}"))
 }
 
 /// The counters line the hypervisor prints for `cell` before powering off
@@ -589,4 +619,318 @@ fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
         !out.serial.contains("starting on cpu") && !out.serial.contains("did not fault"),
         "the write did not fault, or cells started:\n{transcript}"
     );
+}
+
+// --- console input: COM1 on a socket ---------------------------------------
+
+/// How long Bochs may take to open COM1's socket: it listens while it
+/// initialises its devices and then waits for a client before the machine
+/// runs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A TCP port on the loopback interface that nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|e| panic!("no free TCP port: {e}"))
+}
+
+/// The bochsrc line that makes COM1 a TCP server on `port`.
+fn com1_socket(port: u16) -> String {
+    format!("com1: enabled=1, mode=socket-server, dev=localhost:{port}")
+}
+
+/// Replaces the `com1:` line of the bochsrc that `prepare` wrote (COM1 to
+/// a file) with [`com1_socket`].
+fn serial_to_socket(files: &RunFiles, port: u16) {
+    let path = &files.bochsrc;
+    let rc =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut replaced = 0;
+    let mut socket_rc = String::new();
+    for line in rc.lines() {
+        if line.starts_with("com1:") {
+            replaced += 1;
+            socket_rc.push_str(&com1_socket(port));
+        } else {
+            socket_rc.push_str(line);
+        }
+        socket_rc.push('\n');
+    }
+    assert_eq!(replaced, 1, "expected one `com1:` line in\n{rc}");
+    std::fs::write(path, socket_rc).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Where `needle` starts in `haystack`.
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A Bochs run whose COM1 is a TCP connection: the test types into it,
+/// and a thread collects everything Bochs sends. Expectations are met in
+/// order: each is searched after the end of the one before. Any failure
+/// kills Bochs and carries everything read so far; so does dropping it.
+struct Console {
+    child: Child,
+    stream: TcpStream,
+    received: Arc<Mutex<Vec<u8>>>,
+    files: RunFiles,
+    command: String,
+    /// Where the next expectation is searched from.
+    from: usize,
+    ending: Option<Ending>,
+    /// What was typed last, for failure messages.
+    typed: Vec<u8>,
+}
+
+impl Console {
+    /// Writes the run's files, points COM1 at a fresh loopback port,
+    /// starts Bochs and connects to it.
+    fn start(dist: &Dist) -> Self {
+        let files =
+            xtask::bochs::prepare(dist).unwrap_or_else(|e| panic!("prepare the Bochs run: {e:#}"));
+        let port = free_port();
+        serial_to_socket(&files, port);
+        let mut command =
+            xtask::bochs::command(&files).unwrap_or_else(|e| panic!("Bochs command: {e:#}"));
+        let command_line = xtask::qemu::describe(&command);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start `{command_line}`: {e}"));
+        let started = Instant::now();
+        let stream = loop {
+            match TcpStream::connect(("localhost", port)) {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    let exited = child.try_wait().ok().flatten();
+                    if exited.is_some() || started.elapsed() > CONNECT_TIMEOUT {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        let log = std::fs::read_to_string(&files.log).unwrap_or_default();
+                        panic!(
+                            "no connection to COM1 at localhost:{port} ({e}; Bochs {}):\n$ {command_line}\n{}",
+                            exited.map_or("still running, killed".to_string(), |s| {
+                                format!("exited: {s}")
+                            }),
+                            xtask::bochs::log_problems(&log)
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = stream
+            .try_clone()
+            .unwrap_or_else(|e| panic!("clone the COM1 connection: {e}"));
+        let sink = Arc::clone(&received);
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            // Until Bochs closes the connection (it exited or was killed).
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            child,
+            stream,
+            received,
+            files,
+            command: command_line,
+            from: 0,
+            ending: None,
+            typed: Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Everything COM1 sent so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+
+    /// Whether Bochs has exited (and how), recorded once.
+    fn poll_exit(&mut self) -> Option<Ending> {
+        if self.ending.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            let log = std::fs::read_to_string(&self.files.log).unwrap_or_default();
+            self.ending = Some(if xtask::bochs::powered_off(&log) {
+                Ending::PoweredOff
+            } else {
+                Ending::Exited(status)
+            });
+        }
+        self.ending
+    }
+
+    fn kill(&mut self) {
+        if self.poll_exit().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.ending = Some(Ending::TimedOut);
+        }
+    }
+
+    /// Everything, for failure messages.
+    fn transcript(&self) -> String {
+        let log = std::fs::read_to_string(&self.files.log).unwrap_or_default();
+        let stdout = std::fs::read(&self.files.stdout).unwrap_or_default();
+        format!(
+            "$ {}\n--- COM1 (socket) ---\n{}\n--- Bochs stdout (port 0xe9) ---\n{}\n--- Bochs log problems ---\n{}\n--- ending: {:?} ---",
+            self.command,
+            self.text(),
+            String::from_utf8_lossy(&stdout),
+            xtask::bochs::log_problems(&log),
+            self.ending
+        )
+    }
+
+    /// Kills Bochs and fails with `what` and the transcript.
+    fn fail(&mut self, what: &str) -> ! {
+        self.kill();
+        // Let the reader thread take what was in flight.
+        std::thread::sleep(Duration::from_millis(200));
+        panic!(
+            "{what} (last typed: \"{}\")\n{}",
+            self.typed.escape_ascii(),
+            self.transcript()
+        )
+    }
+
+    /// Types `bytes` on COM1.
+    fn send(&mut self, bytes: &[u8]) {
+        self.typed = bytes.to_vec();
+        if let Err(e) = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush())
+        {
+            self.fail(&format!("typing {bytes:?} on COM1 failed: {e}"));
+        }
+    }
+
+    /// Waits (at most [`BOOT_TIMEOUT`]) until `needle` arrives after the
+    /// last expectation met; returns where it starts.
+    fn expect(&mut self, needle: &str) -> usize {
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        loop {
+            // Look once more after Bochs exited: its last bytes may have
+            // arrived with the exit.
+            let exited = self.poll_exit();
+            let bytes = self.bytes();
+            if let Some(at) = find_bytes(&bytes[self.from..], needle.as_bytes()) {
+                let start = self.from + at;
+                self.from = start + needle.len();
+                return start;
+            }
+            if let Some(ending) = exited {
+                std::thread::sleep(Duration::from_millis(200));
+                if find_bytes(&self.bytes()[self.from..], needle.as_bytes()).is_some() {
+                    continue;
+                }
+                self.fail(&format!(
+                    "Bochs ended ({ending:?}) before `{needle}` arrived"
+                ));
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "no `{needle}` within {} s; Bochs killed",
+                    BOOT_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the next line starting with `prefix` (after the last
+    /// expectation met) to be complete; returns the rest of it.
+    fn expect_line(&mut self, prefix: &str) -> String {
+        let start = self.expect(prefix);
+        let end = self.expect("\n");
+        let line = String::from_utf8_lossy(&self.bytes()[start..end]).into_owned();
+        line.trim_end_matches('\r')[prefix.len()..].to_string()
+    }
+
+    /// Waits (at most [`BOOT_TIMEOUT`]) for Bochs to exit by itself.
+    fn wait_exit(&mut self) -> Ending {
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        loop {
+            if let Some(ending) = self.poll_exit() {
+                return ending;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "Bochs still running {} s after the last expectation; killed",
+                    BOOT_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// tests/configs/bochs/console-input.toml with Bochs' COM1 on a TCP
+/// socket: what is typed reaches the selected cell's virtual 16550
+/// (x86-echo polls it and echoes the line); Ctrl-A three times moves input
+/// to the hypervisor, whose `c` prints the cell's exit counters (its polls
+/// of COM1 among them); Ctrl-A three times moves it back to the cell, whose
+/// `off` powers it off, and with it the machine.
+#[test]
+fn console_input_reaches_the_cell_and_the_hypervisor_commands() {
+    require_bochs();
+    let dist = build_config("tests/configs/bochs/console-input.toml", &[]);
+    let mut console = Console::start(&dist);
+    console.expect(BANNER);
+    console.expect(ECHO_READY);
+
+    console.send(b"hello\r");
+    let echoed = console.expect_line(&echo_of(""));
+    if echoed != "hello" {
+        console.fail(&format!("typed `hello`, the cell echoed `{echoed}`"));
+    }
+
+    console.send(SWITCH_INPUT);
+    console.expect(INPUT_TO_HYPERVISOR);
+    console.send(COMMAND_COUNTERS);
+    let counters = console.expect_line(&counters_prefix("echo"));
+    if counter_value(&counters, "io-console") == 0 {
+        console.fail(&format!(
+            "the cell polls its COM1, but no `io-console` exits: `{counters}`"
+        ));
+    }
+
+    console.send(SWITCH_INPUT);
+    console.expect(&input_to_cell("echo"));
+    // Neither the Ctrl-As nor the command key reached the cell: its next
+    // line is exactly what is typed now.
+    console.send(b"off\r");
+    let echoed = console.expect_line(&echo_of(""));
+    if echoed != "off" {
+        console.fail(&format!("typed `off`, the cell echoed `{echoed}`"));
+    }
+    console.expect(ECHO_BYE);
+    console.expect(ALL_STOPPED);
+    let ending = console.wait_exit();
+    if ending != Ending::PoweredOff {
+        console.fail("Bochs did not stop through the power-off port");
+    }
 }
