@@ -4,15 +4,21 @@
 //! Writes of THR emit the byte; LSR always reads "transmitter empty"
 //! (THRE | TEMT) and "data ready" when input is queued; LCR, IER, MCR, SCR
 //! and the divisor latch keep what was written; IIR reads "no interrupt
-//! pending" with FIFOs enabled; MSR reads CTS | DSR | DCD. Input bytes are
-//! delivered through RBR. Arch-neutral and host-tested.
+//! pending" with FIFOs enabled; MSR reads CTS | DSR | DCD. Input bytes
+//! queue in a 16-byte receive FIFO, as on a 16550A, and are read through
+//! RBR; a byte arriving at a full FIFO is dropped and sets the overrun bit
+//! (LSR bit 1), which reading LSR clears. Arch-neutral and host-tested.
 
 #![forbid(unsafe_code)]
 
 /// Register block size in ports.
 pub const PORTS: u16 = 8;
 
+/// Depth of the receive FIFO (a 16550A's).
+pub const RX_FIFO: usize = 16;
+
 const LSR_DR: u8 = 1 << 0;
+const LSR_OE: u8 = 1 << 1;
 const LSR_THRE: u8 = 1 << 5;
 const LSR_TEMT: u8 = 1 << 6;
 const LCR_DLAB: u8 = 1 << 7;
@@ -26,7 +32,8 @@ pub struct Uart16550 {
     scr: u8,
     dll: u8,
     dlm: u8,
-    input: Option<u8>,
+    input: heapless::Deque<u8, RX_FIFO>,
+    overrun: bool,
 }
 
 impl Default for Uart16550 {
@@ -45,7 +52,8 @@ impl Uart16550 {
             scr: 0,
             dll: 1,
             dlm: 0,
-            input: None,
+            input: heapless::Deque::new(),
+            overrun: false,
         }
     }
 
@@ -54,13 +62,19 @@ impl Uart16550 {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
             0 if dlab => self.dll,
-            0 => self.input.take().unwrap_or(0),
+            0 => self.input.pop_front().unwrap_or(0),
             1 if dlab => self.dlm,
             1 => self.ier,
             2 => 0xc1, // no interrupt pending, FIFOs enabled
             3 => self.lcr,
             4 => self.mcr,
-            5 => LSR_THRE | LSR_TEMT | if self.input.is_some() { LSR_DR } else { 0 },
+            5 => {
+                let overrun = core::mem::take(&mut self.overrun);
+                LSR_THRE
+                    | LSR_TEMT
+                    | if self.input.is_empty() { 0 } else { LSR_DR }
+                    | if overrun { LSR_OE } else { 0 }
+            }
             6 => 0xb0, // DCD | DSR | CTS
             7 => self.scr,
             _ => 0xff,
@@ -83,9 +97,12 @@ impl Uart16550 {
         }
     }
 
-    /// Queues one input byte (kept until read; a newer byte replaces it).
+    /// Queues one input byte; with the FIFO full it is dropped and the
+    /// overrun bit is set.
     pub fn push_input(&mut self, byte: u8) {
-        self.input = Some(byte);
+        if self.input.push_back(byte).is_err() {
+            self.overrun = true;
+        }
     }
 }
 
@@ -123,6 +140,21 @@ mod tests {
         assert_eq!(uart.read(5) & LSR_DR, LSR_DR);
         assert_eq!(uart.read(0), b'x');
         assert_eq!(uart.read(5) & LSR_DR, 0);
+        assert_eq!(uart.read(0), 0);
+    }
+
+    #[test]
+    fn a_burst_queues_in_order_and_overflow_sets_overrun_once() {
+        let mut uart = Uart16550::new();
+        for byte in 0..RX_FIFO as u8 + 3 {
+            uart.push_input(b'a' + byte);
+        }
+        assert_eq!(uart.read(5), 0x60 | LSR_DR | LSR_OE);
+        assert_eq!(uart.read(5), 0x60 | LSR_DR, "reading LSR clears overrun");
+        for byte in 0..RX_FIFO as u8 {
+            assert_eq!(uart.read(0), b'a' + byte);
+        }
+        assert_eq!(uart.read(5), 0x60);
         assert_eq!(uart.read(0), 0);
     }
 
