@@ -31,10 +31,18 @@ fn count(cell: &CellDesc, kind: X86Exit) {
 /// Guest RFLAGS.IF.
 const RFLAGS_IF: u64 = 1 << 9;
 
+/// Moves the guest past the instruction that exited (it was emulated).
+/// The interrupt shadow of a preceding `STI` or `MOV SS` covered exactly
+/// that instruction, so it ends here too (and VM entry into the HLT state
+/// requires it clear).
 fn advance_rip() {
     let rip = vmx::read(field::GUEST_RIP);
     let length = vmx::read(field::EXIT_INSTRUCTION_LENGTH);
     vmx::write(field::GUEST_RIP, rip + length);
+    let interruptibility = vmx::read(field::GUEST_INTERRUPTIBILITY);
+    if interruptibility & 0b11 != 0 {
+        vmx::write(field::GUEST_INTERRUPTIBILITY, interruptibility & !0b11);
+    }
 }
 
 fn inject_gp() {
