@@ -167,10 +167,22 @@ fn boot(config: &str, timeout: Duration, until: &str) -> Output {
 
 /// [`boot`] with extra (test-only) hypervisor features.
 fn boot_with(config: &str, features: &[&str], timeout: Duration, until: &str) -> Output {
+    let until = until.to_string();
+    boot_until(config, features, timeout, move |serial| {
+        serial.contains(&until)
+    })
+}
+
+/// [`boot_with`] that stops Bochs once `done` holds for COM1's text.
+fn boot_until(
+    config: &str,
+    features: &[&str],
+    timeout: Duration,
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> Output {
     require_bochs();
     let dist = build_config(config, features);
-    let until = until.to_string();
-    let out: RunOutput = run_captured(&dist, timeout, move |serial| serial.contains(&until))
+    let out: RunOutput = run_captured(&dist, timeout, done)
         .unwrap_or_else(|e| panic!("run Bochs for {config}: {e:#}"));
     Output {
         transcript: out.transcript(),
@@ -933,4 +945,45 @@ fn console_input_reaches_the_cell_and_the_hypervisor_commands() {
     if ending != Ending::PoweredOff {
         console.fail("Bochs did not stop through the power-off port");
     }
+}
+
+/// tests/configs/bochs/restart-4cpu.toml: the two-vCPU intruder under the
+/// `restart` fault policy. Every EPT violation of vCPU 0 restarts the
+/// cell, which first needs vCPU 1 (spinning without exits) stopped by an
+/// NMI kick; the cell then runs again from its pristine image. Three
+/// restarts in a row prove the kick works every time, not just once (a VM
+/// exit caused by an NMI leaves NMIs blocked until an IRET).
+#[test]
+fn a_cell_restarts_again_and_again_with_a_vcpu_that_never_exits() {
+    const START: &str = "[intruder] intruder: start (cell 1, 2 vcpu";
+    const RUNS: usize = 4;
+    let out = boot_until(
+        "tests/configs/bochs/restart-4cpu.toml",
+        &[],
+        BOOT_TIMEOUT,
+        |serial| serial.matches(START).count() >= RUNS,
+    );
+    let transcript = &out.transcript;
+    let mut from = 0;
+    for run in 1..RUNS {
+        for needle in [
+            START,
+            "[intruder] intruder: vcpu 1 spinning without exits",
+            "outside the cell's memory -> restarting",
+            "bulkhead: cell intruder vcpu 1 (cpu 2) stopped",
+        ] {
+            let at = out.serial[from..].find(needle).unwrap_or_else(|| {
+                panic!("run {run}: no `{needle}` after byte {from}:\n{transcript}")
+            });
+            from += at + needle.len();
+        }
+    }
+    assert!(
+        out.serial[from..].contains(START),
+        "no run {RUNS} after the last restart:\n{transcript}"
+    );
+    assert!(
+        !out.serial.contains(INTRUDER_NOT_CONTAINED) && !out.serial.contains("CANARY DAMAGED"),
+        "isolation broken:\n{transcript}"
+    );
 }

@@ -131,6 +131,32 @@ pub fn send_nmi(apic_id: u32) {
     send_ipi((u64::from(apic_id) << 32) | (0b100 << 8) | (1 << 14));
 }
 
+/// Ends the NMI blocking a VM exit caused by an NMI leaves behind: the CPU
+/// blocks further NMIs until the next IRET, which the hypervisor (taking no
+/// interrupts) would otherwise never execute, so the next kick would stay
+/// pending forever. An IRET to the next instruction, on the same stack,
+/// with the same flags, unblocks them; a pending NMI is then taken at once
+/// (by the root-mode handler).
+pub fn unblock_nmis() {
+    // SAFETY: builds a 64-bit interrupt frame (SS, RSP, RFLAGS, CS, RIP)
+    // for the current context and returns through it: the only effect is
+    // the end of NMI blocking. The red zone is off on this target.
+    unsafe {
+        asm!(
+            "mov {tmp}, rsp",
+            "push 0x10",
+            "push {tmp}",
+            "pushfq",
+            "push 0x08",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "iretq",
+            "2:",
+            tmp = out(reg) _,
+        );
+    }
+}
+
 /// Spins for about `n` slow port reads (an emulator-friendly delay).
 pub fn delay(n: u32) {
     for _ in 0..n {

@@ -141,6 +141,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
             if interruption.vector == 2 {
                 count(cell, X86Exit::Kick);
+                cpu::unblock_nmis();
                 // A stop request or console input (the UART's interrupt
                 // comes as an NMI): take the input; the caller checks
                 // whether the cell stopped.
