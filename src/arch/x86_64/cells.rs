@@ -346,9 +346,10 @@ pub enum Next {
 pub fn run(cpu: usize) -> ! {
     let slot = &SLOTS[cpu];
     let Some((cell, index)) = vcpu_of(cpu) else {
+        // A CPU no cell owns sleeps; only a panic's NMI wakes it, to stop.
         loop {
             panic::stop_if_requested();
-            core::hint::spin_loop();
+            cpu::sleep();
         }
     };
     let i = cell.id.index();
@@ -369,6 +370,9 @@ pub fn run(cpu: usize) -> ! {
             if idt::NMI_SEEN[cpu].swap(false, Ordering::AcqRel) {
                 super::vconsole::poll_input();
             }
+            // Spin (with PAUSE): MONITOR/MWAIT on the slot did not wake on
+            // Bochs when another CPU wrote it, and HLT plus an NMI doorbell
+            // can lose a wake-up between the check and the HLT.
             core::hint::spin_loop();
             continue;
         }

@@ -164,6 +164,13 @@ pub fn delay(n: u32) {
     }
 }
 
+/// Sleeps until an NMI (interrupts stay masked).
+pub fn sleep() {
+    // SAFETY: HLT with interrupts masked touches no memory; an NMI wakes it
+    // and returns here after its handler.
+    unsafe { asm!("cli; hlt", options(nomem, nostack)) };
+}
+
 /// Stops this CPU for good: interrupts off, `hlt` forever.
 pub fn halt_forever() -> ! {
     loop {
