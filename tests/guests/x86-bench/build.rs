@@ -1,0 +1,18 @@
+//! Links the guest with the x86 runtime's script (`x86-rt/link.ld`), for
+//! the bare-metal x86_64 target only (host builds are a plain `main`).
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let script = manifest.join("../x86-rt/link.ld");
+    let script = script.canonicalize().unwrap_or(script);
+    println!("cargo::rerun-if-changed={}", script.display());
+    println!("cargo::rerun-if-changed=build.rs");
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if arch == "x86_64" && os == "none" {
+        println!("cargo::rustc-link-arg-bins=-T{}", script.display());
+    }
+}
