@@ -11,6 +11,13 @@
 //! Boot wall time is measured separately without `-icount` (median of 5)
 //! and is the only figure that varies between runs.
 //!
+//! x86_64 figures come from the `x86-bench` guest in a cell under Bochs
+//! (tests/configs/bench/bochs-bench.toml, one run): Bochs has no `-icount`,
+//! but with `clock: sync=none` its TSC advances one tick per emulated
+//! instruction (the guest calibrates it with a loop of known length, and
+//! runs are identical), so these are instruction counts too. There is no
+//! bare x86 run: the guest needs the hypervisor's entry state.
+//!
 //! The report is printed as a table and written as JSON to
 //! `target/bench/latest.json`; `--compare OLD.json` flags every
 //! deterministic figure that got worse.
@@ -37,7 +44,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// What `cargo xtask bench` does.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// GICv3 only and one boot-time sample (what CI runs).
+    /// GICv3 only and one boot-time sample (what CI runs); the x86_64 run
+    /// (deterministic, a few seconds) is in both modes.
     pub quick: bool,
 }
 
@@ -150,8 +158,21 @@ impl Report {
             .collect()
     }
 
-    /// The report as a text table.
+    /// The report as a text table: the AArch64 columns, then the x86_64
+    /// ones in a block of their own (each block lists only its rows).
     pub fn table(&self) -> String {
+        let (x86, aarch64): (Vec<&String>, Vec<&String>) =
+            self.columns.iter().partition(|c| c.starts_with(X86_PREFIX));
+        let mut out = self.block(&aarch64);
+        if !x86.is_empty() {
+            out.push_str("\nx86_64 (Bochs)\n");
+            out.push_str(&self.block(&x86));
+        }
+        out
+    }
+
+    /// The rows with a value in one of `columns`, under a header line.
+    fn block(&self, columns: &[&String]) -> String {
         let mut out = String::new();
         let width = self
             .rows
@@ -161,14 +182,17 @@ impl Report {
             .unwrap_or(6)
             .max(6);
         out.push_str(&format!("{:<width$}  {:<14}", "figure", "unit"));
-        for column in &self.columns {
+        for column in columns {
             out.push_str(&format!("  {column:>12}"));
         }
         out.push_str("  target\n");
         for row in &self.rows {
+            if !columns.iter().any(|c| row.values.contains_key(*c)) {
+                continue;
+            }
             out.push_str(&format!("{:<width$}  {:<14}", row.figure, row.unit));
-            for column in &self.columns {
-                match row.values.get(column) {
+            for column in columns {
+                match row.values.get(*column) {
                     Some(v) if v.fract() == 0.0 => out.push_str(&format!("  {v:>12.0}")),
                     Some(v) => out.push_str(&format!("  {v:>12.1}")),
                     None => out.push_str(&format!("  {:>12}", "-")),
@@ -296,6 +320,90 @@ fn record_run(report: &mut Report, column: &str, console: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The x86_64 bench config (run under Bochs).
+const X86_CONFIG: &str = "tests/configs/bench/bochs-bench.toml";
+/// Columns of x86_64 figures start with this (a block of their own).
+const X86_PREFIX: &str = "x86_64";
+/// The one x86_64 column: the bench guest in a cell under Bochs.
+const X86_COLUMN: &str = "x86_64 cell";
+
+/// The figures of an x86-bench run (TSC ticks, calibrated to
+/// instructions) into `report` under [`X86_COLUMN`].
+fn record_x86_run(report: &mut Report, console: &str) -> Result<()> {
+    let figures = parse(console);
+    let calibration = figures.get("tsc_empty").zip(figures.get("compute"));
+    let (Some((empty, compute)), true) = (calibration, figures.contains_key("done")) else {
+        bail!("the x86 bench guest did not finish");
+    };
+    let (Some(empty), Some(ticks), Some(instructions)) = (
+        number(empty, "ticks"),
+        number(compute, "ticks"),
+        number(compute, "instructions"),
+    ) else {
+        bail!("unreadable x86 calibration lines");
+    };
+    // The loop's known instructions over the ticks they took (the ticks of
+    // two back-to-back RDTSCs subtracted).
+    let loop_ticks = ticks - empty;
+    if loop_ticks <= 0.0 || instructions <= 0.0 {
+        bail!("the TSC did not advance over the x86 calibration loop");
+    }
+    let per_instruction = loop_ticks / instructions;
+    report.set(
+        "compute loop (calibration)",
+        "TSC ticks",
+        &format!("= {instructions} (instructions)"),
+        X86_COLUMN,
+        loop_ticks,
+    );
+    report
+        .row("compute loop (calibration)", "TSC ticks", true, "")
+        .resolution = 1.0;
+    report.set(
+        "TSC ticks per instruction",
+        "ticks",
+        "",
+        X86_COLUMN,
+        (per_instruction * 1000.0).round() / 1000.0,
+    );
+    report
+        .row("TSC ticks per instruction", "ticks", true, "")
+        .resolution = 0.001;
+    let instructions = [
+        ("null_call", "null call (VMCALL) round trip"),
+        ("cpuid", "CPUID leaf 0 (filtered, exits)"),
+        ("io_read", "trapped I/O read (COM1 LSR)"),
+        ("msr_read", "x2APIC ID read (MSR, no exit)"),
+    ];
+    for (key, name) in instructions {
+        let Some(pairs) = figures.get(key) else {
+            bail!("no x86 `{key}` figure");
+        };
+        let (Some(ticks), n) = (number(pairs, "ticks"), number(pairs, "n").unwrap_or(1.0)) else {
+            bail!("unreadable x86 `{key}` figure");
+        };
+        let n = n.max(1.0);
+        let value = (ticks / per_instruction / n * 10.0).round() / 10.0;
+        report.set(name, "instructions", "", X86_COLUMN, value);
+        // One tick over the repetitions, rounded up to the 0.1 shown.
+        let tick = (1.0 / per_instruction / n * 10.0).ceil() / 10.0;
+        report.row(name, "instructions", true, "").resolution = tick;
+    }
+    Ok(())
+}
+
+/// Builds and runs the x86 bench guest under Bochs once; its figures go
+/// into `report`.
+fn run_x86(report: &mut Report) -> Result<()> {
+    let dist = build(
+        &paths::workspace().join(X86_CONFIG),
+        &BuildOptions::default(),
+    )
+    .with_context(|| format!("build {X86_CONFIG}"))?;
+    let out = crate::bochs::run_captured(&dist, RUN_TIMEOUT, |text| text.contains("bench: done"))?;
+    record_x86_run(report, &out.serial).with_context(|| out.transcript())
 }
 
 /// The bench guest's ELF (built by the cell build).
@@ -464,6 +572,8 @@ pub fn run(options: &Options) -> Result<Report> {
             value,
         );
     }
+    // x86_64 under Bochs: deterministic and about 5 s, so --quick too.
+    run_x86(&mut report)?;
     Ok(report)
 }
 
@@ -534,6 +644,63 @@ mod tests {
         assert_eq!(new.worse_than(&old), ["null call (gicv3 cell): 100 -> 117"]);
         assert!(old.worse_than(&new).is_empty());
         assert!(new.table().contains("null call"));
+    }
+
+    #[test]
+    fn x86_lines_are_calibrated_to_instructions_in_their_own_block() {
+        let console = "[bench] bench: tsc_empty ticks=5\n\
+                       [bench] bench: compute ticks=800005 n=1 instructions=400000\n\
+                       [bench] bench: null_call ticks=372000 n=1000\n\
+                       [bench] bench: cpuid ticks=288000 n=1000\n\
+                       [bench] bench: io_read ticks=522000 n=1000\n\
+                       [bench] bench: msr_read ticks=14000 n=1000\n\
+                       [bench] bench: done\n";
+        let mut report = Report {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        };
+        report.set(
+            "null call (HVC) round trip",
+            "instructions",
+            "",
+            "gicv3 cell",
+            491.0,
+        );
+        record_x86_run(&mut report, console).unwrap();
+        // 2 ticks per instruction: every figure is halved.
+        assert_eq!(
+            report.get("TSC ticks per instruction", X86_COLUMN),
+            Some(2.0)
+        );
+        assert_eq!(
+            report.get("compute loop (calibration)", X86_COLUMN),
+            Some(800000.0)
+        );
+        assert_eq!(
+            report.get("null call (VMCALL) round trip", X86_COLUMN),
+            Some(186.0)
+        );
+        assert_eq!(
+            report.get("trapped I/O read (COM1 LSR)", X86_COLUMN),
+            Some(261.0)
+        );
+        assert_eq!(
+            report.get("x2APIC ID read (MSR, no exit)", X86_COLUMN),
+            Some(7.0)
+        );
+        assert!(
+            report
+                .deterministic()
+                .iter()
+                .any(|(_, c, _)| c == X86_COLUMN)
+        );
+        let table = report.table();
+        let (aarch64, x86) = table.split_once("x86_64 (Bochs)").unwrap();
+        assert!(aarch64.contains("null call (HVC)") && !aarch64.contains("VMCALL"));
+        assert!(x86.contains("VMCALL") && !x86.contains("HVC") && !x86.contains("gicv3"));
+        // A run that stopped early is an error, not missing figures.
+        let cut = &console[..console.find("bench: cpuid").unwrap()];
+        assert!(record_x86_run(&mut report, cut).is_err());
     }
 
     #[test]

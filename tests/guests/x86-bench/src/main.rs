@@ -145,8 +145,6 @@ mod guest {
         println!("bench: io_read ticks={ticks} n={REPETITIONS}");
         let ticks = measure(|| rdmsr(X2APIC_ID));
         println!("bench: msr_read ticks={ticks} n={REPETITIONS}");
-        let ticks = measure(|| ());
-        println!("bench: empty_loop ticks={ticks} n={REPETITIONS}");
 
         println!("bench: done");
         rt::system_off();
