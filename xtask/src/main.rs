@@ -61,9 +61,11 @@ enum Task {
     /// Runs the bench guest in a cell and directly on QEMU (bare), on GICv3
     /// and GICv2, under `-icount` (1 instruction = 1 ns, so the figures are
     /// instruction counts and read the same on every machine), plus boot
-    /// wall time. Prints a table and writes target/bench/latest.json.
+    /// wall time; and the x86-bench guest in a cell under Bochs, whose time
+    /// stamp counter advances one tick per emulated instruction. Prints a
+    /// table and writes target/bench/latest.json.
     Bench {
-        /// GICv3 only, one boot-time sample (CI).
+        /// GICv3 and x86_64 only, one boot-time sample (CI).
         #[arg(long)]
         quick: bool,
         /// A previous report: flag every figure that got worse (exit 1).
