@@ -14,7 +14,7 @@ use super::console::println;
 use super::exception::TrapFrame;
 use super::vconsole;
 use crate::addr::{CellId, GuestPhysAddr};
-use crate::config::{CellDesc, RegionKind};
+use crate::config::CellDesc;
 use crate::vcpu::hypercall::{CellServices, OutsideCell};
 use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 use crate::vgic::counters::ExitCause;
@@ -65,13 +65,7 @@ impl CellControl for ThisCell {
     }
 
     fn entry_is_valid(&self, entry: GuestPhysAddr) -> bool {
-        self.cell.memory.iter().any(|r| {
-            r.kind == RegionKind::Ram
-                && r.perm.execute
-                && entry
-                    .offset_from(r.gpa)
-                    .is_some_and(|offset| offset < r.size)
-        })
+        crate::cell::entry_is_valid(self.cell, entry)
     }
 
     fn firmware_call(&mut self, function_id: u32, args: [u64; 3]) -> [u64; 4] {

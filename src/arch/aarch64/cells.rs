@@ -8,50 +8,23 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::asm::barrier;
 
 use super::console::println;
 use super::descriptors::Stage2;
 use super::{cpu, smp, vcpu};
-use crate::addr::{CellId, CpuId};
+use crate::addr::CellId;
+use crate::cell::lifecycle::{Lifecycle, Stopped};
 use crate::cell::stage2;
-use crate::config::{
-    CELL_COUNT, CELLS, CPU_COUNT, CPUS, CellDesc, RegionKind, STAGE2_TABLES_PER_CELL, TABLES,
-};
+use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CPUS, CellDesc, STAGE2_TABLES_PER_CELL, TABLES};
 use crate::mm::{Table, TablePool};
 
-/// vCPU power states (PSCI AFFINITY_INFO numbering).
-pub mod power {
-    /// Running guest code (or in the hypervisor on its behalf).
-    pub const ON: u8 = 0;
-    /// Parked: never started, CPU_OFF, or its cell stopped.
-    pub const OFF: u8 = 1;
-    /// CPU_ON accepted, not yet entered.
-    pub const ON_PENDING: u8 = 2;
-}
+pub use crate::cell::lifecycle::power;
 
-/// A physical CPU's vCPU slot.
-struct VcpuSlot {
-    power: AtomicU8,
-    entry: AtomicU64,
-    context: AtomicU64,
-    /// The cell epoch this vCPU was started in.
-    epoch: AtomicU32,
-}
-
-static SLOTS: [VcpuSlot; CPU_COUNT] = [const {
-    VcpuSlot {
-        power: AtomicU8::new(power::OFF),
-        entry: AtomicU64::new(0),
-        context: AtomicU64::new(0),
-        epoch: AtomicU32::new(0),
-    }
-}; CPU_COUNT];
-
-/// Bumped every time a cell is stopped or restarted.
-static EPOCH: [AtomicU32; CELL_COUNT] = [const { AtomicU32::new(0) }; CELL_COUNT];
+/// vCPU slots, epochs and stopped cells (shared logic, `cell::lifecycle`).
+static LIFE: Lifecycle<CPU_COUNT, CELL_COUNT> = Lifecycle::new();
 
 /// Stage-2 roots (physical addresses), per cell.
 static STAGE2_ROOTS: [AtomicU64; CELL_COUNT] = [const { AtomicU64::new(0) }; CELL_COUNT];
@@ -122,17 +95,7 @@ pub fn build_stage2() {
     }
 }
 
-/// Host address of guest address `gpa` in `cell`'s RAM, if it is RAM the
-/// cell owns with at least `len` bytes from there.
-pub fn ram_host_address(cell: &CellDesc, gpa: u64, len: u64) -> Option<u64> {
-    cell.memory
-        .iter()
-        .filter(|r| r.kind == RegionKind::Ram)
-        .find_map(|r| {
-            let offset = gpa.checked_sub(r.gpa.as_u64())?;
-            (offset.checked_add(len)? <= r.size).then(|| r.hpa.as_u64() + offset)
-        })
-}
+pub use crate::cell::{cpu_of, ram_host_address};
 
 /// Cleans `[start, end)` to the point of coherency (the guest starts with
 /// its caches off) and invalidates the instruction cache.
@@ -192,40 +155,23 @@ pub fn load_image(cell: &CellDesc) {
 
 /// The cell and vCPU index of physical CPU `cpu`, if a cell owns it.
 pub fn vcpu_of(cpu: usize) -> Option<(&'static CellDesc, usize)> {
-    let cell = &CELLS[CPUS[cpu].cell?.index()];
-    let index = cell.cpus.iter().position(|c| c.index() == cpu)?;
-    Some((cell, index))
-}
-
-/// The physical CPU running vCPU `index` of `cell`.
-pub fn cpu_of(cell: &CellDesc, index: usize) -> Option<usize> {
-    cell.cpus.get(index).map(|c: &CpuId| c.index())
+    crate::cell::vcpu_of(&TABLES, cpu)
 }
 
 /// Power state of vCPU `index` of `cell`.
 pub fn vcpu_power(cell: &CellDesc, index: usize) -> u8 {
-    cpu_of(cell, index).map_or(power::OFF, |cpu| SLOTS[cpu].power.load(Ordering::Acquire))
+    cpu_of(cell, index).map_or(power::OFF, |cpu| LIFE.power(cpu))
 }
 
 /// Asks vCPU `index` of `cell` to start at `entry` with `x0 = context`.
 /// Fails if it is not off.
 pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) -> Result<(), u8> {
     let cpu = cpu_of(cell, index).ok_or(power::OFF)?;
-    let slot = &SLOTS[cpu];
-    slot.entry.store(entry, Ordering::Relaxed);
-    slot.context.store(context, Ordering::Relaxed);
-    slot.power
-        .compare_exchange(
-            power::OFF,
-            power::ON_PENDING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .map(|_| {
-            cpu::publish_and_sev();
-            // The core waits in WFI (`wait_for_doorbell`): ring it.
-            super::gic::kick(cpu);
-        })
+    LIFE.request_start(cpu, entry, context).map(|()| {
+        cpu::publish_and_sev();
+        // The core waits in WFI (`wait_for_doorbell`): ring it.
+        super::gic::kick(cpu);
+    })
 }
 
 /// Sleeps until an interrupt arrives for this core (WFI, IRQs masked at
@@ -258,61 +204,46 @@ pub fn start_all() {
 /// Whether the vCPU on this core belongs to a cell that was stopped or
 /// restarted since it started (it must then park instead of resuming).
 pub fn stale(cpu: usize) -> bool {
-    let Some((cell, _)) = vcpu_of(cpu) else {
-        return true;
-    };
-    SLOTS[cpu].epoch.load(Ordering::Relaxed) != EPOCH[cell.id.index()].load(Ordering::Acquire)
+    // Hot path (every exit): the owning cell straight from the CPU table.
+    CPUS.get(cpu)
+        .and_then(|c| c.cell)
+        .is_none_or(|cell| LIFE.stale(cpu, cell.index()))
 }
 
 /// Stops every vCPU of `cell`: the others are kicked into the hypervisor
-/// and park. Returns the new epoch.
-fn stop_cell(cell: &CellDesc) -> u32 {
-    let epoch = EPOCH[cell.id.index()].fetch_add(1, Ordering::AcqRel) + 1;
-    let me = cpu::current_index();
-    for c in cell.cpus {
-        // A pending start is cancelled; a running vCPU notices the epoch at
-        // its next exit, which the kick forces right away.
-        let _ = SLOTS[c.index()].power.compare_exchange(
-            power::ON_PENDING,
-            power::OFF,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        if c.index() != me && SLOTS[c.index()].power.load(Ordering::Acquire) == power::ON {
-            super::gic::kick(c.index());
-        }
-    }
-    epoch
+/// and park.
+fn stop_cell(cell: &CellDesc) {
+    LIFE.stop(
+        cell.id.index(),
+        cell.cpus.iter().map(|c| c.index()),
+        cpu::current_index(),
+        super::gic::kick,
+    );
 }
-
-/// Cells that are stopped for good.
-static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT];
-/// How many cells are stopped for good: the one that makes it
-/// `CELL_COUNT` powers the machine off (exactly one, even when the last
-/// cells stop at the same moment).
-static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether `cell` is stopped for good.
 pub fn is_stopped(cell: &CellDesc) -> bool {
-    STOPPED[cell.id.index()].load(Ordering::Acquire) == 1
+    LIFE.is_stopped(cell.id.index())
 }
 
 /// Stops `cell` for good (PSCI SYSTEM_OFF, fault policy `halt`). The
 /// caller parks its own core afterwards. When no cell is left running the
-/// machine powers off.
+/// machine powers off (exactly once, even when the last cells stop at the
+/// same moment).
 pub fn halt(cell: &CellDesc) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
-    if STOPPED[cell.id.index()].swap(1, Ordering::AcqRel) == 1 {
-        return;
-    }
-    super::vconsole::route_input();
-    if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
-        println!("bulkhead: every cell has stopped; powering off");
-        crate::log::info!("every cell stopped, PSCI SYSTEM_OFF");
-        super::console::flush();
-        let error = super::psci::system_off();
-        panic!("PSCI SYSTEM_OFF returned: {error}");
+    match LIFE.mark_stopped(cell.id.index()) {
+        Stopped::Already => {}
+        Stopped::Now => super::vconsole::route_input(),
+        Stopped::Last => {
+            super::vconsole::route_input();
+            println!("bulkhead: every cell has stopped; powering off");
+            crate::log::info!("every cell stopped, PSCI SYSTEM_OFF");
+            super::console::flush();
+            let error = super::psci::system_off();
+            panic!("PSCI SYSTEM_OFF returned: {error}");
+        }
     }
 }
 
@@ -322,10 +253,10 @@ pub fn halt(cell: &CellDesc) {
 pub fn restart(cell: &'static CellDesc, caller_cpu: usize) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
-    SLOTS[caller_cpu].power.store(power::OFF, Ordering::Release);
+    LIFE.set_off(caller_cpu);
     for c in cell.cpus.iter().filter(|c| c.index() != caller_cpu) {
         // The others were kicked and park at once.
-        while SLOTS[c.index()].power.load(Ordering::Acquire) != power::OFF {
+        while LIFE.power(c.index()) != power::OFF {
             smp::stop_if_requested();
             aarch64_cpu::asm::wfe();
         }
@@ -339,14 +270,13 @@ pub fn restart(cell: &'static CellDesc, caller_cpu: usize) {
 /// Parks this core's vCPU (CPU_OFF, cell stopped) and waits until it is
 /// started again; then enters the guest. Never returns.
 pub fn park_and_run(cpu: usize) -> ! {
-    SLOTS[cpu].power.store(power::OFF, Ordering::Release);
+    LIFE.park(cpu);
     cpu::publish_and_sev();
     run(cpu)
 }
 
 /// The vCPU loop of a core: wait for a start request, then enter the guest.
 pub fn run(cpu: usize) -> ! {
-    let slot = &SLOTS[cpu];
     let Some((cell, index)) = vcpu_of(cpu) else {
         // A core no cell owns stays in the hypervisor.
         loop {
@@ -356,21 +286,7 @@ pub fn run(cpu: usize) -> ! {
     };
     loop {
         smp::stop_if_requested();
-        // Read the epoch before taking the start: a stop after this point
-        // makes the vCPU stale at its first trap; a stop before it cancelled
-        // the pending start already.
-        let epoch = EPOCH[cell.id.index()].load(Ordering::Acquire);
-        if slot
-            .power
-            .compare_exchange(
-                power::ON_PENDING,
-                power::ON,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            slot.epoch.store(epoch, Ordering::Release);
+        if let Some(start) = LIFE.take_start(cpu, cell.id.index()) {
             let root = STAGE2_ROOTS[cell.id.index()].load(Ordering::Acquire);
             let timers = vcpu::TimerControls {
                 cntvoff: super::timer::virtual_offset(cell),
@@ -382,13 +298,10 @@ pub fn run(cpu: usize) -> ! {
                 "cell {=str} vcpu {=usize} enters at {=u64:#x} on cpu {=usize}",
                 cell.name,
                 index,
-                slot.entry.load(Ordering::Relaxed),
+                start.entry,
                 cpu
             );
-            vcpu::enter(
-                slot.entry.load(Ordering::Relaxed),
-                slot.context.load(Ordering::Relaxed),
-            );
+            vcpu::enter(start.entry, start.context);
         }
         wait_for_doorbell(cpu);
     }

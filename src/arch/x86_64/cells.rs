@@ -9,7 +9,7 @@
 //! CPUs of a stopping cell are sent an NMI, which exits their guest.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::boot_area;
 use super::console::println;
@@ -19,40 +19,18 @@ use super::msr_bitmap::MsrBitmap;
 use super::vcpu::{self, GuestRegs, Wiring};
 use super::vmx::{self, Controls, Region};
 use super::{cpu, exits, idt, panic};
-use crate::addr::CpuId;
+use crate::cell::lifecycle::{Lifecycle, Stopped};
 use crate::cell::stage2;
 use crate::config::{
     CELL_COUNT, CELLS, CPU_COUNT, CPUS, CellDesc, RegionKind, STAGE2_TABLES_PER_CELL, TABLES,
 };
 use crate::mm::{Table, TablePool};
 
-/// vCPU power states (PSCI AFFINITY_INFO numbering).
-pub mod power {
-    /// Running guest code (or in the hypervisor on its behalf).
-    pub const ON: u8 = 0;
-    /// Parked: never started, CPU_OFF, or its cell stopped.
-    pub const OFF: u8 = 1;
-    /// CPU_ON accepted, not yet entered.
-    pub const ON_PENDING: u8 = 2;
-}
+pub use crate::cell::lifecycle::power;
 
-struct VcpuSlot {
-    power: AtomicU8,
-    entry: AtomicU64,
-    context: AtomicU64,
-    epoch: AtomicU32,
-}
+/// vCPU slots, epochs and stopped cells (shared logic, `cell::lifecycle`).
+static LIFE: Lifecycle<CPU_COUNT, CELL_COUNT> = Lifecycle::new();
 
-static SLOTS: [VcpuSlot; CPU_COUNT] = [const {
-    VcpuSlot {
-        power: AtomicU8::new(power::OFF),
-        entry: AtomicU64::new(0),
-        context: AtomicU64::new(0),
-        epoch: AtomicU32::new(0),
-    }
-}; CPU_COUNT];
-
-static EPOCH: [AtomicU32; CELL_COUNT] = [const { AtomicU32::new(0) }; CELL_COUNT];
 static EPTPS: [AtomicU64; CELL_COUNT] = [const { AtomicU64::new(0) }; CELL_COUNT];
 
 /// Per-cell static state built once at boot and then only read (by the CPU
@@ -133,17 +111,7 @@ pub fn build() {
     }
 }
 
-/// Host address of guest address `gpa` in `cell`'s RAM, if it is RAM the
-/// cell owns with at least `len` bytes from there.
-pub fn ram_host_address(cell: &CellDesc, gpa: u64, len: u64) -> Option<u64> {
-    cell.memory
-        .iter()
-        .filter(|r| r.kind == RegionKind::Ram)
-        .find_map(|r| {
-            let offset = gpa.checked_sub(r.gpa.as_u64())?;
-            (offset.checked_add(len)? <= r.size).then(|| r.hpa.as_u64() + offset)
-        })
-}
+pub use crate::cell::{cpu_of, ram_host_address};
 
 /// Guest-physical address of `cell`'s boot area.
 pub fn boot_area_gpa(cell: &CellDesc) -> u64 {
@@ -189,36 +157,18 @@ pub fn load_image(cell: &CellDesc) {
 
 /// The cell and vCPU index of physical CPU `cpu`, if a cell owns it.
 pub fn vcpu_of(cpu: usize) -> Option<(&'static CellDesc, usize)> {
-    let cell = &CELLS[CPUS[cpu].cell?.index()];
-    let index = cell.cpus.iter().position(|c| c.index() == cpu)?;
-    Some((cell, index))
-}
-
-/// The physical CPU running vCPU `index` of `cell`.
-pub fn cpu_of(cell: &CellDesc, index: usize) -> Option<usize> {
-    cell.cpus.get(index).map(|c: &CpuId| c.index())
+    crate::cell::vcpu_of(&TABLES, cpu)
 }
 
 /// Power state of vCPU `index` of `cell`.
 pub fn vcpu_power(cell: &CellDesc, index: usize) -> u8 {
-    cpu_of(cell, index).map_or(power::OFF, |cpu| SLOTS[cpu].power.load(Ordering::Acquire))
+    cpu_of(cell, index).map_or(power::OFF, |cpu| LIFE.power(cpu))
 }
 
 /// Asks vCPU `index` of `cell` to start at `entry` with `RDI = context`.
 /// Fails with the current state if it is not off.
 pub fn request_start(cell: &CellDesc, index: usize, entry: u64, context: u64) -> Result<(), u8> {
-    let cpu = cpu_of(cell, index).ok_or(power::OFF)?;
-    let slot = &SLOTS[cpu];
-    slot.entry.store(entry, Ordering::Relaxed);
-    slot.context.store(context, Ordering::Relaxed);
-    slot.power
-        .compare_exchange(
-            power::OFF,
-            power::ON_PENDING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .map(|_| ())
+    LIFE.request_start(cpu_of(cell, index).ok_or(power::OFF)?, entry, context)
 }
 
 /// Starts every cell: image, boot area, vCPU 0. Boot CPU.
@@ -238,35 +188,26 @@ pub fn start_all() {
 /// Whether this CPU's vCPU belongs to a cell stopped or restarted since it
 /// started.
 pub fn stale(cpu: usize) -> bool {
-    let Some((cell, _)) = vcpu_of(cpu) else {
-        return true;
-    };
-    SLOTS[cpu].epoch.load(Ordering::Relaxed) != EPOCH[cell.id.index()].load(Ordering::Acquire)
+    // Hot path (every exit): the owning cell straight from the CPU table.
+    CPUS.get(cpu)
+        .and_then(|c| c.cell)
+        .is_none_or(|cell| LIFE.stale(cpu, cell.index()))
 }
 
+/// Stops every vCPU of `cell`; the others running guest code get an NMI.
 fn stop_cell(cell: &CellDesc) {
-    EPOCH[cell.id.index()].fetch_add(1, Ordering::AcqRel);
-    let me = cpu::current_index();
-    for c in cell.cpus {
-        let _ = SLOTS[c.index()].power.compare_exchange(
-            power::ON_PENDING,
-            power::OFF,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        if c.index() != me && SLOTS[c.index()].power.load(Ordering::Acquire) == power::ON {
-            cpu::send_nmi(CPUS[c.index()].hw_id as u32);
-        }
-    }
+    LIFE.stop(
+        cell.id.index(),
+        cell.cpus.iter().map(|c| c.index()),
+        cpu::current_index(),
+        |other| cpu::send_nmi(CPUS[other].hw_id as u32),
+    );
 }
-
-static STOPPED: [AtomicU8; CELL_COUNT] = [const { AtomicU8::new(0) }; CELL_COUNT];
 
 /// Whether `cell` is stopped for good.
 pub fn is_stopped(cell: &CellDesc) -> bool {
-    STOPPED[cell.id.index()].load(Ordering::Acquire) == 1
+    LIFE.is_stopped(cell.id.index())
 }
-static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Stops `cell` for good (SYSTEM_OFF, fault policy `halt`); the caller
 /// parks its own CPU afterwards. When no cell is left the machine powers
@@ -274,15 +215,16 @@ static STOPPED_COUNT: AtomicUsize = AtomicUsize::new(0);
 pub fn halt(cell: &CellDesc) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
-    if STOPPED[cell.id.index()].swap(1, Ordering::AcqRel) == 1 {
-        return;
-    }
-    super::vconsole::route_input();
-    if STOPPED_COUNT.fetch_add(1, Ordering::AcqRel) + 1 == CELL_COUNT {
-        super::vconsole::print_counters();
-        println!("bulkhead: every cell has stopped; powering off");
-        crate::log::info!("every cell stopped, powering off");
-        panic::power_off();
+    match LIFE.mark_stopped(cell.id.index()) {
+        Stopped::Already => {}
+        Stopped::Now => super::vconsole::route_input(),
+        Stopped::Last => {
+            super::vconsole::route_input();
+            super::vconsole::print_counters();
+            println!("bulkhead: every cell has stopped; powering off");
+            crate::log::info!("every cell stopped, powering off");
+            panic::power_off();
+        }
     }
 }
 
@@ -291,9 +233,9 @@ pub fn halt(cell: &CellDesc) {
 pub fn restart(cell: &'static CellDesc, caller_cpu: usize) {
     stop_cell(cell);
     super::vconsole::flush(cell.id.index());
-    SLOTS[caller_cpu].power.store(power::OFF, Ordering::Release);
+    LIFE.set_off(caller_cpu);
     for c in cell.cpus.iter().filter(|c| c.index() != caller_cpu) {
-        while SLOTS[c.index()].power.load(Ordering::Acquire) != power::OFF {
+        while LIFE.power(c.index()) != power::OFF {
             panic::stop_if_requested();
             core::hint::spin_loop();
         }
@@ -344,7 +286,6 @@ pub enum Next {
 /// The vCPU loop of a CPU: wait for a start request, set up the VMCS,
 /// run the guest and handle its exits. Never returns.
 pub fn run(cpu: usize) -> ! {
-    let slot = &SLOTS[cpu];
     let Some((cell, index)) = vcpu_of(cpu) else {
         // A CPU no cell owns sleeps; only a panic's NMI wakes it, to stop.
         loop {
@@ -355,17 +296,7 @@ pub fn run(cpu: usize) -> ! {
     let i = cell.id.index();
     loop {
         panic::stop_if_requested();
-        let epoch = EPOCH[i].load(Ordering::Acquire);
-        if slot
-            .power
-            .compare_exchange(
-                power::ON_PENDING,
-                power::ON,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
+        let Some(start) = LIFE.take_start(cpu, i) else {
             // Console input may come as an NMI to a waiting CPU too.
             if idt::NMI_SEEN[cpu].swap(false, Ordering::AcqRel) {
                 super::vconsole::poll_input();
@@ -375,10 +306,8 @@ pub fn run(cpu: usize) -> ! {
             // can lose a wake-up between the check and the HLT.
             core::hint::spin_loop();
             continue;
-        }
-        slot.epoch.store(epoch, Ordering::Release);
-        let entry = slot.entry.load(Ordering::Relaxed);
-        let context = slot.context.load(Ordering::Relaxed);
+        };
+        let (entry, context) = (start.entry, start.context);
         VMCS_READY[cpu].store(0, Ordering::Release);
         // SAFETY: element `cpu` is this CPU's VMCS region.
         let region = unsafe { (*VMCS.0.get()).as_mut_ptr().add(cpu) };
@@ -419,7 +348,7 @@ pub fn run(cpu: usize) -> ! {
         let mut launched = false;
         loop {
             panic::stop_if_requested();
-            if stale(cpu) {
+            if LIFE.stale(cpu, i) {
                 println!(
                     "bulkhead: cell {} vcpu {index} (cpu {cpu}) stopped",
                     cell.name
@@ -440,9 +369,7 @@ pub fn run(cpu: usize) -> ! {
             }
         }
         // A restart may already have asked this CPU to start again.
-        let _ =
-            slot.power
-                .compare_exchange(power::ON, power::OFF, Ordering::AcqRel, Ordering::Acquire);
+        LIFE.park(cpu);
     }
 }
 

@@ -17,7 +17,7 @@ use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
 use super::x2apic::{self, Icr};
 use crate::addr::{CellId, GuestPhysAddr};
-use crate::config::{CELL_COUNT, CPUS, CellDesc, FaultPolicy, RegionKind};
+use crate::config::{CELL_COUNT, CPUS, CellDesc, FaultPolicy};
 use crate::vcpu::hypercall::{CellServices, OutsideCell};
 use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 
@@ -451,13 +451,7 @@ impl CellControl for ThisCell {
     }
 
     fn entry_is_valid(&self, entry: GuestPhysAddr) -> bool {
-        self.cell.memory.iter().any(|r| {
-            r.kind == RegionKind::Ram
-                && r.perm.execute
-                && entry
-                    .offset_from(r.gpa)
-                    .is_some_and(|offset| offset < r.size)
-        })
+        crate::cell::entry_is_valid(self.cell, entry)
     }
 
     fn firmware_call(&mut self, _function_id: u32, _args: [u64; 3]) -> [u64; 4] {

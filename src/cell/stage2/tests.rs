@@ -617,3 +617,49 @@ fn build_is_build_at_the_aarch64_geometry() {
     assert_eq!(map.start_level(), Level::One);
     assert_eq!(map.input_bits(), 39);
 }
+
+/// The arch-neutral placement helpers of `crate::cell`, on every config:
+/// each owned CPU maps back to its cell and vCPU index, RAM translates
+/// inside its regions only, and entry points are valid exactly in
+/// executable RAM.
+#[test]
+fn placement_helpers_agree_with_every_config() {
+    use crate::cell::{cpu_of, entry_is_valid, ram_host_address, vcpu_of};
+    for path in config_files() {
+        let config = load_config(&path);
+        let tables = tables(&config);
+        for (cpu, desc) in tables.cpus.iter().enumerate() {
+            match vcpu_of(&tables, cpu) {
+                Some((cell, index)) => {
+                    assert_eq!(Some(cell.id), desc.cell, "{}", path.display());
+                    assert_eq!(cpu_of(cell, index), Some(cpu));
+                }
+                None => assert_eq!(desc.cell, None, "{}", path.display()),
+            }
+        }
+        assert!(vcpu_of(&tables, tables.cpus.len()).is_none());
+        for cell in tables.cells {
+            assert_eq!(cpu_of(cell, cell.cpus.len()), None);
+            for region in cell.memory.iter().filter(|r| r.kind == RegionKind::Ram) {
+                let (gpa, size) = (region.gpa.as_u64(), region.size);
+                assert_eq!(ram_host_address(cell, gpa, size), Some(region.hpa.as_u64()));
+                assert_eq!(
+                    ram_host_address(cell, gpa + size - 8, 8),
+                    Some(region.hpa.as_u64() + size - 8)
+                );
+                // Past the end, or wrapping, unless another region follows.
+                if !cell.memory.iter().any(|r| r.gpa.as_u64() == gpa + size) {
+                    assert_eq!(ram_host_address(cell, gpa + size - 8, 9), None);
+                }
+                assert_eq!(ram_host_address(cell, gpa, u64::MAX), None);
+                assert_eq!(
+                    entry_is_valid(cell, GuestPhysAddr::new(gpa)),
+                    region.perm.execute,
+                    "{}",
+                    path.display()
+                );
+            }
+            assert!(!entry_is_valid(cell, GuestPhysAddr::new(u64::MAX)));
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The run-time life of cells and their vCPUs, shared by every
+//! architecture: which vCPUs are on, off or starting, which cells have
+//! stopped for good, and the epochs that tell a vCPU its cell was stopped
+//! or restarted under it.
+//!
+//! Each physical CPU has one vCPU slot (a cell owns whole CPUs). A start
+//! request (a cell's start, PSCI `CPU_ON`) turns an off slot "starting"
+//! with an entry point and a context; the CPU takes it ([`Lifecycle::take_start`])
+//! and runs the guest. Stopping a cell bumps its epoch and cancels pending
+//! starts; a vCPU whose recorded epoch is old is stale and parks at its
+//! next exit ([`Lifecycle::stale`]). The architecture supplies only how to
+//! pull a running CPU out of its guest (an SGI on AArch64, an NMI on
+//! x86_64), for the CPUs [`Lifecycle::stop`] names.
+//!
+//! Atomics only: no locks, so a CPU can use it from its trap path.
+
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// vCPU power states (PSCI `AFFINITY_INFO` numbering).
+pub mod power {
+    /// Running guest code (or in the hypervisor on its behalf).
+    pub const ON: u8 = 0;
+    /// Parked: never started, `CPU_OFF`, or its cell stopped.
+    pub const OFF: u8 = 1;
+    /// A start was accepted, the vCPU has not entered yet.
+    pub const ON_PENDING: u8 = 2;
+    /// Internal: a start request is writing the entry and context (shown
+    /// as [`ON_PENDING`]).
+    pub(super) const CLAIMED: u8 = 3;
+
+    /// What a state reads as from outside.
+    pub(super) const fn visible(state: u8) -> u8 {
+        if state == CLAIMED { ON_PENDING } else { state }
+    }
+}
+
+/// A physical CPU's vCPU slot.
+#[derive(Debug)]
+struct VcpuSlot {
+    power: AtomicU8,
+    entry: AtomicU64,
+    context: AtomicU64,
+    /// The cell epoch this vCPU was started in.
+    epoch: AtomicU32,
+}
+
+/// A start a CPU took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// Guest entry point.
+    pub entry: u64,
+    /// The context argument (`x0` / `RDI`).
+    pub context: u64,
+}
+
+/// What [`Lifecycle::mark_stopped`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The cell had stopped for good already.
+    Already,
+    /// The cell stopped now; other cells still run.
+    Now,
+    /// The cell stopped now and was the last one: power the machine off.
+    Last,
+}
+
+/// The life-cycle state of `CPUS` CPUs and `CELLS` cells.
+#[derive(Debug)]
+pub struct Lifecycle<const CPUS: usize, const CELLS: usize> {
+    slots: [VcpuSlot; CPUS],
+    epochs: [AtomicU32; CELLS],
+    stopped: [AtomicBool; CELLS],
+    stopped_count: AtomicUsize,
+}
+
+impl<const CPUS: usize, const CELLS: usize> Default for Lifecycle<CPUS, CELLS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
+    /// Every vCPU off, every cell running, epochs 0.
+    pub const fn new() -> Self {
+        Self {
+            slots: [const {
+                VcpuSlot {
+                    power: AtomicU8::new(power::OFF),
+                    entry: AtomicU64::new(0),
+                    context: AtomicU64::new(0),
+                    epoch: AtomicU32::new(0),
+                }
+            }; CPUS],
+            epochs: [const { AtomicU32::new(0) }; CELLS],
+            stopped: [const { AtomicBool::new(false) }; CELLS],
+            stopped_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Power state of the vCPU on `cpu` ([`power`]).
+    pub fn power(&self, cpu: usize) -> u8 {
+        self.slots.get(cpu).map_or(power::OFF, |s| {
+            power::visible(s.power.load(Ordering::Acquire))
+        })
+    }
+
+    /// Asks the vCPU on `cpu` to start at `entry` with `context`. Fails
+    /// with its current state unless it is off; a failed request leaves a
+    /// pending start's entry and context alone.
+    pub fn request_start(&self, cpu: usize, entry: u64, context: u64) -> Result<(), u8> {
+        let slot = self.slots.get(cpu).ok_or(power::OFF)?;
+        slot.power
+            .compare_exchange(
+                power::OFF,
+                power::CLAIMED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map_err(power::visible)?;
+        slot.entry.store(entry, Ordering::Relaxed);
+        slot.context.store(context, Ordering::Relaxed);
+        slot.power.store(power::ON_PENDING, Ordering::Release);
+        Ok(())
+    }
+
+    /// The CPU `cpu` of cell `cell` takes its pending start, if there is
+    /// one: the vCPU is on from here, in the cell's current epoch.
+    pub fn take_start(&self, cpu: usize, cell: usize) -> Option<Start> {
+        let slot = self.slots.get(cpu)?;
+        // Read the epoch before taking the start: a stop after this point
+        // makes the vCPU stale at its first exit; a stop before it has
+        // cancelled the pending start already.
+        let epoch = self.epochs.get(cell)?.load(Ordering::Acquire);
+        slot.power
+            .compare_exchange(
+                power::ON_PENDING,
+                power::ON,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok()?;
+        slot.epoch.store(epoch, Ordering::Release);
+        Some(Start {
+            entry: slot.entry.load(Ordering::Relaxed),
+            context: slot.context.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Whether the vCPU on `cpu` was started before its cell `cell` was
+    /// last stopped or restarted (it must park instead of resuming).
+    pub fn stale(&self, cpu: usize, cell: usize) -> bool {
+        match (self.slots.get(cpu), self.epochs.get(cell)) {
+            (Some(slot), Some(epoch)) => {
+                slot.epoch.load(Ordering::Relaxed) != epoch.load(Ordering::Acquire)
+            }
+            _ => true,
+        }
+    }
+
+    /// The vCPU on `cpu` parks if it is on (a start a restart already
+    /// requested for it stays pending).
+    pub fn park(&self, cpu: usize) {
+        if let Some(slot) = self.slots.get(cpu) {
+            let _ = slot.power.compare_exchange(
+                power::ON,
+                power::OFF,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// The vCPU on `cpu` is off, whatever it was.
+    pub fn set_off(&self, cpu: usize) {
+        if let Some(slot) = self.slots.get(cpu) {
+            slot.power.store(power::OFF, Ordering::Release);
+        }
+    }
+
+    /// Stops every vCPU of cell `cell` (on `cpus`): a new epoch, pending
+    /// starts cancelled. Calls `kick` for each CPU other than `me` whose
+    /// vCPU is still running guest code, so it exits and notices.
+    pub fn stop(
+        &self,
+        cell: usize,
+        cpus: impl IntoIterator<Item = usize>,
+        me: usize,
+        mut kick: impl FnMut(usize),
+    ) {
+        if let Some(epoch) = self.epochs.get(cell) {
+            epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        for cpu in cpus {
+            let Some(slot) = self.slots.get(cpu) else {
+                continue;
+            };
+            let _ = slot.power.compare_exchange(
+                power::ON_PENDING,
+                power::OFF,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if cpu != me && slot.power.load(Ordering::Acquire) == power::ON {
+                kick(cpu);
+            }
+        }
+    }
+
+    /// Records that cell `cell` stopped for good (`SYSTEM_OFF`, policy
+    /// `halt`). Exactly one caller ever sees [`Stopped::Last`], even when
+    /// the last cells stop at the same moment.
+    pub fn mark_stopped(&self, cell: usize) -> Stopped {
+        let Some(flag) = self.stopped.get(cell) else {
+            return Stopped::Already;
+        };
+        if flag.swap(true, Ordering::AcqRel) {
+            return Stopped::Already;
+        }
+        if self.stopped_count.fetch_add(1, Ordering::AcqRel) + 1 == CELLS {
+            Stopped::Last
+        } else {
+            Stopped::Now
+        }
+    }
+
+    /// Whether cell `cell` stopped for good.
+    pub fn is_stopped(&self, cell: usize) -> bool {
+        self.stopped
+            .get(cell)
+            .is_some_and(|f| f.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Two = Lifecycle<4, 2>;
+
+    #[test]
+    fn a_start_is_taken_once_and_only_when_requested() {
+        let life = Two::new();
+        assert_eq!(life.power(1), power::OFF);
+        assert_eq!(life.take_start(1, 0), None);
+        life.request_start(1, 0x20_0000, 7).unwrap();
+        assert_eq!(life.power(1), power::ON_PENDING);
+        assert_eq!(life.request_start(1, 0, 0), Err(power::ON_PENDING));
+        assert_eq!(
+            life.take_start(1, 0),
+            Some(Start {
+                entry: 0x20_0000,
+                context: 7
+            })
+        );
+        assert_eq!(life.power(1), power::ON);
+        assert_eq!(life.take_start(1, 0), None);
+        assert_eq!(life.request_start(1, 0, 0), Err(power::ON));
+        assert!(!life.stale(1, 0));
+        life.park(1);
+        assert_eq!(life.power(1), power::OFF);
+    }
+
+    #[test]
+    fn stopping_a_cell_makes_its_running_vcpus_stale_and_kicks_them() {
+        let life = Two::new();
+        for cpu in [0, 1] {
+            life.request_start(cpu, 1, 0).unwrap();
+            life.take_start(cpu, 0).unwrap();
+        }
+        life.request_start(2, 1, 0).unwrap(); // cell 1, still pending
+        let mut kicked = Vec::new();
+        life.stop(0, [0, 1], 0, |cpu| kicked.push(cpu));
+        assert_eq!(kicked, [1], "only the other running CPU is kicked");
+        assert!(life.stale(0, 0) && life.stale(1, 0));
+        assert!(!life.stale(2, 1), "another cell is untouched");
+        assert_eq!(life.power(2), power::ON_PENDING);
+    }
+
+    #[test]
+    fn stopping_cancels_a_pending_start_and_a_restart_survives_park() {
+        let life = Two::new();
+        life.request_start(1, 1, 0).unwrap();
+        let mut kicked = 0;
+        life.stop(0, [0, 1], 0, |_| kicked += 1);
+        assert_eq!(kicked, 0);
+        assert_eq!(life.power(1), power::OFF);
+        // A restart on CPU 0: its own slot goes off, vCPU 0 is asked again,
+        // and the exit path's park must not undo that.
+        life.set_off(0);
+        life.request_start(0, 2, 3).unwrap();
+        life.park(0);
+        assert_eq!(life.power(0), power::ON_PENDING);
+        assert_eq!(
+            life.take_start(0, 0),
+            Some(Start {
+                entry: 2,
+                context: 3
+            })
+        );
+        assert!(!life.stale(0, 0), "started in the new epoch");
+    }
+
+    #[test]
+    fn exactly_one_last_stop_and_out_of_range_is_harmless() {
+        let life = Two::new();
+        assert_eq!(life.mark_stopped(1), Stopped::Now);
+        assert_eq!(life.mark_stopped(1), Stopped::Already);
+        assert!(life.is_stopped(1) && !life.is_stopped(0));
+        assert_eq!(life.mark_stopped(0), Stopped::Last);
+        assert_eq!(life.mark_stopped(0), Stopped::Already);
+        assert_eq!(life.mark_stopped(9), Stopped::Already);
+        assert_eq!(life.request_start(9, 0, 0), Err(power::OFF));
+        assert_eq!(life.take_start(9, 0), None);
+        assert!(life.stale(9, 0) && life.stale(0, 9));
+        assert_eq!(life.power(9), power::OFF);
+    }
+}
