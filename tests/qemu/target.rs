@@ -1146,9 +1146,11 @@ fn bench_quick_mode_gives_identical_instruction_counts_twice() {
     for figure in ["null call (HVC) round trip", "trapped MMIO read (UART FR)"] {
         assert!(cell(figure) > bare(figure), "{figure}\n{table}");
     }
-    assert_eq!(
-        cell("compute workload"),
-        bare("compute workload"),
+    // The same within one counter tick (the figure's resolution: where a
+    // tick boundary falls depends on the code before the loop).
+    assert!(
+        (cell("compute workload") - bare("compute workload")).abs()
+            <= xtask::bench::INSTRUCTIONS_PER_TICK,
         "{table}"
     );
     assert!(cell("first guest instruction after reset") > 0.0, "{table}");
