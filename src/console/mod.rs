@@ -2,4 +2,5 @@
 //! between cells.
 
 pub mod budget;
+pub mod hub;
 pub mod mux;

@@ -11,13 +11,14 @@
 //! interrupt counters). The UART's receive interrupt brings typed input in
 //! even when no guest polls its console.
 
+use core::fmt;
+
 use spin::Mutex;
 
 use super::console::{self, println};
 use super::{cells, gic};
 use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, DEVICES, HYPERVISOR};
-use crate::console::budget::{Budget, Report};
-use crate::console::mux::{InputAction, InputSwitch, InputTarget, OutputTagger};
+use crate::console::hub::{ConsoleHub, InputHandler};
 use crate::vcpu::mmio::AccessSize;
 use crate::vdev::pl011::{MMIO_SIZE, Pl011};
 
@@ -30,28 +31,13 @@ const INPUT_PRIORITY: u8 = 0xa0;
 pub const BASE: u64 = HYPERVISOR.console.base.as_u64();
 
 static UARTS: [Mutex<Pl011>; CELL_COUNT] = [const { Mutex::new(Pl011::new()) }; CELL_COUNT];
-static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
-    Mutex::new(OutputTagger::new(&CELL_NAMES));
-static INPUT: Mutex<Option<InputSwitch<CELL_COUNT>>> = Mutex::new(None);
-
-/// Console reports (faults, refused calls) per cell before it is muted.
-const REPORT_BUDGET: u32 = 256;
-static REPORTS: [Budget; CELL_COUNT] = [const { Budget::new(REPORT_BUDGET) }; CELL_COUNT];
+/// Tagging, input switching and report budgets (shared with x86_64).
+static HUB: ConsoleHub<CELL_COUNT, LINE_LENGTH> = ConsoleHub::new(&CELL_NAMES);
 
 /// Whether a report about `cell` may go on the console. The first report
 /// over the cell's budget prints a notice instead; the log gets them all.
 pub fn may_report(cell: usize) -> bool {
-    match REPORTS.get(cell).map_or(Report::Quiet, Budget::take) {
-        Report::Print => true,
-        Report::Mute => {
-            println!(
-                "bulkhead: cell {} keeps misbehaving; its further reports go to the hypervisor log only",
-                CELL_NAMES.get(cell).copied().unwrap_or("?")
-            );
-            false
-        }
-        Report::Quiet => false,
-    }
+    HUB.may_report(cell, |line| println!("{line}"))
 }
 
 /// Whether `ipa` is in the virtual console page of `cell`.
@@ -96,14 +82,12 @@ pub fn line_level(cell: usize) -> bool {
 
 /// Prints `bytes` from `cell` (tagged, whole lines).
 pub fn output(cell: usize, bytes: &[u8]) {
-    let mut tagger = TAGGER.lock();
-    console::with_sink(|sink| tagger.push_bytes(cell, bytes, &mut |chunk| sink(chunk)));
+    console::with_sink(|sink| HUB.output(cell, bytes, sink));
 }
 
 /// Prints what `cell` left without a newline (it stopped).
 pub fn flush(cell: usize) {
-    let mut tagger = TAGGER.lock();
-    console::with_sink(|sink| tagger.flush(cell, &mut |chunk| sink(chunk)));
+    console::with_sink(|sink| HUB.flush(cell, sink));
 }
 
 /// The console UART's interrupt, if the platform names one.
@@ -145,44 +129,39 @@ pub fn input_interrupt() {
     poll_input();
 }
 
+/// Typed input's effects on AArch64: bytes into a cell's PL011 (raising
+/// its virtual interrupt when enabled), commands.
+struct Input;
+
+impl InputHandler for Input {
+    fn deliver(&mut self, cell: usize, byte: u8) {
+        if let (Some(uart), Some(desc)) = (UARTS.get(cell), CELLS.get(cell)) {
+            let level = {
+                let mut uart = uart.lock();
+                let _ = uart.push_input(byte);
+                uart.interrupt_pending()
+            };
+            super::vgic::virtual_line(desc, level);
+        }
+    }
+
+    fn command(&mut self, byte: u8) {
+        command(byte);
+    }
+
+    fn print(&mut self, line: fmt::Arguments<'_>) {
+        println!("{line}");
+    }
+}
+
 /// Moves typed bytes from the physical UART to the selected cell, or runs
 /// them as commands when the hypervisor is selected.
 fn poll_input() {
-    let mut input = INPUT.lock();
-    let switch = input.get_or_insert_with(|| {
-        InputSwitch::new(core::array::from_fn(|i| {
-            CELLS[i].console == CellConsole::Virtual
-        }))
-    });
-    while let Some(byte) = console::poll_input() {
-        for action in switch.feed(byte) {
-            match action {
-                InputAction::Deliver { cell, byte } => {
-                    if let (Some(uart), Some(desc)) = (UARTS.get(cell), CELLS.get(cell)) {
-                        let level = {
-                            let mut uart = uart.lock();
-                            let _ = uart.push_input(byte);
-                            uart.interrupt_pending()
-                        };
-                        super::vgic::virtual_line(desc, level);
-                    }
-                }
-                InputAction::Switched {
-                    to: InputTarget::Cell(cell),
-                } => println!(
-                    "bulkhead: console input now goes to cell {} (Ctrl-A three times switches)",
-                    CELL_NAMES.get(cell).copied().unwrap_or("?")
-                ),
-                InputAction::Switched {
-                    to: InputTarget::Hypervisor,
-                } => println!(
-                    "bulkhead: console input now goes to the hypervisor: c = counters, h = help (Ctrl-A three times switches)"
-                ),
-                InputAction::Command { byte } => command(byte),
-                InputAction::Swallowed => {}
-            }
-        }
-    }
+    HUB.feed(
+        |i| CELLS[i].console == CellConsole::Virtual,
+        console::poll_input,
+        &mut Input,
+    );
 }
 
 /// A key typed while the hypervisor has the console.

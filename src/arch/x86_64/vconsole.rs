@@ -8,13 +8,14 @@
 //! receive interrupt reaches a CPU of a running cell as an NMI through the
 //! I/O APIC (`ioapic`), so input arrives even when no guest polls.
 
+use core::fmt;
+
 use spin::Mutex;
 
 use super::console::{self, println};
 use super::{cells, exits, ioapic};
 use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CPUS, CellConsole, DEVICES, HYPERVISOR};
-use crate::console::budget::{Budget, Report};
-use crate::console::mux::{InputAction, InputSwitch, InputTarget, OutputTagger};
+use crate::console::hub::{ConsoleHub, InputHandler};
 use crate::vdev::uart16550::{PORTS, Uart16550};
 
 /// Longest output line before it is split.
@@ -23,28 +24,13 @@ const LINE_LENGTH: usize = 160;
 pub const BASE: u16 = HYPERVISOR.console.port;
 
 static UARTS: [Mutex<Uart16550>; CELL_COUNT] = [const { Mutex::new(Uart16550::new()) }; CELL_COUNT];
-static TAGGER: Mutex<OutputTagger<CELL_COUNT, LINE_LENGTH>> =
-    Mutex::new(OutputTagger::new(&CELL_NAMES));
-static INPUT: Mutex<Option<InputSwitch<CELL_COUNT>>> = Mutex::new(None);
+/// Tagging, input switching and report budgets (shared with AArch64).
+static HUB: ConsoleHub<CELL_COUNT, LINE_LENGTH> = ConsoleHub::new(&CELL_NAMES);
 
-/// Console reports per cell before it is muted.
-const REPORT_BUDGET: u32 = 256;
-static REPORTS: [Budget; CELL_COUNT] = [const { Budget::new(REPORT_BUDGET) }; CELL_COUNT];
-
-/// Whether a report about `cell` may go on the console (see the AArch64
-/// console: the first report over budget prints a notice instead).
+/// Whether a report about `cell` may go on the console (the first report
+/// over its budget prints a notice instead).
 pub fn may_report(cell: usize) -> bool {
-    match REPORTS.get(cell).map_or(Report::Quiet, Budget::take) {
-        Report::Print => true,
-        Report::Mute => {
-            println!(
-                "bulkhead: cell {} keeps misbehaving; its further reports go to the hypervisor log only",
-                CELL_NAMES.get(cell).copied().unwrap_or("?")
-            );
-            false
-        }
-        Report::Quiet => false,
-    }
+    HUB.may_report(cell, |line| println!("{line}"))
 }
 
 /// Whether `port` belongs to `cell`'s virtual console.
@@ -73,14 +59,12 @@ pub fn write(cell: usize, port: u16, value: u8) {
 
 /// Prints `bytes` from `cell` (tagged, whole lines).
 pub fn output(cell: usize, bytes: &[u8]) {
-    let mut tagger = TAGGER.lock();
-    console::with_sink(|sink| tagger.push_bytes(cell, bytes, &mut |chunk| sink(chunk)));
+    console::with_sink(|sink| HUB.output(cell, bytes, sink));
 }
 
 /// Prints what `cell` left without a newline (it stopped).
 pub fn flush(cell: usize) {
-    let mut tagger = TAGGER.lock();
-    console::with_sink(|sink| tagger.flush(cell, &mut |chunk| sink(chunk)));
+    console::with_sink(|sink| HUB.flush(cell, sink));
 }
 
 /// Resets `cell`'s virtual UART (restart).
@@ -110,45 +94,40 @@ pub fn route_input() {
         .filter(|cell| cell.console == CellConsole::Virtual && !cells::is_stopped(cell))
         .find_map(|cell| cell.cpus.first())
         .map(|cpu| CPUS[cpu.index()].hw_id as u32);
-    let _input = INPUT.lock();
-    if ioapic::route_nmi(pin, target) && target.is_some() {
-        console::enable_input_interrupt();
+    HUB.with_input_lock(|| {
+        if ioapic::route_nmi(pin, target) && target.is_some() {
+            console::enable_input_interrupt();
+        }
+    });
+}
+
+/// Typed input's effects on x86: bytes into a cell's 16550, commands.
+struct Input;
+
+impl InputHandler for Input {
+    fn deliver(&mut self, cell: usize, byte: u8) {
+        if let Some(uart) = UARTS.get(cell) {
+            uart.lock().push_input(byte);
+        }
+    }
+
+    fn command(&mut self, byte: u8) {
+        command(byte);
+    }
+
+    fn print(&mut self, line: fmt::Arguments<'_>) {
+        println!("{line}");
     }
 }
 
 /// Moves typed bytes from the UART to the selected cell's virtual UART, or
 /// runs them as commands when the hypervisor is selected.
 pub fn poll_input() {
-    let mut input = INPUT.lock();
-    let switch = input.get_or_insert_with(|| {
-        InputSwitch::new(core::array::from_fn(|i| {
-            CELLS[i].console == CellConsole::Virtual
-        }))
-    });
-    while let Some(byte) = console::poll_input() {
-        for action in switch.feed(byte) {
-            match action {
-                InputAction::Deliver { cell, byte } => {
-                    if let Some(uart) = UARTS.get(cell) {
-                        uart.lock().push_input(byte);
-                    }
-                }
-                InputAction::Switched {
-                    to: InputTarget::Cell(cell),
-                } => println!(
-                    "bulkhead: console input now goes to cell {} (Ctrl-A three times switches)",
-                    CELL_NAMES.get(cell).copied().unwrap_or("?")
-                ),
-                InputAction::Switched {
-                    to: InputTarget::Hypervisor,
-                } => println!(
-                    "bulkhead: console input now goes to the hypervisor: c = counters, h = help (Ctrl-A three times switches)"
-                ),
-                InputAction::Command { byte } => command(byte),
-                InputAction::Swallowed => {}
-            }
-        }
-    }
+    HUB.feed(
+        |i| CELLS[i].console == CellConsole::Virtual,
+        console::poll_input,
+        &mut Input,
+    );
 }
 
 /// Prints every cell's exit counters.
