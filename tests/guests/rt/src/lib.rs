@@ -36,11 +36,10 @@
 #![cfg_attr(not(test), no_std)]
 
 mod fault;
-mod line;
-pub mod psci;
+pub use guest_common::psci;
 
 pub use fault::Fault;
-pub use line::LineBuf;
+pub use guest_common::LineBuf;
 
 #[cfg(target_os = "none")]
 mod arch;

@@ -40,10 +40,9 @@
 //! no red zone) built with `-C relocation-model=static`.
 #![cfg_attr(not(test), no_std)]
 
-mod line;
-pub mod psci;
+pub use guest_common::psci;
 
-pub use line::LineBuf;
+pub use guest_common::LineBuf;
 
 #[cfg(target_os = "none")]
 mod apic;

@@ -1,14 +1,15 @@
-//! PSCI function ids and return codes (Arm DEN 0022), which Bulkhead's
-//! x86 back end answers through `VMCALL` as its AArch64 back end does
-//! through `HVC` (targets are vCPU indices).
+//! PSCI function ids and return codes (Arm DEN 0022). Bulkhead answers
+//! them through `HVC`/`SMC` on AArch64 (arguments `x1..x3`, targets are
+//! virtual MPIDRs) and through `VMCALL` on x86_64 (arguments `RDI`, `RSI`,
+//! `RDX`, targets are vCPU indices).
 
-/// `PSCI_VERSION`: `RAX` = major << 16 | minor.
+/// `PSCI_VERSION`: result = major << 16 | minor.
 pub const VERSION: u32 = 0x8400_0000;
 /// `CPU_OFF`: returns only on failure.
 pub const CPU_OFF: u32 = 0x8400_0002;
-/// `CPU_ON` (SMC64): `RDI` = target vCPU index, `RSI` = entry, `RDX` = context.
+/// `CPU_ON` (SMC64): target, entry, context.
 pub const CPU_ON: u32 = 0xC400_0003;
-/// `AFFINITY_INFO` (SMC64): `RDI` = target vCPU index, `RSI` = lowest affinity level.
+/// `AFFINITY_INFO` (SMC64): target, lowest affinity level.
 pub const AFFINITY_INFO: u32 = 0xC400_0004;
 /// `SYSTEM_OFF`: does not return on success.
 pub const SYSTEM_OFF: u32 = 0x8400_0008;
@@ -60,12 +61,21 @@ pub const fn status_name(code: i64) -> &'static str {
     }
 }
 
+/// Whether `function_id` is a PSCI call (SMC32/SMC64 standard secure
+/// service, functions 0x00..=0x1f).
+pub const fn is_psci(function_id: u32) -> bool {
+    function_id & 0xBFFF_FFE0 == 0x8400_0000
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
-    fn names_status_codes() {
+    fn names_and_classifies() {
         assert_eq!(super::status_name(-2), "INVALID_PARAMETERS");
         assert_eq!(super::status_name(0), "SUCCESS");
         assert_eq!(super::status_name(7), "unknown");
+        assert!(super::is_psci(super::CPU_ON) && super::is_psci(super::SYSTEM_OFF));
+        // Bulkhead's CELL_INFO and a function past PSCI's range are not.
+        assert!(!super::is_psci(0xC600_0001) && !super::is_psci(0x8400_0020));
     }
 }
