@@ -16,12 +16,10 @@
 
 pub mod addr;
 pub mod arch;
+pub mod calls;
 pub mod cell;
 pub mod config;
 pub mod console;
 pub mod log;
 pub mod mm;
 pub mod partition_table;
-pub mod vcpu;
-pub mod vdev;
-pub mod vgic;

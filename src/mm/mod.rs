@@ -2,7 +2,7 @@
 //!
 //! `page_table` holds the arch-neutral builder and the `DescriptorFormat`
 //! trait; each architecture supplies its descriptor encodings (for AArch64
-//! see `crate::arch::aarch64::descriptors`). Tests also run the builder
+//! see `crate::arch::aarch64::model::descriptors`). Tests also run the builder
 //! against an adversarial fake format (`fake`).
 
 pub mod page_table;

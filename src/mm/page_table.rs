@@ -681,7 +681,7 @@ fn exceeds_bits(end: u64, bits: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::aarch64::descriptors::{El2Stage1, Stage2};
+    use crate::arch::aarch64::model::descriptors::{El2Stage1, Stage2};
     use crate::mm::fake::FakeFormat;
 
     /// Fake format with 1 GiB blocks, on guest-physical inputs.
@@ -1033,9 +1033,12 @@ mod tests {
     fn for_each_mapping_reports_exactly_what_was_mapped() {
         let mut tables = [Table::ZEROED; 16];
         let pool = TablePool::new(&mut tables, PhysAddr::new(0x8000_0000)).unwrap();
-        let mut pt =
-            PageTable::<crate::arch::aarch64::descriptors::Stage2>::new(pool, Level::One, 39)
-                .unwrap();
+        let mut pt = PageTable::<crate::arch::aarch64::model::descriptors::Stage2>::new(
+            pool,
+            Level::One,
+            39,
+        )
+        .unwrap();
         let rw = MemAttrs::normal(Perm::RW);
         pt.map(
             GuestPhysAddr::new(0x4000_0000),

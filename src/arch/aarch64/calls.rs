@@ -14,10 +14,10 @@ use super::console::println;
 use super::exception::TrapFrame;
 use super::vconsole;
 use crate::addr::{CellId, GuestPhysAddr};
+use crate::arch::aarch64::model::exit_cause::ExitCause;
+use crate::calls::hypercall::{CellServices, OutsideCell};
+use crate::calls::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 use crate::config::CellDesc;
-use crate::vcpu::hypercall::{CellServices, OutsideCell};
-use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
-use crate::vgic::counters::ExitCause;
 
 /// Whether firmware answers SMCCC 1.1 calls (set once at boot, see
 /// [`probe_firmware`]).
@@ -133,8 +133,8 @@ pub fn handle(frame: &mut TrapFrame, cpu: usize, cell: &'static CellDesc, vcpu: 
     let cause = match call {
         psci::Call::Hypercall(_) => ExitCause::Hypercall,
         psci::Call::Unknown(_) => ExitCause::Other,
-        _ if crate::vcpu::smccc::owner(call.function_id())
-            == crate::vcpu::smccc::OWNER_STANDARD_SECURE =>
+        _ if crate::calls::smccc::owner(call.function_id())
+            == crate::calls::smccc::OWNER_STANDARD_SECURE =>
         {
             ExitCause::Psci
         }

@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use aarch64_cpu::asm::barrier;
 
 use super::console::println;
-use super::descriptors::Stage2;
+use super::model::descriptors::Stage2;
 use super::{cpu, smp, vcpu};
 use crate::addr::CellId;
 use crate::cell::lifecycle::{Lifecycle, Stopped};

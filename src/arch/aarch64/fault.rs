@@ -55,7 +55,10 @@ pub fn contain(
     vcpu: usize,
     fault: Fault,
 ) {
-    super::vgic::count(cell.id.index(), crate::vgic::counters::ExitCause::Fault);
+    super::vgic::count(
+        cell.id.index(),
+        crate::arch::aarch64::model::exit_cause::ExitCause::Fault,
+    );
     let policy = match cell.fault_policy {
         FaultPolicy::Inject => "inject",
         FaultPolicy::Halt => "halt",

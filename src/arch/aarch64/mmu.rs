@@ -15,8 +15,8 @@ use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTB
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::boot;
-use super::descriptors::El2Stage1;
 use super::layout;
+use super::model::descriptors::El2Stage1;
 use super::platform::DEVICE_REGIONS;
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::config::{CELLS, CHANNELS, RegionKind};
@@ -164,7 +164,7 @@ pub fn build_el2_map() -> Result<El2Map, BuildError> {
 /// MAIR_EL2: the attribute indices the EL2 descriptors use
 /// (Attr0 = Device-nGnRE, Attr1 = Normal WB RA/WA).
 pub fn mair_el2_value() -> u64 {
-    super::descriptors::MAIR_EL2
+    super::model::descriptors::MAIR_EL2
 }
 
 /// TCR_EL2.PS encoding for the implemented physical address size, capped at

@@ -9,7 +9,7 @@
 //! `smp` (bringing cores up and stopping them), `panic`, and `logger` +
 //! `semihosting` (defmt records off the console).
 
-pub mod descriptors;
+pub mod model;
 
 #[cfg(target_os = "none")]
 pub mod boot;

@@ -14,13 +14,13 @@ use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 
 use super::exception::TrapFrame;
 use super::fault::{self, Access, Fault};
-use super::{calls, cells, timer, vconsole, vgic};
-use crate::config::CellDesc;
-use crate::vcpu::mmio::{
-    self, AccessSize, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
+use super::model::esr::{
+    AccessSize, DecodeError, FaultKind, complete_load, decode_data_abort, fault_status,
     instruction_length, store_data,
 };
-use crate::vgic::counters::ExitCause;
+use super::{calls, cells, timer, vconsole, vgic};
+use crate::arch::aarch64::model::exit_cause::ExitCause;
+use crate::config::CellDesc;
 
 /// Exception classes handled here (ESR_EL2.EC).
 mod ec {
@@ -266,7 +266,7 @@ fn data_abort(frame: &mut TrapFrame, esr: u64, cpu: usize, cell: &'static CellDe
             Fault {
                 access: access_of(esr),
                 address: Some(ipa),
-                reason: reason(mmio::fault_status(esr)),
+                reason: reason(fault_status(esr)),
             },
         );
     }

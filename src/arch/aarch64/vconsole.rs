@@ -17,10 +17,10 @@ use spin::Mutex;
 
 use super::console::{self, println};
 use super::{cells, gic};
+use crate::arch::aarch64::model::esr::AccessSize;
+use crate::arch::aarch64::model::virtual_pl011::{MMIO_SIZE, Pl011};
 use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CellConsole, DEVICES, HYPERVISOR};
 use crate::console::hub::{ConsoleHub, InputHandler};
-use crate::vcpu::mmio::AccessSize;
-use crate::vdev::pl011::{MMIO_SIZE, Pl011};
 
 /// Longest output line before it is split.
 const LINE_LENGTH: usize = 160;

@@ -1,7 +1,7 @@
 //! The virtual GIC at run time (GICv3 and GICv2): trapped GICD/GICR accesses,
 //! injection through list registers, SGIs between a cell's vCPUs.
 //!
-//! The models (`crate::vgic`) decide; this module applies their actions to
+//! The models (`model::vgic`) decide; this module applies their actions to
 //! the physical GIC and owns the per-core list-register bookkeeping. A
 //! hardware interrupt a cell owns (its SPIs, its virtual timer PPI 27) is
 //! taken at EL2 once, priority-dropped, and put in a list register with the
@@ -16,15 +16,15 @@ use spin::Mutex;
 use super::gic::INJECT_SGI;
 use super::{cells, gic, timer, vconsole, vgic_v2, vgic_v3};
 use crate::addr::IrqNum;
-use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, PLATFORM};
-use crate::vcpu::mmio::AccessSize;
-use crate::vgic::counters::{CellCounters, ExitCause};
-use crate::vgic::distributor::{Action, GicVersion, VirtualDistributor};
-use crate::vgic::list::{
+use crate::arch::aarch64::model::esr::AccessSize;
+use crate::arch::aarch64::model::exit_cause::{CellCounters, ExitCause};
+use crate::arch::aarch64::model::vgic::distributor::{Action, GicVersion, VirtualDistributor};
+use crate::arch::aarch64::model::vgic::list::{
     ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v2_state, decode_v3_state, encode_v2,
     encode_v3,
 };
-use crate::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
+use crate::arch::aarch64::model::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
+use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, PLATFORM};
 
 /// The EL1 virtual timer's PPI.
 pub const VTIMER_PPI: u32 = 27;
@@ -316,7 +316,9 @@ fn inject(cpu: usize, irq: VirtualIrq) {
     lists.refill(lr_state, &mut |lr, irq, state: LrState| {
         write_lr(lr, &irq, state)
     });
-    if let crate::vgic::list::InjectResult::Written { lr, irq, state } = lists.inject(irq) {
+    if let crate::arch::aarch64::model::vgic::list::InjectResult::Written { lr, irq, state } =
+        lists.inject(irq)
+    {
         write_lr(lr, &irq, state);
     }
 }
@@ -348,8 +350,11 @@ pub fn sync(cpu: usize) {
         if !inbox.is_empty() {
             gic::clear_pending_sgi(INJECT_SGI);
             while let Some(irq) = inbox.pop() {
-                if let crate::vgic::list::InjectResult::Written { lr, irq, state } =
-                    lists.inject(irq)
+                if let crate::arch::aarch64::model::vgic::list::InjectResult::Written {
+                    lr,
+                    irq,
+                    state,
+                } = lists.inject(irq)
                 {
                     write_lr(lr, &irq, state);
                 }
@@ -521,7 +526,9 @@ pub fn redistributor_access(
 /// A trapped ICC_SGI1R_EL1 write by `vcpu` of `cell`.
 pub fn send_sgi(cell: &'static CellDesc, vcpu: usize, value: u64) {
     count(cell.id.index(), ExitCause::SgiSend);
-    if let Some(action) = crate::vgic::redistributor::decode_sgi1r(value, vcpu, cell.cpus.len()) {
+    if let Some(action) =
+        crate::arch::aarch64::model::vgic::redistributor::decode_sgi1r(value, vcpu, cell.cpus.len())
+    {
         apply(cell, action);
     }
 }

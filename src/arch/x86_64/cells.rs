@@ -11,11 +11,11 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use super::boot_area;
 use super::console::println;
-use super::ept::{self, Ept};
-use super::io_bitmap::IoBitmaps;
-use super::msr_bitmap::MsrBitmap;
+use super::model::boot_area;
+use super::model::ept::{self, Ept};
+use super::model::io_bitmap::IoBitmaps;
+use super::model::msr_bitmap::MsrBitmap;
 use super::vcpu::{self, GuestRegs, Wiring};
 use super::vmx::{self, Controls, Region};
 use super::{cpu, exits, idt, panic};

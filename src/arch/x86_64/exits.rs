@@ -7,19 +7,19 @@
 
 use super::cells::{self, Next};
 use super::console::println;
-use super::counters::{ExitCounters, X86Exit};
 use super::cpu;
-use super::cpuid::{self, CellTopology};
-use super::exit::{self, EptViolation, ExitInfo, ExitReason, IoAccess};
-use super::msr_bitmap;
+use super::model::cpuid::{self, CellTopology};
+use super::model::exit_decode::{self as exit, EptViolation, ExitInfo, ExitReason, IoAccess};
+use super::model::exit_kind::{ExitCounters, X86Exit};
+use super::model::msr_bitmap;
+use super::model::x2apic::{self, Icr};
 use super::vconsole;
 use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
-use super::x2apic::{self, Icr};
 use crate::addr::{CellId, GuestPhysAddr};
+use crate::calls::hypercall::{CellServices, OutsideCell};
+use crate::calls::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 use crate::config::{CELL_COUNT, CPUS, CellDesc, FaultPolicy};
-use crate::vcpu::hypercall::{CellServices, OutsideCell};
-use crate::vcpu::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
 
 /// Exit counters, per cell.
 pub static COUNTERS: [ExitCounters; CELL_COUNT] = [const { ExitCounters::new() }; CELL_COUNT];

@@ -17,7 +17,7 @@ use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::paging::{HostPaging, START_LEVEL, VA_BITS};
+use super::model::host_paging::{HostPaging, START_LEVEL, VA_BITS};
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::config::{CELLS, CHANNELS, PLATFORM, RegionKind};
 use crate::mm::{Level, MapError, MemAttrs, PageTable, Perm, SetupError, Table, TablePool};

@@ -5,15 +5,7 @@
 //! everywhere so they are unit-tested on the host; everything that touches
 //! the CPU builds for the bare-metal target only.
 
-pub mod boot_area;
-pub mod counters;
-pub mod cpuid;
-pub mod ept;
-pub mod exit;
-pub mod io_bitmap;
-pub mod msr_bitmap;
-pub mod paging;
-pub mod x2apic;
+pub mod model;
 
 #[cfg(target_os = "none")]
 pub mod boot;

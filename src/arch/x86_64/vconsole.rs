@@ -14,9 +14,9 @@ use spin::Mutex;
 
 use super::console::{self, println};
 use super::{cells, exits, ioapic};
+use crate::arch::x86_64::model::virtual_16550::{PORTS, Uart16550};
 use crate::config::{CELL_COUNT, CELL_NAMES, CELLS, CPUS, CellConsole, DEVICES, HYPERVISOR};
 use crate::console::hub::{ConsoleHub, InputHandler};
-use crate::vdev::uart16550::{PORTS, Uart16550};
 
 /// Longest output line before it is split.
 const LINE_LENGTH: usize = 160;

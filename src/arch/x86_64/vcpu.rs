@@ -8,7 +8,7 @@
 use core::arch::{asm, global_asm};
 
 use super::boot::{CODE_SELECTOR, DATA_SELECTOR, TSS_SELECTOR};
-use super::boot_area;
+use super::model::boot_area;
 use super::vmx::{self, Controls, field};
 
 /// The guest's general registers while it is not running.

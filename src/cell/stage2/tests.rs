@@ -9,9 +9,9 @@ use bulkhead_config::{LoadOptions, load};
 
 use super::{IPA_BITS, START_LEVEL, build, build_at};
 use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
-use crate::arch::aarch64::descriptors::Stage2;
-use crate::arch::x86_64::ept::{self, Ept};
-use crate::arch::x86_64::io_bitmap::IoBitmaps;
+use crate::arch::aarch64::model::descriptors::Stage2;
+use crate::arch::x86_64::model::ept::{self, Ept};
+use crate::arch::x86_64::model::io_bitmap::IoBitmaps;
 use crate::config::{
     Arch, CellConsole, CellDesc, ChannelDesc, ChannelEndDesc, CpuDesc, DeviceDesc, FaultPolicy,
     HypervisorDesc, ImageDesc, ImageKind, IntcDesc, LogTransport, MemRange, PhysicalTimer,

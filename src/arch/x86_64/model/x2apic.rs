@@ -16,8 +16,6 @@
 //! which CPUs of the cell get a fixed IPI (docs/x86.md) and refuses
 //! everything that could reach or disturb a CPU outside the cell.
 
-#![forbid(unsafe_code)]
-
 use core::fmt;
 
 /// MSR of the x2APIC interrupt command register.

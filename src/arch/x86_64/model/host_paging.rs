@@ -11,8 +11,6 @@
 //! every CPU has them); every present entry is readable, so a mapping
 //! without read permission cannot be expressed.
 
-#![forbid(unsafe_code)]
-
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::mm::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 

@@ -46,7 +46,7 @@
 //! Every entry point takes guest-controlled values and never panics.
 
 use crate::addr::IrqNum;
-use crate::vcpu::mmio::AccessSize;
+use crate::arch::aarch64::model::esr::AccessSize;
 
 /// Largest number of INTIDs a cell's distributor can describe (SGIs, PPIs
 /// and SPIs; INTIDs 1020..1023 are special and never owned).

@@ -15,8 +15,6 @@
 //! CPUID executed in VMX root mode reflects the *host's* `CR4.OSXSAVE` and
 //! `CR4.PKE`; [`reflect_guest_cr4`] replaces those bits with the guest's.
 
-#![forbid(unsafe_code)]
-
 /// What the topology leaves describe: the cell's CPUs and the asking one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CellTopology {

@@ -5,8 +5,6 @@
 //! stopped. Interrupts a guest takes directly (its LAPIC timer, IPIs from
 //! its own CPUs) never exit, so they appear nowhere here: that is the point.
 
-#![forbid(unsafe_code)]
-
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 

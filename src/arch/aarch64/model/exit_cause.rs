@@ -8,7 +8,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::distributor::{SGI_COUNT, SPI_BASE, is_timer_ppi};
+use super::vgic::distributor::{SGI_COUNT, SPI_BASE, is_timer_ppi};
 
 /// Why a vCPU left its guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

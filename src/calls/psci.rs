@@ -66,8 +66,6 @@
 //!   sign-extended. The function id is `w0`; the upper half of `x0` is
 //!   ignored. Yielding calls (bit 31 clear) are unknown calls.
 
-#![forbid(unsafe_code)]
-
 use core::fmt;
 
 use super::hypercall::{self, CellServices, Hypercall};
@@ -750,8 +748,8 @@ fn forward(cell: &mut impl CellControl, function_id: u32, arg: u64) -> Outcome {
 pub(crate) mod fake {
     use super::{CellControl, GuestPhysAddr, PsciError, VcpuPower};
     use crate::addr::CellId;
-    use crate::vcpu::hypercall::{CellServices, OutsideCell};
-    use crate::vcpu::smccc;
+    use crate::calls::hypercall::{CellServices, OutsideCell};
+    use crate::calls::smccc;
 
     /// Guest-physical base of the fake cell's RAM.
     pub(crate) const RAM_BASE: u64 = 0x4000_0000;
@@ -874,7 +872,7 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::{FakeCell, RAM_BASE, XorShift};
     use super::*;
-    use crate::vcpu::hypercall;
+    use crate::calls::hypercall;
 
     const NOT_SUPPORTED: u64 = u64::MAX;
     const ENTRY: GuestPhysAddr = GuestPhysAddr::new(RAM_BASE + 0x100);

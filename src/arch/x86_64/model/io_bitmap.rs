@@ -13,8 +13,6 @@
 //! hypervisor console's UART unless the cell owns it *and* has a
 //! pass-through console.
 
-#![forbid(unsafe_code)]
-
 use crate::config::{CellConsole, CellDesc, PortRange, Tables};
 
 /// Bytes in one bitmap.

@@ -3,10 +3,8 @@
 //! `distributor` and `redistributor` emulate the GICD and GICR frames the
 //! guest programs (only its own interrupts are visible; changes to them
 //! become actions on the physical GIC); `list` decides which virtual
-//! interrupts sit in the list registers and which wait; `counters` counts
-//! exits and delivered interrupts per cell.
+//! interrupts sit in the list registers and which wait.
 
-pub mod counters;
 pub mod distributor;
 pub mod list;
 pub mod redistributor;

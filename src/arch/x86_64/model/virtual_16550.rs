@@ -9,8 +9,6 @@
 //! RBR; a byte arriving at a full FIFO is dropped and sets the overrun bit
 //! (LSR bit 1), which reading LSR clears. Arch-neutral and host-tested.
 
-#![forbid(unsafe_code)]
-
 /// Register block size in ports.
 pub const PORTS: u16 = 8;
 

@@ -4,8 +4,6 @@
 //! (Intel SDM Vol. 3C chapter 28 "VM Exits" and appendix C "VMX Basic Exit
 //! Reasons"); nothing here touches the CPU.
 
-#![forbid(unsafe_code)]
-
 /// Basic exit reason (SDM appendix C), the low 16 bits of the VMCS
 /// `EXIT_REASON` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

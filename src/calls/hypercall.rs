@@ -53,8 +53,6 @@
 //! The same layout gives KVM's `28b46fb6-2ec5-11e9-a9ca-4b564d003a74` as
 //! `0xb66f_b428`, ... (what Linux compares against).
 
-#![forbid(unsafe_code)]
-
 use super::psci::{CellControl, Note, Outcome};
 use super::smccc::{self, Convention, OWNER_VENDOR_HYPERVISOR};
 use crate::addr::{CellId, GuestPhysAddr};
@@ -257,8 +255,8 @@ fn console_write(cell: &mut impl CellServices, gpa: GuestPhysAddr, len: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vcpu::psci::fake::{FakeCell, RAM_BASE, RAM_SIZE};
-    use crate::vcpu::psci::{self, Call};
+    use crate::calls::psci::fake::{FakeCell, RAM_BASE, RAM_SIZE};
+    use crate::calls::psci::{self, Call};
 
     const INVALID_PARAMETERS: u64 = (-2i64) as u64;
 

@@ -17,8 +17,6 @@
 //! reads only; every other access exits (and the hypervisor injects
 //! `#GP(0)`, or for `IA32_APIC_BASE` writes and ICR writes handles it).
 
-#![forbid(unsafe_code)]
-
 /// `IA32_TIME_STAMP_COUNTER`.
 pub const IA32_TSC: u32 = 0x10;
 /// `IA32_APIC_BASE`.

@@ -34,7 +34,7 @@
 use super::distributor::{
     Action, BULKHEAD_IIDR, BitRegister, ICFGR_SGI_EDGE, MAX_VCPUS, PRIVATE_COUNT, PrivateIrqs,
 };
-use crate::vcpu::mmio::AccessSize;
+use crate::arch::aarch64::model::esr::AccessSize;
 
 /// Size of one vCPU's redistributor (RD_base + SGI_base).
 pub const FRAME_STRIDE: u64 = 0x2_0000;

@@ -20,8 +20,6 @@
 //! pages are executable (NX clear). Pure: [`write`] fills a byte array; the
 //! caller copies it to (or builds it in) the cell's RAM.
 
-#![forbid(unsafe_code)]
-
 /// Size of the boot area: 32 KiB.
 pub const SIZE: usize = 0x8000;
 

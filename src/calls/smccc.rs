@@ -33,8 +33,6 @@
 //! the same everywhere. Negative codes are written back sign-extended to 64
 //! bits ([`return_code`]), so SMC32 and SMC64 callers both read -1 as -1.
 
-#![forbid(unsafe_code)]
-
 /// Bit 31: fast call (the call completes atomically, as every call here).
 pub const FAST_CALL: u32 = 1 << 31;
 /// Bit 30: SMC64/HVC64 calling convention (64-bit arguments and results).

@@ -24,8 +24,6 @@
 //! Hierarchical table attributes (APTable, XNTable, ...) are left zero, so
 //! table descriptors never restrict what their leaves grant.
 
-#![forbid(unsafe_code)]
-
 use crate::addr::{GuestPhysAddr, PhysAddr, VirtAddr};
 use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 

@@ -31,8 +31,6 @@
 //! and execute-only needs a capability (IA32_VMX_EPT_VPID_CAP bit 0) that
 //! Bulkhead does not rely on, so every mapping must be readable.
 
-#![forbid(unsafe_code)]
-
 use crate::addr::{GuestPhysAddr, PhysAddr};
 use crate::mm::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 

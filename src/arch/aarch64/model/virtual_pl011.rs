@@ -25,7 +25,7 @@
 
 use heapless::Deque;
 
-use crate::vcpu::mmio::AccessSize;
+use crate::arch::aarch64::model::esr::AccessSize;
 
 /// Receive FIFO depth of a PL011 r1p5.
 pub const RX_FIFO_DEPTH: usize = 32;

@@ -1,0 +1,15 @@
+//! AArch64 pure models: decoding and emulation with no register or memory
+//! access, built on the host too so they are unit-tested there.
+//!
+//! `descriptors` encodes the EL2 stage-1 and stage-2 page-table entries;
+//! `esr` decodes exception syndromes (data aborts); `exit_cause` names what
+//! an exit was for (the counters); `virtual_pl011` is the PL011 a cell with
+//! a virtual console sees; `vgic` is the GIC a cell sees.
+
+#![forbid(unsafe_code)]
+
+pub mod descriptors;
+pub mod esr;
+pub mod exit_cause;
+pub mod vgic;
+pub mod virtual_pl011;

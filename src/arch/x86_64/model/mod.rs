@@ -1,0 +1,23 @@
+//! x86_64 pure models: decoding and emulation with no register, VMCS or
+//! memory access, built on the host too so they are unit-tested there.
+//!
+//! `exit_decode` decodes VM-exit information; `exit_kind` names what an exit
+//! was for (the counters); `cpuid` filters what a guest's CPUID shows;
+//! `x2apic` checks IPIs a guest sends; `io_bitmap` and `msr_bitmap` build
+//! the pass-through bitmaps; `ept` and `host_paging` encode page-table
+//! entries (a cell's EPT, the hypervisor's own tables); `boot_area` lays out
+//! a guest's 64-bit boot state; `virtual_16550` is the UART a cell with a
+//! virtual console sees.
+
+#![forbid(unsafe_code)]
+
+pub mod boot_area;
+pub mod cpuid;
+pub mod ept;
+pub mod exit_decode;
+pub mod exit_kind;
+pub mod host_paging;
+pub mod io_bitmap;
+pub mod msr_bitmap;
+pub mod virtual_16550;
+pub mod x2apic;
