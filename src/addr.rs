@@ -12,21 +12,21 @@ macro_rules! address_type {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         #[repr(transparent)]
-        pub struct $name(u64);
+        pub(crate) struct $name(u64);
 
         impl $name {
             /// Wraps a raw address.
-            pub const fn new(raw: u64) -> Self {
+            pub(crate) const fn new(raw: u64) -> Self {
                 Self(raw)
             }
 
             /// The raw address.
-            pub const fn as_u64(self) -> u64 {
+            pub(crate) const fn as_u64(self) -> u64 {
                 self.0
             }
 
             /// `self + offset`, or `None` on overflow.
-            pub const fn checked_add(self, offset: u64) -> Option<Self> {
+            pub(crate) const fn checked_add(self, offset: u64) -> Option<Self> {
                 match self.0.checked_add(offset) {
                     Some(raw) => Some(Self(raw)),
                     None => None,
@@ -34,17 +34,17 @@ macro_rules! address_type {
             }
 
             /// Rounds down to a multiple of `align` (a power of two).
-            pub const fn align_down(self, align: u64) -> Self {
+            pub(crate) const fn align_down(self, align: u64) -> Self {
                 Self(self.0 & !(align - 1))
             }
 
             /// Whether the address is a multiple of `align` (a power of two).
-            pub const fn is_aligned(self, align: u64) -> bool {
+            pub(crate) const fn is_aligned(self, align: u64) -> bool {
                 self.0 & (align - 1) == 0
             }
 
             /// Distance from `base` up to `self`, or `None` if `self < base`.
-            pub const fn offset_from(self, base: Self) -> Option<u64> {
+            pub(crate) const fn offset_from(self, base: Self) -> Option<u64> {
                 self.0.checked_sub(base.0)
             }
         }
@@ -92,11 +92,11 @@ macro_rules! id_type {
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
         #[cfg_attr(target_os = "none", derive(defmt::Format))]
         #[repr(transparent)]
-        pub struct $name(pub $repr);
+        pub(crate) struct $name(pub $repr);
 
         impl $name {
             /// The raw number, for indexing tables.
-            pub const fn index(self) -> usize {
+            pub(crate) const fn index(self) -> usize {
                 self.0 as usize
             }
         }

@@ -5,37 +5,37 @@
 //! const-constructible types. Nothing here parses or allocates.
 
 use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
-pub use crate::mm::Perm;
+pub(crate) use crate::mm::Perm;
 
 /// A physical range `base..base + size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemRange {
+pub(crate) struct MemRange {
     /// First byte.
-    pub base: PhysAddr,
+    pub(crate) base: PhysAddr,
     /// Length in bytes (0 for an absent frame).
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 impl MemRange {
     /// A range.
-    pub const fn new(base: PhysAddr, size: u64) -> Self {
+    pub(crate) const fn new(base: PhysAddr, size: u64) -> Self {
         MemRange { base, size }
     }
 
     /// One past the last byte.
-    pub const fn end(&self) -> PhysAddr {
+    pub(crate) const fn end(&self) -> PhysAddr {
         PhysAddr::new(self.base.as_u64() + self.size)
     }
 
     /// Whether the range is absent (size 0).
-    pub const fn is_empty(&self) -> bool {
+    pub(crate) const fn is_empty(&self) -> bool {
         self.size == 0
     }
 }
 
 /// CPU architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
+pub(crate) enum Arch {
     /// Armv8-A at EL2.
     Aarch64,
     /// x86_64 with VT-x.
@@ -44,30 +44,30 @@ pub enum Arch {
 
 /// Interrupt controller frames (GIC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IntcDesc {
+pub(crate) struct IntcDesc {
     /// GIC version, 2 or 3.
-    pub version: u8,
+    pub(crate) version: u8,
     /// GICD.
-    pub distributor: MemRange,
+    pub(crate) distributor: MemRange,
     /// GICR region (v3; empty on v2).
-    pub redistributor: MemRange,
+    pub(crate) redistributor: MemRange,
     /// GICC (v2; empty on v3).
-    pub cpu_interface: MemRange,
+    pub(crate) cpu_interface: MemRange,
     /// GICH (v2).
-    pub virtual_control: MemRange,
+    pub(crate) virtual_control: MemRange,
     /// GICV (v2).
-    pub virtual_cpu: MemRange,
+    pub(crate) virtual_cpu: MemRange,
     /// Maintenance interrupt.
-    pub maintenance_irq: IrqNum,
+    pub(crate) maintenance_irq: IrqNum,
     /// INTIDs implemented (GIC) or I/O APIC inputs (APIC).
-    pub irq_count: u32,
+    pub(crate) irq_count: u32,
     /// The I/O APIC's MMIO window (x86; empty on a GIC or when unknown).
-    pub io_apic: MemRange,
+    pub(crate) io_apic: MemRange,
 }
 
 /// UART models the hypervisor can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UartKind {
+pub(crate) enum UartKind {
     /// Arm PL011.
     Pl011,
     /// 16550-compatible.
@@ -76,59 +76,59 @@ pub enum UartKind {
 
 /// A UART and where it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UartDesc {
+pub(crate) struct UartDesc {
     /// Index into `DEVICES`.
-    pub device: usize,
+    pub(crate) device: usize,
     /// Model.
-    pub kind: UartKind,
+    pub(crate) kind: UartKind,
     /// MMIO base (0 for a port-mapped UART).
-    pub base: PhysAddr,
+    pub(crate) base: PhysAddr,
     /// I/O port base of a port-mapped UART (x86 COM1: 0x3f8); 0 for an
     /// MMIO UART.
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 /// A range of x86 I/O ports `base..base + size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
+pub(crate) struct PortRange {
     /// First port.
-    pub base: u16,
+    pub(crate) base: u16,
     /// Number of ports (at least 1).
-    pub size: u16,
+    pub(crate) size: u16,
 }
 
 impl PortRange {
     /// A range.
-    pub const fn new(base: u16, size: u16) -> Self {
+    pub(crate) const fn new(base: u16, size: u16) -> Self {
         PortRange { base, size }
     }
 
     /// Whether `port` lies in the range.
-    pub const fn contains(&self, port: u16) -> bool {
+    pub(crate) const fn contains(&self, port: u16) -> bool {
         port >= self.base && (port - self.base) < self.size
     }
 }
 
 /// The board.
 #[derive(Debug, Clone, Copy)]
-pub struct PlatformDesc {
+pub(crate) struct PlatformDesc {
     /// Platform name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Architecture.
-    pub arch: Arch,
+    pub(crate) arch: Arch,
     /// Where the boot loader places the hypervisor.
-    pub load_address: PhysAddr,
+    pub(crate) load_address: PhysAddr,
     /// RAM ranges.
-    pub ram: &'static [MemRange],
+    pub(crate) ram: &'static [MemRange],
     /// Interrupt controller.
-    pub intc: IntcDesc,
+    pub(crate) intc: IntcDesc,
     /// Board console.
-    pub console: UartDesc,
+    pub(crate) console: UartDesc,
 }
 
 /// Where `defmt` log records go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogTransport {
+pub(crate) enum LogTransport {
     /// ARM semihosting (QEMU or a debug probe).
     Semihosting,
     /// In-memory ring buffer.
@@ -139,43 +139,43 @@ pub enum LogTransport {
 
 /// The hypervisor's own resources.
 #[derive(Debug, Clone, Copy)]
-pub struct HypervisorDesc {
+pub(crate) struct HypervisorDesc {
     /// Host RAM it owns.
-    pub memory: MemRange,
+    pub(crate) memory: MemRange,
     /// UART for the banner, partition table and panics.
-    pub console: UartDesc,
+    pub(crate) console: UartDesc,
     /// defmt transport.
-    pub log: LogTransport,
+    pub(crate) log: LogTransport,
 }
 
 /// A physical CPU. `repr(C)`: the boot assembly reads `hw_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
-pub struct CpuDesc {
+pub(crate) struct CpuDesc {
     /// MPIDR affinity (AArch64) or APIC id (x86_64).
-    pub hw_id: u64,
+    pub(crate) hw_id: u64,
     /// The cell that owns the core, if any.
-    pub cell: Option<CellId>,
+    pub(crate) cell: Option<CellId>,
 }
 
 /// A board device.
 #[derive(Debug, Clone, Copy)]
-pub struct DeviceDesc {
+pub(crate) struct DeviceDesc {
     /// Name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// DT compatible.
-    pub compatible: &'static str,
+    pub(crate) compatible: &'static str,
     /// MMIO ranges.
-    pub mmio: &'static [MemRange],
+    pub(crate) mmio: &'static [MemRange],
     /// Interrupts.
-    pub irqs: &'static [IrqNum],
+    pub(crate) irqs: &'static [IrqNum],
     /// x86 I/O port ranges (empty on AArch64).
-    pub ports: &'static [PortRange],
+    pub(crate) ports: &'static [PortRange],
 }
 
 /// What backs a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegionKind {
+pub(crate) enum RegionKind {
     /// RAM.
     Ram,
     /// MMIO of the device with this index in `DEVICES`.
@@ -184,22 +184,22 @@ pub enum RegionKind {
 
 /// A cell's memory region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RegionDesc {
+pub(crate) struct RegionDesc {
     /// Where the cell sees it.
-    pub gpa: GuestPhysAddr,
+    pub(crate) gpa: GuestPhysAddr,
     /// What backs it.
-    pub hpa: PhysAddr,
+    pub(crate) hpa: PhysAddr,
     /// Length in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Access.
-    pub perm: Perm,
+    pub(crate) perm: Perm,
     /// RAM or device.
-    pub kind: RegionKind,
+    pub(crate) kind: RegionKind,
 }
 
 /// Image formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageKind {
+pub(crate) enum ImageKind {
     /// Flat binary.
     Raw,
     /// ELF executable.
@@ -210,31 +210,31 @@ pub enum ImageKind {
 
 /// A part of an image to place in guest memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentDesc {
+pub(crate) struct SegmentDesc {
     /// Where it goes (guest-physical).
-    pub gpa: GuestPhysAddr,
+    pub(crate) gpa: GuestPhysAddr,
     /// Bytes it occupies: `data`, then zeros.
-    pub memory_size: u64,
+    pub(crate) memory_size: u64,
     /// The pristine bytes, part of the hypervisor image (read-only).
-    pub data: &'static [u8],
+    pub(crate) data: &'static [u8],
 }
 
 /// A cell's image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageDesc {
+pub(crate) struct ImageDesc {
     /// Format.
-    pub kind: ImageKind,
+    pub(crate) kind: ImageKind,
     /// File name, or `guest:<crate>`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Bytes of the file (0 in host builds, which do not read images).
-    pub size: u64,
+    pub(crate) size: u64,
     /// What to load where (empty in host builds).
-    pub segments: &'static [SegmentDesc],
+    pub(crate) segments: &'static [SegmentDesc],
 }
 
 /// A cell's console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CellConsole {
+pub(crate) enum CellConsole {
     /// Emulated PL011 multiplexed onto the hypervisor UART.
     Virtual,
     /// The cell owns a UART.
@@ -245,7 +245,7 @@ pub enum CellConsole {
 
 /// What happens when a cell faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultPolicy {
+pub(crate) enum FaultPolicy {
     /// Inject an abort into the guest.
     Inject,
     /// Stop the cell.
@@ -256,7 +256,7 @@ pub enum FaultPolicy {
 
 /// Whether a cell may use the EL1 physical timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhysicalTimer {
+pub(crate) enum PhysicalTimer {
     /// Accesses trap: read as zero, writes ignored, reported.
     Trap,
     /// Direct access; PPI 30 injected like the virtual timer's.
@@ -265,7 +265,7 @@ pub enum PhysicalTimer {
 
 /// What a cell's virtual counter shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VirtualCounter {
+pub(crate) enum VirtualCounter {
     /// The physical count (`CNTVOFF_EL2` = 0).
     Physical,
     /// Zero at the cell's (re)start.
@@ -274,66 +274,66 @@ pub enum VirtualCounter {
 
 /// A cell.
 #[derive(Debug, Clone, Copy)]
-pub struct CellDesc {
+pub(crate) struct CellDesc {
     /// Id (index in `CELLS`).
-    pub id: CellId,
+    pub(crate) id: CellId,
     /// Name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Owned CPUs, ascending.
-    pub cpus: &'static [CpuId],
+    pub(crate) cpus: &'static [CpuId],
     /// Memory regions.
-    pub memory: &'static [RegionDesc],
+    pub(crate) memory: &'static [RegionDesc],
     /// Passed-through devices (indices into `DEVICES`).
-    pub devices: &'static [usize],
+    pub(crate) devices: &'static [usize],
     /// Owned interrupts, ascending.
-    pub irqs: &'static [IrqNum],
+    pub(crate) irqs: &'static [IrqNum],
     /// Image.
-    pub image: ImageDesc,
+    pub(crate) image: ImageDesc,
     /// Entry point.
-    pub entry: GuestPhysAddr,
+    pub(crate) entry: GuestPhysAddr,
     /// x0 at the first vCPU's entry: a Linux cell's device tree address
     /// (boot protocol), 0 for other images.
-    pub boot_arg: u64,
+    pub(crate) boot_arg: u64,
     /// Console.
-    pub console: CellConsole,
+    pub(crate) console: CellConsole,
     /// Fault policy.
-    pub fault_policy: FaultPolicy,
+    pub(crate) fault_policy: FaultPolicy,
     /// EL1 physical timer access.
-    pub physical_timer: PhysicalTimer,
+    pub(crate) physical_timer: PhysicalTimer,
     /// Virtual counter offset.
-    pub virtual_counter: VirtualCounter,
+    pub(crate) virtual_counter: VirtualCounter,
 }
 
 /// One side of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelEndDesc {
+pub(crate) struct ChannelEndDesc {
     /// Cell.
-    pub cell: CellId,
+    pub(crate) cell: CellId,
     /// Where it sees the channel.
-    pub gpa: GuestPhysAddr,
+    pub(crate) gpa: GuestPhysAddr,
     /// Its access.
-    pub perm: Perm,
+    pub(crate) perm: Perm,
 }
 
 /// A shared-memory channel.
 #[derive(Debug, Clone, Copy)]
-pub struct ChannelDesc {
+pub(crate) struct ChannelDesc {
     /// Name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Host memory.
-    pub memory: MemRange,
+    pub(crate) memory: MemRange,
     /// Ends.
-    pub ends: &'static [ChannelEndDesc],
+    pub(crate) ends: &'static [ChannelEndDesc],
 }
 
 /// The tables generated from the product TOML.
-pub mod generated {
+pub(crate) mod generated {
     #[allow(clippy::wildcard_imports)]
     use super::*;
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
 
-pub use generated::{
+pub(crate) use generated::{
     CELL_COUNT, CELL_NAMES, CELLS, CHANNEL_COUNT, CHANNELS, CONFIG_NAME, CPU_COUNT, CPUS,
     DEVICE_COUNT, DEVICES, HYPERVISOR, MAX_CPUS_PER_CELL, MAX_REGIONS_PER_CELL, PLATFORM,
     STAGE2_TABLES_PER_CELL,
@@ -342,25 +342,25 @@ pub use generated::{
 /// The whole compiled-in configuration, as one value to pass around (and to
 /// build by hand in tests).
 #[derive(Debug, Clone, Copy)]
-pub struct Tables<'a> {
+pub(crate) struct Tables<'a> {
     /// Config name.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Board.
-    pub platform: &'a PlatformDesc,
+    pub(crate) platform: &'a PlatformDesc,
     /// Hypervisor resources.
-    pub hypervisor: &'a HypervisorDesc,
+    pub(crate) hypervisor: &'a HypervisorDesc,
     /// CPUs.
-    pub cpus: &'a [CpuDesc],
+    pub(crate) cpus: &'a [CpuDesc],
     /// Devices.
-    pub devices: &'a [DeviceDesc],
+    pub(crate) devices: &'a [DeviceDesc],
     /// Cells.
-    pub cells: &'a [CellDesc],
+    pub(crate) cells: &'a [CellDesc],
     /// Channels.
-    pub channels: &'a [ChannelDesc],
+    pub(crate) channels: &'a [ChannelDesc],
 }
 
 /// The tables compiled into this image.
-pub static TABLES: Tables<'static> = Tables {
+pub(crate) static TABLES: Tables<'static> = Tables {
     name: CONFIG_NAME,
     platform: &PLATFORM,
     hypervisor: &HYPERVISOR,

@@ -14,12 +14,18 @@
 //!   log line, never a hypervisor crash.
 #![cfg_attr(not(test), no_std)]
 
-pub mod addr;
-pub mod arch;
-pub mod calls;
-pub mod cell;
-pub mod config;
-pub mod console;
-pub mod log;
-pub mod mm;
-pub mod partition_table;
+pub(crate) mod addr;
+pub(crate) mod arch;
+mod boot;
+pub(crate) mod calls;
+pub(crate) mod cell;
+pub(crate) mod config;
+pub(crate) mod console;
+#[cfg(target_os = "none")]
+mod host_memory;
+mod hypervisor;
+pub(crate) mod log;
+pub(crate) mod mm;
+pub(crate) mod partition_table;
+mod stop;
+mod sync;

@@ -12,7 +12,7 @@
 //! boot milestones, `debug` for per-exit detail.
 
 #[cfg(target_os = "none")]
-pub use defmt::{debug, error, info, warn};
+pub(crate) use defmt::{debug, error, info, warn};
 
 /// Host builds: evaluates the arguments (so they type-check and count as
 /// used) and drops them.
@@ -26,10 +26,10 @@ macro_rules! __discard_log_record {
 }
 
 #[cfg(not(target_os = "none"))]
-pub use crate::__discard_log_record as debug;
+pub(crate) use crate::__discard_log_record as debug;
 #[cfg(not(target_os = "none"))]
-pub use crate::__discard_log_record as error;
+pub(crate) use crate::__discard_log_record as error;
 #[cfg(not(target_os = "none"))]
-pub use crate::__discard_log_record as info;
+pub(crate) use crate::__discard_log_record as info;
 #[cfg(not(target_os = "none"))]
-pub use crate::__discard_log_record as warn;
+pub(crate) use crate::__discard_log_record as warn;

@@ -11,7 +11,7 @@ use crate::config::{
 };
 
 /// A byte count written as `16 MiB`, `64 KiB` or `1536 B`.
-pub struct Size(pub u64);
+pub(crate) struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,7 +41,7 @@ impl fmt::Display for Permissions {
 }
 
 /// Writes the one-line banner.
-pub fn write_banner(out: &mut impl Write) -> fmt::Result {
+pub(crate) fn write_banner(out: &mut impl Write) -> fmt::Result {
     writeln!(
         out,
         "Bulkhead {}: static partitioning hypervisor",
@@ -50,7 +50,7 @@ pub fn write_banner(out: &mut impl Write) -> fmt::Result {
 }
 
 /// Writes the partition table of `tables`.
-pub fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
+pub(crate) fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
     let platform = tables.platform;
     let arch = match platform.arch {
         Arch::Aarch64 => "aarch64",

@@ -53,52 +53,53 @@
 //! The same layout gives KVM's `28b46fb6-2ec5-11e9-a9ca-4b564d003a74` as
 //! `0xb66f_b428`, ... (what Linux compares against).
 
-use super::psci::{CellControl, Note, Outcome};
+use super::outcome::{Note, Outcome};
+use super::psci::CellControl;
 use super::smccc::{self, Convention, OWNER_VENDOR_HYPERVISOR};
 use crate::addr::{CellId, GuestPhysAddr};
 
 /// `ABI_VERSION` (SMC64).
-pub const ABI_VERSION: u32 = 0xc600_0000;
+pub(crate) const ABI_VERSION: u32 = 0xc600_0000;
 /// `CELL_INFO` (SMC64).
-pub const CELL_INFO: u32 = 0xc600_0001;
+pub(crate) const CELL_INFO: u32 = 0xc600_0001;
 /// `CONSOLE_WRITE` (SMC64).
-pub const CONSOLE_WRITE: u32 = 0xc600_0002;
+pub(crate) const CONSOLE_WRITE: u32 = 0xc600_0002;
 /// `COUNTER` (SMC64): one of the calling cell's exit or delivery counters.
-pub const COUNTER: u32 = 0xc600_0003;
+pub(crate) const COUNTER: u32 = 0xc600_0003;
 /// `CALL_COUNT`, SMC32 (the form SMCCC defines).
-pub const CALL_COUNT_32: u32 = 0x8600_ff00;
+pub(crate) const CALL_COUNT_32: u32 = 0x8600_ff00;
 /// `CALL_COUNT`, SMC64.
-pub const CALL_COUNT_64: u32 = 0xc600_ff00;
+pub(crate) const CALL_COUNT_64: u32 = 0xc600_ff00;
 /// `CALL_UID`, SMC32 (the form SMCCC defines).
-pub const CALL_UID_32: u32 = 0x8600_ff01;
+pub(crate) const CALL_UID_32: u32 = 0x8600_ff01;
 /// `CALL_UID`, SMC64.
-pub const CALL_UID_64: u32 = 0xc600_ff01;
+pub(crate) const CALL_UID_64: u32 = 0xc600_ff01;
 /// `REVISION`, SMC32 (the form SMCCC defines).
-pub const REVISION_32: u32 = 0x8600_ff03;
+pub(crate) const REVISION_32: u32 = 0x8600_ff03;
 /// `REVISION`, SMC64.
-pub const REVISION_64: u32 = 0xc600_ff03;
+pub(crate) const REVISION_64: u32 = 0xc600_ff03;
 
 /// What `ABI_VERSION` returns: major 1 in bits 31:16, minor 0 in 15:0.
-pub const IMPLEMENTED_ABI_VERSION: u32 = 0x0001_0000;
+pub(crate) const IMPLEMENTED_ABI_VERSION: u32 = 0x0001_0000;
 /// What `CALL_COUNT` returns: `ABI_VERSION`, `CELL_INFO`, `CONSOLE_WRITE`,
 /// `COUNTER`.
-pub const FUNCTION_COUNT: u64 = 4;
+pub(crate) const FUNCTION_COUNT: u64 = 4;
 /// `REVISION`'s major number (the ABI's major version).
-pub const REVISION_MAJOR: u64 = 1;
+pub(crate) const REVISION_MAJOR: u64 = 1;
 /// `REVISION`'s minor number (the ABI's minor version).
-pub const REVISION_MINOR: u64 = 0;
+pub(crate) const REVISION_MINOR: u64 = 0;
 /// Most bytes one `CONSOLE_WRITE` takes.
-pub const CONSOLE_WRITE_MAX: usize = 256;
+pub(crate) const CONSOLE_WRITE_MAX: usize = 256;
 
 /// Bulkhead's service UID, `8c4a8a64-8696-42d3-85f2-6b5854ca03b9`, in string
 /// (big-endian) byte order.
-pub const UID: [u8; 16] = [
+pub(crate) const UID: [u8; 16] = [
     0x8c, 0x4a, 0x8a, 0x64, 0x86, 0x96, 0x42, 0xd3, 0x85, 0xf2, 0x6b, 0x58, 0x54, 0xca, 0x03, 0xb9,
 ];
 
 /// A UUID (string byte order) as SMCCC's `CALL_UID` returns it in
 /// `w0..w3`: four little-endian words, byte 0 in bits 7:0 of `w0`.
-pub const fn uid_registers(uid: &[u8; 16]) -> [u64; 4] {
+pub(crate) const fn uid_registers(uid: &[u8; 16]) -> [u64; 4] {
     const fn word(uid: &[u8; 16], i: usize) -> u64 {
         u32::from_le_bytes([uid[4 * i], uid[4 * i + 1], uid[4 * i + 2], uid[4 * i + 3]]) as u64
     }
@@ -108,7 +109,7 @@ pub const fn uid_registers(uid: &[u8; 16]) -> [u64; 4] {
 /// Errors of Bulkhead's hypercalls, numbered like PSCI's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
-pub enum HypercallError {
+pub(crate) enum HypercallError {
     /// Unknown function id.
     NotSupported = -1,
     /// An argument is invalid (for instance a buffer outside the cell).
@@ -117,23 +118,23 @@ pub enum HypercallError {
 
 impl HypercallError {
     /// The signed code.
-    pub const fn code(self) -> i32 {
+    pub(crate) const fn code(self) -> i32 {
         self as i32
     }
 
     /// The code as written back to `x0` (sign-extended).
-    pub const fn to_register(self) -> u64 {
+    pub(crate) const fn to_register(self) -> u64 {
         smccc::return_code(self.code())
     }
 }
 
 /// A guest-physical range not entirely inside the cell's RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutsideCell;
+pub(crate) struct OutsideCell;
 
 /// What Bulkhead's own hypercalls need from the hypervisor, on top of
 /// [`CellControl`]; implemented by the architecture layer for one cell.
-pub trait CellServices: CellControl {
+pub(crate) trait CellServices: CellControl {
     /// The cell's id.
     fn cell_id(&self) -> CellId;
 
@@ -151,7 +152,7 @@ pub trait CellServices: CellControl {
 
 /// A decoded Bulkhead hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hypercall {
+pub(crate) enum Hypercall {
     /// `ABI_VERSION`.
     AbiVersion,
     /// `CELL_INFO`.
@@ -178,7 +179,7 @@ pub enum Hypercall {
 
 impl Hypercall {
     /// The function id this call is decoded from.
-    pub const fn function_id(&self) -> u32 {
+    pub(crate) const fn function_id(&self) -> u32 {
         let (convention, number) = match *self {
             Self::AbiVersion => return ABI_VERSION,
             Self::CellInfo => return CELL_INFO,
@@ -194,7 +195,7 @@ impl Hypercall {
 
 /// Decodes `function_id` (`w0`) with arguments `x1..x3` as a Bulkhead
 /// hypercall, or `None` if it is not one.
-pub fn decode(function_id: u32, args: [u64; 3]) -> Option<Hypercall> {
+pub(crate) fn decode(function_id: u32, args: [u64; 3]) -> Option<Hypercall> {
     let [x1, x2, _] = smccc::narrow_args(function_id, args);
     let call = match function_id {
         ABI_VERSION => Hypercall::AbiVersion,
@@ -213,7 +214,11 @@ pub fn decode(function_id: u32, args: [u64; 3]) -> Option<Hypercall> {
 }
 
 /// Answers `call`, made by vCPU `caller_vcpu` of `cell`. Never panics.
-pub fn handle(call: &Hypercall, caller_vcpu: usize, cell: &mut impl CellServices) -> Outcome {
+pub(crate) fn handle(
+    call: &Hypercall,
+    caller_vcpu: usize,
+    cell: &mut impl CellServices,
+) -> Outcome {
     match *call {
         Hypercall::AbiVersion => Outcome::Return1(u64::from(IMPLEMENTED_ABI_VERSION)),
         Hypercall::CellInfo => Outcome::Return4([
@@ -255,13 +260,14 @@ fn console_write(cell: &mut impl CellServices, gpa: GuestPhysAddr, len: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::psci::fake::{FakeCell, RAM_BASE, RAM_SIZE};
-    use crate::calls::psci::{self, Call};
+    use crate::calls::fake_cell::{FakeCell, RAM_BASE, RAM_SIZE};
+    use crate::calls::psci;
 
     const INVALID_PARAMETERS: u64 = (-2i64) as u64;
 
     fn run(cell: &mut FakeCell, caller: usize, function_id: u32, args: [u64; 3]) -> Outcome {
-        psci::handle(&psci::decode(function_id.into(), args), caller, cell)
+        let call = decode(function_id, args).expect("a Bulkhead hypercall");
+        handle(&call, caller, cell)
     }
 
     #[test]
@@ -280,11 +286,6 @@ mod tests {
         ] {
             let args = [gpa.as_u64(), 0x10, 0];
             assert_eq!(decode(id, args), Some(expected), "{id:#x}");
-            assert_eq!(
-                psci::decode(id.into(), args),
-                Call::Hypercall(expected),
-                "{id:#x}"
-            );
             assert_eq!(expected.function_id(), id);
             assert_eq!(smccc::owner(id), OWNER_VENDOR_HYPERVISOR);
             assert!(smccc::is_fast_call(id));

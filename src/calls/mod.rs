@@ -1,11 +1,18 @@
 //! What a guest asks of the hypervisor with HVC, SMC or VMCALL, and the
 //! answers.
 //!
-//! `smccc`, `psci` and `hypercall` answer the calls a guest makes; their
-//! docs are the ABI.
+//! `dispatch` decodes a call and routes it; `smccc`, `psci` and
+//! `hypercall` answer it (their docs are the ABI); `outcome` is what the
+//! answer asks the hypervisor to do; `front_end` carries it out for the
+//! calling cell, the same on every architecture.
 
 #![forbid(unsafe_code)]
 
-pub mod hypercall;
-pub mod psci;
-pub mod smccc;
+pub(crate) mod dispatch;
+#[cfg(test)]
+mod fake_cell;
+mod front_end;
+pub(crate) mod hypercall;
+pub(crate) mod outcome;
+pub(crate) mod psci;
+pub(crate) mod smccc;

@@ -34,81 +34,81 @@
 //! bits ([`return_code`]), so SMC32 and SMC64 callers both read -1 as -1.
 
 /// Bit 31: fast call (the call completes atomically, as every call here).
-pub const FAST_CALL: u32 = 1 << 31;
+pub(crate) const FAST_CALL: u32 = 1 << 31;
 /// Bit 30: SMC64/HVC64 calling convention (64-bit arguments and results).
-pub const SMC64: u32 = 1 << 30;
+pub(crate) const SMC64: u32 = 1 << 30;
 /// Position of the owning-service field (bits 29:24).
-pub const OWNER_SHIFT: u32 = 24;
+pub(crate) const OWNER_SHIFT: u32 = 24;
 /// Width mask of the owning-service field, after shifting.
-pub const OWNER_MASK: u32 = 0x3f;
+pub(crate) const OWNER_MASK: u32 = 0x3f;
 /// Mask of the function-number field (bits 15:0).
-pub const FUNCTION_NUMBER_MASK: u32 = 0xffff;
+pub(crate) const FUNCTION_NUMBER_MASK: u32 = 0xffff;
 
 /// Owner 0: Arm Architecture Calls (SMCCC version, features, workarounds).
-pub const OWNER_ARM_ARCH: u8 = 0;
+pub(crate) const OWNER_ARM_ARCH: u8 = 0;
 /// Owner 1: CPU Service Calls.
-pub const OWNER_CPU: u8 = 1;
+pub(crate) const OWNER_CPU: u8 = 1;
 /// Owner 2: SiP (silicon partner) Service Calls.
-pub const OWNER_SIP: u8 = 2;
+pub(crate) const OWNER_SIP: u8 = 2;
 /// Owner 3: OEM Service Calls.
-pub const OWNER_OEM: u8 = 3;
+pub(crate) const OWNER_OEM: u8 = 3;
 /// Owner 4: Standard Secure Service Calls (PSCI lives here).
-pub const OWNER_STANDARD_SECURE: u8 = 4;
+pub(crate) const OWNER_STANDARD_SECURE: u8 = 4;
 /// Owner 5: Standard Hypervisor Service Calls (e.g. paravirtualised time).
-pub const OWNER_STANDARD_HYPERVISOR: u8 = 5;
+pub(crate) const OWNER_STANDARD_HYPERVISOR: u8 = 5;
 /// Owner 6: Vendor Specific Hypervisor Service Calls (Bulkhead's own ABI).
-pub const OWNER_VENDOR_HYPERVISOR: u8 = 6;
+pub(crate) const OWNER_VENDOR_HYPERVISOR: u8 = 6;
 
 /// General service query: number of functions the service implements.
-pub const QUERY_CALL_COUNT: u16 = 0xff00;
+pub(crate) const QUERY_CALL_COUNT: u16 = 0xff00;
 /// General service query: the service's UID, in `w0..w3`.
-pub const QUERY_CALL_UID: u16 = 0xff01;
+pub(crate) const QUERY_CALL_UID: u16 = 0xff01;
 /// General service query: the service's revision, major in `w0`, minor in
 /// `w1`.
-pub const QUERY_REVISION: u16 = 0xff03;
+pub(crate) const QUERY_REVISION: u16 = 0xff03;
 
 /// `SMCCC_VERSION` (SMC32): which version of the convention is implemented.
-pub const SMCCC_VERSION: u32 = 0x8000_0000;
+pub(crate) const SMCCC_VERSION: u32 = 0x8000_0000;
 /// `SMCCC_ARCH_FEATURES(w1 = arch function id)` (SMC32): is that Arm
 /// architecture call implemented, and with which flags.
-pub const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
+pub(crate) const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
 /// `SMCCC_ARCH_SOC_ID(w1 = type)` (SMC32): SoC identification. Not offered
 /// to guests.
-pub const SMCCC_ARCH_SOC_ID: u32 = 0x8000_0002;
+pub(crate) const SMCCC_ARCH_SOC_ID: u32 = 0x8000_0002;
 /// `TRNG_VERSION` (SMC32, Arm True Random Number Generator firmware
 /// interface, DEN0098): guests probe it; Bulkhead offers no TRNG and answers
 /// NOT_SUPPORTED, the interface's own "absent" answer.
-pub const TRNG_VERSION: u32 = 0x8400_0050;
+pub(crate) const TRNG_VERSION: u32 = 0x8400_0050;
 /// `TRNG_FEATURES` (SMC32): see [`TRNG_VERSION`].
-pub const TRNG_FEATURES: u32 = 0x8400_0051;
+pub(crate) const TRNG_FEATURES: u32 = 0x8400_0051;
 
 /// `SMCCC_ARCH_WORKAROUND_1` (SMC32): branch-predictor invalidation,
 /// CVE-2017-5715 (Spectre v2).
-pub const ARCH_WORKAROUND_1: u32 = 0x8000_8000;
+pub(crate) const ARCH_WORKAROUND_1: u32 = 0x8000_8000;
 /// `SMCCC_ARCH_WORKAROUND_2(w1 = enable)` (SMC32): toggle the dynamic
 /// CVE-2018-3639 (speculative store bypass) mitigation on the calling PE.
-pub const ARCH_WORKAROUND_2: u32 = 0x8000_7fff;
+pub(crate) const ARCH_WORKAROUND_2: u32 = 0x8000_7fff;
 /// `SMCCC_ARCH_WORKAROUND_3` (SMC32): branch-history mitigation,
 /// CVE-2022-23960 (Spectre-BHB), also covering what workaround 1 does.
-pub const ARCH_WORKAROUND_3: u32 = 0x8000_3fff;
+pub(crate) const ARCH_WORKAROUND_3: u32 = 0x8000_3fff;
 
 /// The SMCCC version Bulkhead implements, as `SMCCC_VERSION` returns it:
 /// bits 30:16 major, bits 15:0 minor, so 1.1 (see the module docs for why
 /// not 1.2).
-pub const IMPLEMENTED_VERSION: u32 = version(1, 1);
+pub(crate) const IMPLEMENTED_VERSION: u32 = version(1, 1);
 
 /// SMCCC return code: success.
-pub const SUCCESS: i32 = 0;
+pub(crate) const SUCCESS: i32 = 0;
 /// SMCCC return code: unknown function id or function not implemented.
-pub const NOT_SUPPORTED: i32 = -1;
+pub(crate) const NOT_SUPPORTED: i32 = -1;
 /// SMCCC return code: the call is implemented but not needed on this PE.
-pub const NOT_REQUIRED: i32 = -2;
+pub(crate) const NOT_REQUIRED: i32 = -2;
 /// SMCCC return code: a parameter is invalid (SMCCC's -3; PSCI's differs).
-pub const INVALID_PARAMETER: i32 = -3;
+pub(crate) const INVALID_PARAMETER: i32 = -3;
 
 /// The calling convention a function id selects (bit 30).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Convention {
+pub(crate) enum Convention {
     /// SMC32/HVC32: 32-bit arguments and results (`w` registers).
     Smc32,
     /// SMC64/HVC64: 64-bit arguments and results (`x` registers).
@@ -117,7 +117,7 @@ pub enum Convention {
 
 impl Convention {
     /// The convention `function_id` uses.
-    pub const fn of(function_id: u32) -> Self {
+    pub(crate) const fn of(function_id: u32) -> Self {
         if is_smc64(function_id) {
             Self::Smc64
         } else {
@@ -128,32 +128,32 @@ impl Convention {
 
 /// The function id a guest passed in `x0`: SMCCC only defines `w0`, so the
 /// upper half of the register is ignored.
-pub const fn function_id(x0: u64) -> u32 {
+pub(crate) const fn function_id(x0: u64) -> u32 {
     x0 as u32
 }
 
 /// Whether `function_id` is a fast call (bit 31).
-pub const fn is_fast_call(function_id: u32) -> bool {
+pub(crate) const fn is_fast_call(function_id: u32) -> bool {
     function_id & FAST_CALL != 0
 }
 
 /// Whether `function_id` uses the SMC64/HVC64 convention (bit 30).
-pub const fn is_smc64(function_id: u32) -> bool {
+pub(crate) const fn is_smc64(function_id: u32) -> bool {
     function_id & SMC64 != 0
 }
 
 /// The owning service of `function_id` (bits 29:24).
-pub const fn owner(function_id: u32) -> u8 {
+pub(crate) const fn owner(function_id: u32) -> u8 {
     ((function_id >> OWNER_SHIFT) & OWNER_MASK) as u8
 }
 
 /// The function number of `function_id` within its service (bits 15:0).
-pub const fn function_number(function_id: u32) -> u16 {
+pub(crate) const fn function_number(function_id: u32) -> u16 {
     (function_id & FUNCTION_NUMBER_MASK) as u16
 }
 
 /// Builds a fast-call function id. `owner` is truncated to its 6 bits.
-pub const fn fast_call(convention: Convention, owner: u8, number: u16) -> u32 {
+pub(crate) const fn fast_call(convention: Convention, owner: u8, number: u16) -> u32 {
     let smc64 = match convention {
         Convention::Smc32 => 0,
         Convention::Smc64 => SMC64,
@@ -162,14 +162,14 @@ pub const fn fast_call(convention: Convention, owner: u8, number: u16) -> u32 {
 }
 
 /// An SMCCC version number as `SMCCC_VERSION` returns it (bit 31 clear).
-pub const fn version(major: u16, minor: u16) -> u32 {
+pub(crate) const fn version(major: u16, minor: u16) -> u32 {
     ((major as u32 & 0x7fff) << 16) | minor as u32
 }
 
 /// The argument registers as the call sees them: for an SMC32 function id
 /// only the lower 32 bits of each register are defined, so the upper halves
 /// are zeroed; SMC64 arguments pass unchanged.
-pub const fn narrow_args(function_id: u32, args: [u64; 3]) -> [u64; 3] {
+pub(crate) const fn narrow_args(function_id: u32, args: [u64; 3]) -> [u64; 3] {
     if is_smc64(function_id) {
         args
     } else {
@@ -183,14 +183,14 @@ pub const fn narrow_args(function_id: u32, args: [u64; 3]) -> [u64; 3] {
 
 /// A (possibly negative) 32-bit return code as the 64-bit register value
 /// written back: sign-extended, so `w0` and `x0` both read as the code.
-pub const fn return_code(code: i32) -> u64 {
+pub(crate) const fn return_code(code: i32) -> u64 {
     code as i64 as u64
 }
 
 /// A 32-bit result that arrived in a 64-bit register (for instance from
 /// firmware, which may leave the upper half zero or undefined), normalised
 /// the way [`return_code`] writes codes: the low 32 bits, sign-extended.
-pub const fn normalize_smc32_result(x0: u64) -> u64 {
+pub(crate) const fn normalize_smc32_result(x0: u64) -> u64 {
     return_code(x0 as u32 as i32)
 }
 

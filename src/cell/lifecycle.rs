@@ -18,21 +18,33 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-/// vCPU power states (PSCI `AFFINITY_INFO` numbering).
-pub mod power {
+/// The power state of a vCPU, as a guest's `AFFINITY_INFO` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Power {
     /// Running guest code (or in the hypervisor on its behalf).
-    pub const ON: u8 = 0;
+    On,
     /// Parked: never started, `CPU_OFF`, or its cell stopped.
-    pub const OFF: u8 = 1;
+    Off,
     /// A start was accepted, the vCPU has not entered yet.
-    pub const ON_PENDING: u8 = 2;
-    /// Internal: a start request is writing the entry and context (shown
-    /// as [`ON_PENDING`]).
+    OnPending,
+}
+
+/// The slot states behind [`Power`] (PSCI `AFFINITY_INFO` numbering).
+mod state {
+    pub(super) const ON: u8 = 0;
+    pub(super) const OFF: u8 = 1;
+    pub(super) const ON_PENDING: u8 = 2;
+    /// A start request is writing the entry and context (seen as
+    /// `ON_PENDING`).
     pub(super) const CLAIMED: u8 = 3;
 
     /// What a state reads as from outside.
-    pub(super) const fn visible(state: u8) -> u8 {
-        if state == CLAIMED { ON_PENDING } else { state }
+    pub(super) const fn visible(state: u8) -> super::Power {
+        match state {
+            ON => super::Power::On,
+            OFF => super::Power::Off,
+            _ => super::Power::OnPending,
+        }
     }
 }
 
@@ -48,16 +60,16 @@ struct VcpuSlot {
 
 /// A start a CPU took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Start {
+pub(crate) struct Start {
     /// Guest entry point.
-    pub entry: u64,
+    pub(crate) entry: u64,
     /// The context argument (`x0` / `RDI`).
-    pub context: u64,
+    pub(crate) context: u64,
 }
 
 /// What [`Lifecycle::mark_stopped`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// The cell had stopped for good already.
     Already,
     /// The cell stopped now; other cells still run.
@@ -68,7 +80,7 @@ pub enum Stopped {
 
 /// The life-cycle state of `CPUS` CPUs and `CELLS` cells.
 #[derive(Debug)]
-pub struct Lifecycle<const CPUS: usize, const CELLS: usize> {
+pub(crate) struct Lifecycle<const CPUS: usize, const CELLS: usize> {
     slots: [VcpuSlot; CPUS],
     epochs: [AtomicU32; CELLS],
     stopped: [AtomicBool; CELLS],
@@ -83,11 +95,11 @@ impl<const CPUS: usize, const CELLS: usize> Default for Lifecycle<CPUS, CELLS> {
 
 impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
     /// Every vCPU off, every cell running, epochs 0.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             slots: [const {
                 VcpuSlot {
-                    power: AtomicU8::new(power::OFF),
+                    power: AtomicU8::new(state::OFF),
                     entry: AtomicU64::new(0),
                     context: AtomicU64::new(0),
                     epoch: AtomicU32::new(0),
@@ -99,35 +111,35 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
         }
     }
 
-    /// Power state of the vCPU on `cpu` ([`power`]).
-    pub fn power(&self, cpu: usize) -> u8 {
-        self.slots.get(cpu).map_or(power::OFF, |s| {
-            power::visible(s.power.load(Ordering::Acquire))
+    /// Power state of the vCPU on `cpu`.
+    pub(crate) fn power(&self, cpu: usize) -> Power {
+        self.slots.get(cpu).map_or(Power::Off, |s| {
+            state::visible(s.power.load(Ordering::Acquire))
         })
     }
 
     /// Asks the vCPU on `cpu` to start at `entry` with `context`. Fails
     /// with its current state unless it is off; a failed request leaves a
     /// pending start's entry and context alone.
-    pub fn request_start(&self, cpu: usize, entry: u64, context: u64) -> Result<(), u8> {
-        let slot = self.slots.get(cpu).ok_or(power::OFF)?;
+    pub(crate) fn request_start(&self, cpu: usize, entry: u64, context: u64) -> Result<(), Power> {
+        let slot = self.slots.get(cpu).ok_or(Power::Off)?;
         slot.power
             .compare_exchange(
-                power::OFF,
-                power::CLAIMED,
+                state::OFF,
+                state::CLAIMED,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
-            .map_err(power::visible)?;
+            .map_err(state::visible)?;
         slot.entry.store(entry, Ordering::Relaxed);
         slot.context.store(context, Ordering::Relaxed);
-        slot.power.store(power::ON_PENDING, Ordering::Release);
+        slot.power.store(state::ON_PENDING, Ordering::Release);
         Ok(())
     }
 
     /// The CPU `cpu` of cell `cell` takes its pending start, if there is
     /// one: the vCPU is on from here, in the cell's current epoch.
-    pub fn take_start(&self, cpu: usize, cell: usize) -> Option<Start> {
+    pub(crate) fn take_start(&self, cpu: usize, cell: usize) -> Option<Start> {
         let slot = self.slots.get(cpu)?;
         // Read the epoch before taking the start: a stop after this point
         // makes the vCPU stale at its first exit; a stop before it has
@@ -135,8 +147,8 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
         let epoch = self.epochs.get(cell)?.load(Ordering::Acquire);
         slot.power
             .compare_exchange(
-                power::ON_PENDING,
-                power::ON,
+                state::ON_PENDING,
+                state::ON,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
@@ -150,7 +162,7 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
 
     /// Whether the vCPU on `cpu` was started before its cell `cell` was
     /// last stopped or restarted (it must park instead of resuming).
-    pub fn stale(&self, cpu: usize, cell: usize) -> bool {
+    pub(crate) fn stale(&self, cpu: usize, cell: usize) -> bool {
         match (self.slots.get(cpu), self.epochs.get(cell)) {
             (Some(slot), Some(epoch)) => {
                 slot.epoch.load(Ordering::Relaxed) != epoch.load(Ordering::Acquire)
@@ -161,11 +173,11 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
 
     /// The vCPU on `cpu` parks if it is on (a start a restart already
     /// requested for it stays pending).
-    pub fn park(&self, cpu: usize) {
+    pub(crate) fn park(&self, cpu: usize) {
         if let Some(slot) = self.slots.get(cpu) {
             let _ = slot.power.compare_exchange(
-                power::ON,
-                power::OFF,
+                state::ON,
+                state::OFF,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
@@ -173,16 +185,16 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
     }
 
     /// The vCPU on `cpu` is off, whatever it was.
-    pub fn set_off(&self, cpu: usize) {
+    pub(crate) fn set_off(&self, cpu: usize) {
         if let Some(slot) = self.slots.get(cpu) {
-            slot.power.store(power::OFF, Ordering::Release);
+            slot.power.store(state::OFF, Ordering::Release);
         }
     }
 
     /// Stops every vCPU of cell `cell` (on `cpus`): a new epoch, pending
     /// starts cancelled. Calls `kick` for each CPU other than `me` whose
     /// vCPU is still running guest code, so it exits and notices.
-    pub fn stop(
+    pub(crate) fn stop(
         &self,
         cell: usize,
         cpus: impl IntoIterator<Item = usize>,
@@ -197,12 +209,12 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
                 continue;
             };
             let _ = slot.power.compare_exchange(
-                power::ON_PENDING,
-                power::OFF,
+                state::ON_PENDING,
+                state::OFF,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
-            if cpu != me && slot.power.load(Ordering::Acquire) == power::ON {
+            if cpu != me && slot.power.load(Ordering::Acquire) == state::ON {
                 kick(cpu);
             }
         }
@@ -211,7 +223,7 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
     /// Records that cell `cell` stopped for good (`SYSTEM_OFF`, policy
     /// `halt`). Exactly one caller ever sees [`Stopped::Last`], even when
     /// the last cells stop at the same moment.
-    pub fn mark_stopped(&self, cell: usize) -> Stopped {
+    pub(crate) fn mark_stopped(&self, cell: usize) -> Stopped {
         let Some(flag) = self.stopped.get(cell) else {
             return Stopped::Already;
         };
@@ -226,7 +238,7 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
     }
 
     /// Whether cell `cell` stopped for good.
-    pub fn is_stopped(&self, cell: usize) -> bool {
+    pub(crate) fn is_stopped(&self, cell: usize) -> bool {
         self.stopped
             .get(cell)
             .is_some_and(|f| f.load(Ordering::Acquire))
@@ -242,11 +254,11 @@ mod tests {
     #[test]
     fn a_start_is_taken_once_and_only_when_requested() {
         let life = Two::new();
-        assert_eq!(life.power(1), power::OFF);
+        assert_eq!(life.power(1), Power::Off);
         assert_eq!(life.take_start(1, 0), None);
         life.request_start(1, 0x20_0000, 7).unwrap();
-        assert_eq!(life.power(1), power::ON_PENDING);
-        assert_eq!(life.request_start(1, 0, 0), Err(power::ON_PENDING));
+        assert_eq!(life.power(1), Power::OnPending);
+        assert_eq!(life.request_start(1, 0, 0), Err(Power::OnPending));
         assert_eq!(
             life.take_start(1, 0),
             Some(Start {
@@ -254,12 +266,12 @@ mod tests {
                 context: 7
             })
         );
-        assert_eq!(life.power(1), power::ON);
+        assert_eq!(life.power(1), Power::On);
         assert_eq!(life.take_start(1, 0), None);
-        assert_eq!(life.request_start(1, 0, 0), Err(power::ON));
+        assert_eq!(life.request_start(1, 0, 0), Err(Power::On));
         assert!(!life.stale(1, 0));
         life.park(1);
-        assert_eq!(life.power(1), power::OFF);
+        assert_eq!(life.power(1), Power::Off);
     }
 
     #[test]
@@ -275,7 +287,7 @@ mod tests {
         assert_eq!(kicked, [1], "only the other running CPU is kicked");
         assert!(life.stale(0, 0) && life.stale(1, 0));
         assert!(!life.stale(2, 1), "another cell is untouched");
-        assert_eq!(life.power(2), power::ON_PENDING);
+        assert_eq!(life.power(2), Power::OnPending);
     }
 
     #[test]
@@ -285,13 +297,13 @@ mod tests {
         let mut kicked = 0;
         life.stop(0, [0, 1], 0, |_| kicked += 1);
         assert_eq!(kicked, 0);
-        assert_eq!(life.power(1), power::OFF);
+        assert_eq!(life.power(1), Power::Off);
         // A restart on CPU 0: its own slot goes off, vCPU 0 is asked again,
         // and the exit path's park must not undo that.
         life.set_off(0);
         life.request_start(0, 2, 3).unwrap();
         life.park(0);
-        assert_eq!(life.power(0), power::ON_PENDING);
+        assert_eq!(life.power(0), Power::OnPending);
         assert_eq!(
             life.take_start(0, 0),
             Some(Start {
@@ -311,9 +323,9 @@ mod tests {
         assert_eq!(life.mark_stopped(0), Stopped::Last);
         assert_eq!(life.mark_stopped(0), Stopped::Already);
         assert_eq!(life.mark_stopped(9), Stopped::Already);
-        assert_eq!(life.request_start(9, 0, 0), Err(power::OFF));
+        assert_eq!(life.request_start(9, 0, 0), Err(Power::Off));
         assert_eq!(life.take_start(9, 0), None);
         assert!(life.stale(9, 0) && life.stale(0, 9));
-        assert_eq!(life.power(9), power::OFF);
+        assert_eq!(life.power(9), Power::Off);
     }
 }

@@ -17,14 +17,14 @@ use crate::mm::{
 };
 
 /// Input-address bits of every cell's stage-2 space (lookup from level 1).
-pub const IPA_BITS: u32 = 39;
+pub(crate) const IPA_BITS: u32 = 39;
 /// First lookup level for [`IPA_BITS`] with a 4 KiB granule.
-pub const START_LEVEL: Level = Level::One;
+pub(crate) const START_LEVEL: Level = Level::One;
 
 /// What could not be mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum Stage2Error {
+pub(crate) enum Stage2Error {
     /// The table pool is unusable.
     Setup(SetupError),
     /// A RAM or device-window region failed.
@@ -63,7 +63,7 @@ fn page_round(base: u64, size: u64) -> (u64, u64) {
 
 /// Builds `cell`'s stage-2 tables from `pool`, AArch64 geometry: root at
 /// [`START_LEVEL`], [`IPA_BITS`] input bits.
-pub fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
+pub(crate) fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
     tables: &Tables<'_>,
     cell: &CellDesc,
     pool: TablePool<'a>,
@@ -74,7 +74,7 @@ pub fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
 /// Builds `cell`'s stage-2 tables from `pool` with the root at `start` and
 /// `input_bits` input bits (x86 EPT: level 0, 48 bits; see
 /// `arch::x86_64::ept`).
-pub fn build_at<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
+pub(crate) fn build_at<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
     tables: &Tables<'_>,
     cell: &CellDesc,
     pool: TablePool<'a>,
@@ -136,4 +136,4 @@ pub fn build_at<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 /// What to do with one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
+pub(crate) enum Report {
     /// Print it.
     Print,
     /// Print that further reports are muted (this is the first one over).
@@ -20,14 +20,14 @@ pub enum Report {
 
 /// A per-cell report budget (const-constructible, lock-free).
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     limit: u32,
     used: AtomicU32,
 }
 
 impl Budget {
     /// A budget of `limit` printed reports.
-    pub const fn new(limit: u32) -> Self {
+    pub(crate) const fn new(limit: u32) -> Self {
         Budget {
             limit,
             used: AtomicU32::new(0),
@@ -35,7 +35,7 @@ impl Budget {
     }
 
     /// Takes one report from the budget.
-    pub fn take(&self) -> Report {
+    pub(crate) fn take(&self) -> Report {
         let used = self.used.fetch_add(1, Ordering::Relaxed);
         match used {
             n if n < self.limit => Report::Print,

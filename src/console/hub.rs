@@ -14,10 +14,10 @@ use super::budget::{Budget, Report};
 use super::mux::{InputAction, InputSwitch, InputTarget, OutputTagger};
 
 /// Console reports (faults, refused calls) per cell before it is muted.
-pub const REPORT_BUDGET: u32 = 256;
+pub(crate) const REPORT_BUDGET: u32 = 256;
 
 /// What typed input does once the switch has routed it.
-pub trait InputHandler {
+pub(crate) trait InputHandler {
     /// `byte` goes to cell `cell`'s virtual UART.
     fn deliver(&mut self, cell: usize, byte: u8);
     /// `byte` was typed while the hypervisor has the console.
@@ -28,7 +28,7 @@ pub trait InputHandler {
 
 /// Output tagging, input switching and report budgets for `CELLS` cells
 /// with lines of at most `LINE` bytes.
-pub struct ConsoleHub<const CELLS: usize, const LINE: usize> {
+pub(crate) struct ConsoleHub<const CELLS: usize, const LINE: usize> {
     names: &'static [&'static str],
     tagger: Mutex<OutputTagger<CELLS, LINE>>,
     input: Mutex<Option<InputSwitch<CELLS>>>,
@@ -37,7 +37,7 @@ pub struct ConsoleHub<const CELLS: usize, const LINE: usize> {
 
 impl<const CELLS: usize, const LINE: usize> ConsoleHub<CELLS, LINE> {
     /// Nothing printed yet, input to the first eligible cell.
-    pub const fn new(names: &'static [&'static str]) -> Self {
+    pub(crate) const fn new(names: &'static [&'static str]) -> Self {
         Self {
             names,
             tagger: Mutex::new(OutputTagger::new(names)),
@@ -53,7 +53,7 @@ impl<const CELLS: usize, const LINE: usize> ConsoleHub<CELLS, LINE> {
     /// Whether a report about `cell` may go on the console. The first
     /// report over the cell's budget prints a notice through `print`
     /// instead; the hypervisor log gets them all.
-    pub fn may_report(&self, cell: usize, print: impl FnOnce(fmt::Arguments<'_>)) -> bool {
+    pub(crate) fn may_report(&self, cell: usize, print: impl FnOnce(fmt::Arguments<'_>)) -> bool {
         match self.reports.get(cell).map_or(Report::Quiet, Budget::take) {
             Report::Print => true,
             Report::Mute => {
@@ -69,26 +69,26 @@ impl<const CELLS: usize, const LINE: usize> ConsoleHub<CELLS, LINE> {
 
     /// `bytes` from `cell`, emitted as whole tagged lines into `emit` (the
     /// caller holds its console lock around this).
-    pub fn output(&self, cell: usize, bytes: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    pub(crate) fn output(&self, cell: usize, bytes: &[u8], emit: &mut dyn FnMut(&[u8])) {
         self.tagger
             .lock()
             .push_bytes(cell, bytes, &mut |chunk| emit(chunk));
     }
 
     /// What `cell` left without a newline (it stopped).
-    pub fn flush(&self, cell: usize, emit: &mut dyn FnMut(&[u8])) {
+    pub(crate) fn flush(&self, cell: usize, emit: &mut dyn FnMut(&[u8])) {
         self.tagger.lock().flush(cell, &mut |chunk| emit(chunk));
     }
 
     /// Runs `f` with the input lock held (routing changes).
-    pub fn with_input_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn with_input_lock<R>(&self, f: impl FnOnce() -> R) -> R {
         let _input = self.input.lock();
         f()
     }
 
     /// Feeds every byte `next` yields through the input switch (cells for
     /// which `eligible` holds take input) and carries out what it decides.
-    pub fn feed(
+    pub(crate) fn feed(
         &self,
         eligible: impl Fn(usize) -> bool,
         mut next: impl FnMut() -> Option<u8>,

@@ -1,6 +1,9 @@
 //! The shared console: cells' output tagged per line, input switched
 //! between cells.
 
-pub mod budget;
-pub mod hub;
-pub mod mux;
+pub(crate) mod budget;
+mod cell_consoles;
+pub(crate) mod hub;
+pub(crate) mod hypervisor_console;
+pub(crate) mod mux;
+pub(crate) mod virtual_uart;

@@ -22,11 +22,11 @@
 use heapless::Vec;
 
 /// The name used in the tag of a cell that has no entry in the name table.
-pub const UNKNOWN_CELL_NAME: &str = "?";
+pub(crate) const UNKNOWN_CELL_NAME: &str = "?";
 
 /// Emitted after a piece of a line cut at the line-buffer size, before the
 /// newline: the next piece, tagged again, continues the same line.
-pub const CONTINUATION_MARK: &[u8] = b"\\";
+pub(crate) const CONTINUATION_MARK: &[u8] = b"\\";
 
 /// Per-cell line buffers that turn byte streams into tagged whole lines.
 ///
@@ -49,7 +49,7 @@ pub const CONTINUATION_MARK: &[u8] = b"\\";
 /// [`push`](Self::push) or [`flush`](Self::flush) call, so a caller that
 /// holds the physical UART across the call gets whole lines on the wire.
 #[derive(Debug)]
-pub struct OutputTagger<const CELLS: usize, const LINE: usize> {
+pub(crate) struct OutputTagger<const CELLS: usize, const LINE: usize> {
     names: &'static [&'static str],
     lines: [Vec<u8, LINE>; CELLS],
 }
@@ -58,7 +58,7 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
     /// Empty line buffers; `names[i]` tags the lines of cell `i`.
     ///
     /// `LINE` must be at least 1 (checked at compile time).
-    pub const fn new(names: &'static [&'static str]) -> Self {
+    pub(crate) const fn new(names: &'static [&'static str]) -> Self {
         const {
             assert!(
                 LINE > 0,
@@ -73,14 +73,14 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
 
     /// The name that tags `cell`'s lines ([`UNKNOWN_CELL_NAME`] if the name
     /// table has no entry for it).
-    pub fn name(&self, cell: usize) -> &'static str {
+    pub(crate) fn name(&self, cell: usize) -> &'static str {
         self.names.get(cell).copied().unwrap_or(UNKNOWN_CELL_NAME)
     }
 
     /// Takes one byte of `cell`'s output, emitting a tagged line through
     /// `emit` when the byte completes one (or fills the buffer). Bytes for a
     /// cell index `>= CELLS` are dropped.
-    pub fn push(&mut self, cell: usize, byte: u8, emit: &mut impl FnMut(&[u8])) {
+    pub(crate) fn push(&mut self, cell: usize, byte: u8, emit: &mut impl FnMut(&[u8])) {
         let name = self.name(cell);
         let Some(line) = self.lines.get_mut(cell) else {
             return;
@@ -103,7 +103,7 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
     }
 
     /// [`push`](Self::push) for each byte of `bytes`.
-    pub fn push_bytes(&mut self, cell: usize, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
+    pub(crate) fn push_bytes(&mut self, cell: usize, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         for &byte in bytes {
             self.push(cell, byte, emit);
         }
@@ -111,7 +111,7 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
 
     /// Emits `cell`'s partial line, if it has one, as a tagged line (for
     /// example when the cell stops or before a hypervisor message).
-    pub fn flush(&mut self, cell: usize, emit: &mut impl FnMut(&[u8])) {
+    pub(crate) fn flush(&mut self, cell: usize, emit: &mut impl FnMut(&[u8])) {
         let name = self.name(cell);
         if let Some(line) = self.lines.get_mut(cell)
             && !line.is_empty()
@@ -122,7 +122,7 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
     }
 
     /// [`flush`](Self::flush) for every cell, in cell order.
-    pub fn flush_all(&mut self, emit: &mut impl FnMut(&[u8])) {
+    pub(crate) fn flush_all(&mut self, emit: &mut impl FnMut(&[u8])) {
         for cell in 0..CELLS {
             self.flush(cell, emit);
         }
@@ -141,14 +141,14 @@ fn emit_line(name: &str, text: &[u8], continued: bool, emit: &mut impl FnMut(&[u
 }
 
 /// The console escape byte, Ctrl-A.
-pub const ESCAPE_BYTE: u8 = 0x01;
+pub(crate) const ESCAPE_BYTE: u8 = 0x01;
 
 /// How many escape bytes in a row switch input to the next target.
-pub const ESCAPE_COUNT: usize = 3;
+pub(crate) const ESCAPE_COUNT: usize = 3;
 
 /// Where console input goes: a cell's virtual console or the hypervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputTarget {
+pub(crate) enum InputTarget {
     /// The virtual console of the cell with this index.
     Cell(usize),
     /// The hypervisor: bytes are console command keys.
@@ -157,7 +157,7 @@ pub enum InputTarget {
 
 /// What the caller does with one byte fed to an [`InputSwitch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputAction {
+pub(crate) enum InputAction {
     /// Queue `byte` on `cell`'s virtual console input.
     Deliver {
         /// Cell index.
@@ -187,7 +187,7 @@ pub enum InputAction {
 
 /// The actions for one byte fed to an [`InputSwitch`], in order: at most
 /// two held-back Ctrl-A deliveries (or commands) and the byte's own action.
-pub type InputActions = Vec<InputAction, ESCAPE_COUNT>;
+pub(crate) type InputActions = Vec<InputAction, ESCAPE_COUNT>;
 
 /// Routes console input to one selected target at a time: a cell or the
 /// hypervisor.
@@ -200,7 +200,7 @@ pub type InputActions = Vec<InputAction, ESCAPE_COUNT>;
 /// then the first eligible cell again. One or two Ctrl-A followed by
 /// another byte are given to the selected target, before that byte.
 #[derive(Clone, Debug)]
-pub struct InputSwitch<const CELLS: usize> {
+pub(crate) struct InputSwitch<const CELLS: usize> {
     eligible: [bool; CELLS],
     selected: InputTarget,
     pending_escapes: usize,
@@ -209,7 +209,7 @@ pub struct InputSwitch<const CELLS: usize> {
 impl<const CELLS: usize> InputSwitch<CELLS> {
     /// A switch over `CELLS` cells, of which those with `eligible[i]` set
     /// can receive input, and the hypervisor.
-    pub const fn new(eligible: [bool; CELLS]) -> Self {
+    pub(crate) const fn new(eligible: [bool; CELLS]) -> Self {
         // The first eligible cell (a loop: iterators are not const).
         let mut selected = InputTarget::Hypervisor;
         let mut cell = 0;
@@ -230,12 +230,12 @@ impl<const CELLS: usize> InputSwitch<CELLS> {
     }
 
     /// The target receiving input.
-    pub const fn selected(&self) -> InputTarget {
+    pub(crate) const fn selected(&self) -> InputTarget {
         self.selected
     }
 
     /// Processes one byte typed on the physical console.
-    pub fn feed(&mut self, byte: u8) -> InputActions {
+    pub(crate) fn feed(&mut self, byte: u8) -> InputActions {
         let mut actions = InputActions::new();
         if byte == ESCAPE_BYTE {
             self.pending_escapes = self.pending_escapes.saturating_add(1);

@@ -5,12 +5,13 @@
 //! see `crate::arch::aarch64::model::descriptors`). Tests also run the builder
 //! against an adversarial fake format (`fake`).
 
-pub mod page_table;
+pub(crate) mod hypervisor_map;
+pub(crate) mod page_table;
 
 #[cfg(test)]
 pub(crate) mod fake;
 
-pub use page_table::{
+pub(crate) use page_table::{
     Decoded, DescriptorFormat, ENTRIES_PER_TABLE, InputAddress, Level, MapError, MemAttrs, MemKind,
     PAGE_SIZE, PageTable, Perm, SetupError, Table, TablePool,
 };

@@ -22,10 +22,10 @@ use core::marker::PhantomData;
 use crate::addr::{GuestPhysAddr, PhysAddr, VirtAddr};
 
 /// Size of a page, of a table, and the alignment every mapping needs.
-pub const PAGE_SIZE: u64 = 4096;
+pub(crate) const PAGE_SIZE: u64 = 4096;
 
 /// Number of 64-bit entries in one table.
-pub const ENTRIES_PER_TABLE: usize = 512;
+pub(crate) const ENTRIES_PER_TABLE: usize = 512;
 
 /// log2 of [`PAGE_SIZE`].
 const PAGE_SHIFT: u32 = 12;
@@ -35,7 +35,7 @@ const INDEX_BITS: u32 = 9;
 
 /// A translation-table level (4 KiB granule: level 0 is the top, 3 the last).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
+pub(crate) enum Level {
     /// Each entry covers 512 GiB; only tables here.
     Zero = 0,
     /// Each entry covers 1 GiB.
@@ -48,25 +48,25 @@ pub enum Level {
 
 impl Level {
     /// All levels, top to bottom.
-    pub const ALL: [Level; 4] = [Level::Zero, Level::One, Level::Two, Level::Three];
+    pub(crate) const ALL: [Level; 4] = [Level::Zero, Level::One, Level::Two, Level::Three];
 
     /// The level as a number, 0 to 3.
-    pub const fn number(self) -> u8 {
+    pub(crate) const fn number(self) -> u8 {
         self as u8
     }
 
     /// Lowest input-address bit this level indexes with.
-    pub const fn shift(self) -> u32 {
+    pub(crate) const fn shift(self) -> u32 {
         PAGE_SHIFT + INDEX_BITS * (3 - self as u32)
     }
 
     /// Bytes of input address covered by one entry at this level.
-    pub const fn entry_size(self) -> u64 {
+    pub(crate) const fn entry_size(self) -> u64 {
         1 << self.shift()
     }
 
     /// The level below, or `None` for level 3.
-    pub const fn next(self) -> Option<Level> {
+    pub(crate) const fn next(self) -> Option<Level> {
         match self {
             Level::Zero => Some(Level::One),
             Level::One => Some(Level::Two),
@@ -88,7 +88,7 @@ impl Level {
 
 /// Memory type of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MemKind {
+pub(crate) enum MemKind {
     /// Normal, cacheable (write-back) memory.
     Normal,
     /// Device memory (no gathering, no reordering, early write ack allowed).
@@ -97,42 +97,42 @@ pub enum MemKind {
 
 /// Access permissions of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Perm {
+pub(crate) struct Perm {
     /// Loads allowed.
-    pub read: bool,
+    pub(crate) read: bool,
     /// Stores allowed.
-    pub write: bool,
+    pub(crate) write: bool,
     /// Instruction fetches allowed.
-    pub execute: bool,
+    pub(crate) execute: bool,
 }
 
 impl Perm {
     /// No access at all.
-    pub const NONE: Perm = Perm {
+    pub(crate) const NONE: Perm = Perm {
         read: false,
         write: false,
         execute: false,
     };
     /// Read-only.
-    pub const R: Perm = Perm {
+    pub(crate) const R: Perm = Perm {
         read: true,
         write: false,
         execute: false,
     };
     /// Read and write.
-    pub const RW: Perm = Perm {
+    pub(crate) const RW: Perm = Perm {
         read: true,
         write: true,
         execute: false,
     };
     /// Read and execute.
-    pub const RX: Perm = Perm {
+    pub(crate) const RX: Perm = Perm {
         read: true,
         write: false,
         execute: true,
     };
     /// Read, write and execute.
-    pub const RWX: Perm = Perm {
+    pub(crate) const RWX: Perm = Perm {
         read: true,
         write: true,
         execute: true,
@@ -141,16 +141,16 @@ impl Perm {
 
 /// Arch-neutral attributes of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MemAttrs {
+pub(crate) struct MemAttrs {
     /// Memory type.
-    pub kind: MemKind,
+    pub(crate) kind: MemKind,
     /// Access permissions.
-    pub perm: Perm,
+    pub(crate) perm: Perm,
 }
 
 impl MemAttrs {
     /// Normal memory with `perm`.
-    pub const fn normal(perm: Perm) -> Self {
+    pub(crate) const fn normal(perm: Perm) -> Self {
         Self {
             kind: MemKind::Normal,
             perm,
@@ -158,7 +158,7 @@ impl MemAttrs {
     }
 
     /// Device memory with `perm`.
-    pub const fn device(perm: Perm) -> Self {
+    pub(crate) const fn device(perm: Perm) -> Self {
         Self {
             kind: MemKind::Device,
             perm,
@@ -168,7 +168,7 @@ impl MemAttrs {
 
 /// What a descriptor means, as decoded by a [`DescriptorFormat`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decoded {
+pub(crate) enum Decoded {
     /// Translation fault: nothing mapped through this entry.
     Invalid,
     /// Points to the next-level table at this physical address.
@@ -187,7 +187,7 @@ pub enum Decoded {
 /// Implemented by [`VirtAddr`] (hypervisor stage 1) and [`GuestPhysAddr`]
 /// (stage 2). Each [`DescriptorFormat`] names exactly one, so a stage-2
 /// table cannot be handed a virtual address or vice versa.
-pub trait InputAddress: Copy {
+pub(crate) trait InputAddress: Copy {
     /// Wraps a raw address.
     fn from_raw(raw: u64) -> Self;
     /// The raw address.
@@ -220,7 +220,7 @@ impl InputAddress for GuestPhysAddr {
 /// format may lay out entries differently per level. The builder only ever
 /// stores what these functions return and only interprets entries through
 /// [`DescriptorFormat::decode`].
-pub trait DescriptorFormat {
+pub(crate) trait DescriptorFormat {
     /// Input addresses of this regime ([`VirtAddr`] or [`GuestPhysAddr`]).
     type Input: InputAddress;
 
@@ -256,19 +256,19 @@ pub trait DescriptorFormat {
 
 /// One 4 KiB translation table: 512 raw entries, naturally aligned.
 #[repr(C, align(4096))]
-pub struct Table(pub [u64; ENTRIES_PER_TABLE]);
+pub(crate) struct Table(pub [u64; ENTRIES_PER_TABLE]);
 
 impl Table {
     /// An all-zero table, for initialising pools in `static`s
     /// (`[Table::ZEROED; N]`). The builder refills each table it takes with
     /// the format's invalid entry, so zero need not mean invalid.
-    pub const ZEROED: Table = Table([0; ENTRIES_PER_TABLE]);
+    pub(crate) const ZEROED: Table = Table([0; ENTRIES_PER_TABLE]);
 }
 
 /// Why a [`TablePool`] or [`PageTable`] could not be set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum SetupError {
+pub(crate) enum SetupError {
     /// The start level cannot resolve that many input-address bits, or
     /// needs fewer levels (concatenated root tables are not supported).
     UnsupportedGeometry,
@@ -284,7 +284,7 @@ pub enum SetupError {
 /// Why [`PageTable::map`] refused a mapping. Nothing was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum MapError {
+pub(crate) enum MapError {
     /// The input, output or size is not a multiple of 4 KiB.
     Misaligned,
     /// The size is zero.
@@ -310,7 +310,7 @@ pub enum MapError {
 /// Tables are handed out in order and never returned. On the target the
 /// hypervisor identity-maps its memory, so [`TablePool::identity`] derives
 /// the base from the slice's address; host tests pass a fake base.
-pub struct TablePool<'a> {
+pub(crate) struct TablePool<'a> {
     tables: &'a mut [Table],
     base: PhysAddr,
     used: usize,
@@ -318,7 +318,7 @@ pub struct TablePool<'a> {
 
 impl<'a> TablePool<'a> {
     /// A pool over `tables`, the first of which lives at physical `base`.
-    pub fn new(tables: &'a mut [Table], base: PhysAddr) -> Result<Self, SetupError> {
+    pub(crate) fn new(tables: &'a mut [Table], base: PhysAddr) -> Result<Self, SetupError> {
         if !base.is_aligned(PAGE_SIZE) {
             return Err(SetupError::PoolMisaligned);
         }
@@ -335,23 +335,23 @@ impl<'a> TablePool<'a> {
 
     /// A pool whose physical base is the address of `tables` (for an
     /// identity-mapped hypervisor, where PA == VA).
-    pub fn identity(tables: &'a mut [Table]) -> Result<Self, SetupError> {
+    pub(crate) fn identity(tables: &'a mut [Table]) -> Result<Self, SetupError> {
         let base = PhysAddr::new(tables.as_ptr().addr() as u64);
         Self::new(tables, base)
     }
 
     /// Number of tables in the pool.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.tables.len()
     }
 
     /// Number of tables handed out so far.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used
     }
 
     /// Physical address of the first table.
-    pub fn base(&self) -> PhysAddr {
+    pub(crate) fn base(&self) -> PhysAddr {
         self.base
     }
 
@@ -391,7 +391,7 @@ impl<'a> TablePool<'a> {
 }
 
 /// A translation table tree in the layout of format `F`.
-pub struct PageTable<'a, F: DescriptorFormat> {
+pub(crate) struct PageTable<'a, F: DescriptorFormat> {
     pool: TablePool<'a>,
     root: usize,
     start_level: Level,
@@ -404,7 +404,7 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     /// An empty tree whose root is at `start_level` and which translates
     /// input addresses below `1 << input_bits` (e.g. level 0 with 40 to 48
     /// bits, level 1 with 31 to 39). Takes the root from `pool`.
-    pub fn new(
+    pub(crate) fn new(
         mut pool: TablePool<'a>,
         start_level: Level,
         input_bits: u32,
@@ -430,40 +430,40 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     }
 
     /// Physical address of the root table (for TTBR0_EL2, VTTBR_EL2, ...).
-    pub fn root(&self) -> PhysAddr {
+    pub(crate) fn root(&self) -> PhysAddr {
         self.pool.address_of(self.root)
     }
 
     /// Level of the root table.
-    pub fn start_level(&self) -> Level {
+    pub(crate) fn start_level(&self) -> Level {
         self.start_level
     }
 
     /// Number of input-address bits translated.
-    pub fn input_bits(&self) -> u32 {
+    pub(crate) fn input_bits(&self) -> u32 {
         self.input_bits
     }
 
     /// Tables taken from the pool so far, root included.
-    pub fn tables_used(&self) -> usize {
+    pub(crate) fn tables_used(&self) -> usize {
         self.pool.used()
     }
 
     /// Total tables in the pool.
-    pub fn tables_capacity(&self) -> usize {
+    pub(crate) fn tables_capacity(&self) -> usize {
         self.pool.capacity()
     }
 
     /// Number of leaves written at `level` (1: 1 GiB blocks, 2: 2 MiB
     /// blocks, 3: 4 KiB pages; always 0 at level 0).
-    pub fn blocks_at(&self, level: Level) -> usize {
+    pub(crate) fn blocks_at(&self, level: Level) -> usize {
         self.blocks[level.slot()]
     }
 
     /// Maps `size` bytes at `input` to `output` with `attrs`, using the
     /// largest blocks that the alignment of both addresses and the remaining
     /// size allow. All-or-nothing: on error nothing has changed.
-    pub fn map(
+    pub(crate) fn map(
         &mut self,
         input: F::Input,
         output: PhysAddr,
@@ -500,7 +500,7 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     }
 
     /// Output address and attributes that `input` translates to, if mapped.
-    pub fn translate(&self, input: F::Input) -> Option<(PhysAddr, MemAttrs)> {
+    pub(crate) fn translate(&self, input: F::Input) -> Option<(PhysAddr, MemAttrs)> {
         let input = input.to_raw();
         if input >> self.input_bits != 0 {
             return None;
@@ -526,7 +526,7 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     /// in the tree, in ascending input order: an audit of everything the
     /// tables map, not just of what was asked for (the isolation tests use
     /// it). Entries pointing outside the pool are skipped.
-    pub fn for_each_mapping(&self, mut visit: impl FnMut(u64, PhysAddr, u64, MemAttrs)) {
+    pub(crate) fn for_each_mapping(&self, mut visit: impl FnMut(u64, PhysAddr, u64, MemAttrs)) {
         self.walk(self.start_level, self.root, 0, &mut visit);
     }
 

@@ -11,8 +11,9 @@
 //! 5. `secondary_entry` only: enable the MMU with the configuration the boot
 //!    CPU published (see below) *before touching memory through the stack*,
 //! 6. select SP_EL2 (SPSel = 1), load the CPU's stack top (slot `index` of
-//!    [`STACKS`]: `STACKS + (index + 1) * STACK_STRIDE`), store the CPU
-//!    index in TPIDR_EL2 and call `boot_main(index)` / `secondary_main(index)`.
+//!    `stacks::STACKS`: `STACKS + (index + 1) * STACK_STRIDE`), store the
+//!    CPU index in TPIDR_EL2 and call `boot_main(index)` /
+//!    `secondary_main(index)`.
 //!
 //! Why secondaries turn the MMU on in assembly: with the MMU off their stack
 //! writes would be non-cacheable and go straight to RAM, while a CPU that
@@ -22,96 +23,12 @@
 //! on avoids the problem entirely (Linux/Xen do the same).
 
 use core::arch::global_asm;
-use core::cell::UnsafeCell;
-use core::mem::{align_of, offset_of, size_of};
-use core::ops::Range;
+use core::mem::{offset_of, size_of};
 
-use super::mmu::{self, SecondaryMmuConfig};
-use super::platform::{MAX_CPUS, STACK_GUARD_SIZE, STACK_SIZE};
+use super::el2_mmu::{self, SecondaryMmuConfig};
+use super::platform::MAX_CPUS;
+use super::stacks::{OVERFLOW_STACK_SIZE, STACK_STRIDE, STACKS};
 use crate::config::{CPUS, CpuDesc};
-
-/// Size of the per-CPU stack used to report a stack overflow.
-pub const OVERFLOW_STACK_SIZE: usize = STACK_SIZE - STACK_GUARD_SIZE;
-
-/// One CPU's stack slot, `2 * STACK_SIZE` bytes, aligned to its size:
-///
-/// ```text
-///   slot + 2*STACK_SIZE  +------------------+  <- initial SP_EL2
-///                        |  stack           |     SP bit log2(STACK_SIZE) == 1
-///   slot + STACK_SIZE    +------------------+
-///                        |  guard (unmapped)|     SP bit log2(STACK_SIZE) == 0
-///                        +------------------+
-///                        |  overflow stack  |
-///   slot                 +------------------+
-/// ```
-///
-/// Because of the alignment, "SP is inside the stack" is equivalent to bit
-/// log2(STACK_SIZE) of SP being set, which the exception vectors test before
-/// touching memory (same trick as Linux's VMAP_STACK check).
-#[repr(C, align(32768))]
-struct CpuStack {
-    overflow: [u8; OVERFLOW_STACK_SIZE],
-    guard: [u8; STACK_GUARD_SIZE],
-    stack: [u8; STACK_SIZE],
-}
-
-/// All per-CPU stacks. Only ever accessed through SP; never read by Rust.
-#[repr(transparent)]
-struct Stacks(UnsafeCell<[CpuStack; MAX_CPUS]>);
-
-// SAFETY: Rust code never creates references into the stacks; each CPU uses
-// exclusively its own slot, and only through its stack pointer.
-unsafe impl Sync for Stacks {}
-
-const STACK_STRIDE: usize = size_of::<CpuStack>();
-/// Bit of SP that is set iff SP points into a CPU's (non-overflowed) stack.
-pub const STACK_SP_BIT: u32 = STACK_SIZE.trailing_zeros();
-const _: () = assert!(
-    STACK_SIZE.is_power_of_two() && STACK_SIZE >= 8192,
-    "STACK_SIZE: power of two >= 8 KiB"
-);
-const _: () = assert!(
-    STACK_GUARD_SIZE.is_multiple_of(4096) && STACK_GUARD_SIZE > 0 && OVERFLOW_STACK_SIZE >= 4096,
-    "guard must be whole pages and leave at least a page of overflow stack"
-);
-const _: () = assert!(
-    align_of::<CpuStack>() == 2 * STACK_SIZE && STACK_STRIDE == 2 * STACK_SIZE,
-    "CpuStack's align(..) literal must be 2 * STACK_SIZE"
-);
-
-#[unsafe(link_section = ".stacks")]
-static STACKS: Stacks = Stacks(UnsafeCell::new(
-    [const {
-        CpuStack {
-            overflow: [0; OVERFLOW_STACK_SIZE],
-            guard: [0; STACK_GUARD_SIZE],
-            stack: [0; STACK_SIZE],
-        }
-    }; MAX_CPUS],
-));
-
-/// Physical address ranges of the per-CPU stack guards, in ascending order.
-/// They must stay unmapped.
-pub fn stack_guard_ranges() -> impl Iterator<Item = Range<u64>> {
-    let base = STACKS.0.get() as u64;
-    (0..MAX_CPUS as u64).map(move |cpu| {
-        let start = base + cpu * STACK_STRIDE as u64 + OVERFLOW_STACK_SIZE as u64;
-        start..start + STACK_GUARD_SIZE as u64
-    })
-}
-
-/// The initial (highest) stack address of `cpu`'s stack.
-pub fn stack_top(cpu: usize) -> u64 {
-    STACKS.0.get() as u64 + (cpu as u64 + 1) * STACK_STRIDE as u64
-}
-
-/// Entry point for CPUs started with PSCI CPU_ON (context id = CPU index).
-pub fn secondary_entry_pa() -> u64 {
-    unsafe extern "C" {
-        fn secondary_entry();
-    }
-    secondary_entry as *const () as u64
-}
 
 global_asm!(
     r#"
@@ -320,13 +237,13 @@ __bulkhead_set_stack:
     stacks = sym STACKS,
     stride = const STACK_STRIDE,
     overflow_size = const OVERFLOW_STACK_SIZE,
-    overflow_handler = sym super::exception::handle_stack_overflow,
-    mmu_cfg = sym mmu::SECONDARY_MMU_CONFIG,
+    overflow_handler = sym super::vectors::handle_stack_overflow,
+    mmu_cfg = sym el2_mmu::SECONDARY_MMU_CONFIG,
     cfg_mair = const offset_of!(SecondaryMmuConfig, mair),
     cfg_tcr = const offset_of!(SecondaryMmuConfig, tcr),
     cfg_ttbr0 = const offset_of!(SecondaryMmuConfig, ttbr0),
     cfg_sctlr = const offset_of!(SecondaryMmuConfig, sctlr),
-    sctlr_off = const mmu::SCTLR_EL2_MMU_OFF,
+    sctlr_off = const el2_mmu::SCTLR_EL2_MMU_OFF,
     hcr = const super::cpu::HCR_EL2_INIT,
     cptr = const super::cpu::CPTR_EL2_INIT,
 );

@@ -11,20 +11,20 @@ use super::platform::MAX_CPUS;
 
 /// Affinity fields of MPIDR_EL1 (Aff3 = bits 39:32, Aff2:Aff1:Aff0 = bits 23:0).
 /// This is also the format PSCI CPU_ON expects for its target argument.
-pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+pub(crate) const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 
 /// HCR_EL2 value set by the entry code: lower ELs are AArch64, nothing is
 /// trapped or routed yet, and crucially E2H = 0 (non-VHE register layout,
 /// which the MMU code assumes).
-pub const HCR_EL2_INIT: u64 = HCR_EL2::RW::EL1IsAarch64.value;
+pub(crate) const HCR_EL2_INIT: u64 = HCR_EL2::RW::EL1IsAarch64.value;
 
 /// CPTR_EL2 value set by the entry code (E2H = 0 layout): only the RES1 bits
 /// (13:12, 9:0). TFP = 0, so EL2 may use FP/SIMD; TTA = 0; TCPAC = 0.
-pub const CPTR_EL2_INIT: u64 = 0x33ff;
+pub(crate) const CPTR_EL2_INIT: u64 = 0x33ff;
 
 /// Current exception level (0-3).
 #[inline]
-pub fn current_el() -> u64 {
+pub(crate) fn current_el() -> u64 {
     CurrentEL.read(CurrentEL::EL)
 }
 
@@ -32,7 +32,7 @@ pub fn current_el() -> u64 {
 ///
 /// `_start` / `secondary_entry` store it in TPIDR_EL2 before any Rust runs.
 #[inline]
-pub fn current_index() -> usize {
+pub(crate) fn current_index() -> usize {
     // The entry code only ever stores an index < MAX_CPUS; clamp anyway so a
     // corrupted register can never turn into an out-of-bounds index.
     let index = TPIDR_EL2.get() as usize;
@@ -41,13 +41,13 @@ pub fn current_index() -> usize {
 
 /// Raw MPIDR_EL1 of the executing CPU.
 #[inline]
-pub fn mpidr() -> u64 {
+pub(crate) fn mpidr() -> u64 {
     MPIDR_EL1.get()
 }
 
 /// Mask debug, SError, IRQ and FIQ on this CPU.
 #[inline]
-pub fn mask_all_exceptions() {
+pub(crate) fn mask_all_exceptions() {
     DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
     barrier::isb(barrier::SY);
 }
@@ -58,13 +58,13 @@ pub fn mask_all_exceptions() {
 /// The DSB is required: SEV is not ordered by DMB, so without it a woken CPU
 /// could observe the event before the store that it is waiting for.
 #[inline]
-pub fn publish_and_sev() {
+pub(crate) fn publish_and_sev() {
     barrier::dsb(barrier::ISH);
     asm::sev();
 }
 
 /// Stop this CPU for good: all exceptions masked, WFI forever.
-pub fn halt() -> ! {
+pub(crate) fn halt() -> ! {
     mask_all_exceptions();
     loop {
         asm::wfi();
@@ -77,7 +77,7 @@ pub fn halt() -> ! {
 ///
 /// Only touches CNTHCTL_EL2.{EVNTEN,EVNTDIR,EVNTI}; the EL1 timer trap bits
 /// are left for the guest-management code.
-pub fn enable_event_stream() {
+pub(crate) fn enable_event_stream() {
     const EVNTEN: u64 = 1 << 2;
     const EVNTDIR: u64 = 1 << 3;
     const EVNTI_SHIFT: u64 = 4;
@@ -96,7 +96,7 @@ pub fn enable_event_stream() {
 
 /// System counter frequency. Falls back to 1 MHz if firmware left CNTFRQ_EL0
 /// unprogrammed (it is only a reset-unknown register that EL3 should set).
-pub fn counter_frequency_hz() -> u64 {
+pub(crate) fn counter_frequency_hz() -> u64 {
     match CNTFRQ_EL0.get() & 0xffff_ffff {
         0 => 1_000_000,
         f => f,
@@ -105,7 +105,7 @@ pub fn counter_frequency_hz() -> u64 {
 
 /// Current system counter value.
 #[inline]
-pub fn counter() -> u64 {
+pub(crate) fn counter() -> u64 {
     // ISB: prevent the counter read from being speculated ahead of earlier code.
     barrier::isb(barrier::SY);
     CNTPCT_EL0.get()
@@ -113,17 +113,17 @@ pub fn counter() -> u64 {
 
 /// A point in time, in system counter ticks.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(u64);
+pub(crate) struct Deadline(u64);
 
 impl Deadline {
     /// A deadline `micros` microseconds from now.
-    pub fn after_micros(micros: u64) -> Self {
+    pub(crate) fn after_micros(micros: u64) -> Self {
         let ticks = counter_frequency_hz().saturating_mul(micros) / 1_000_000;
         Self(counter().saturating_add(ticks))
     }
 
     /// Whether the deadline has passed.
-    pub fn expired(self) -> bool {
+    pub(crate) fn expired(self) -> bool {
         counter() >= self.0
     }
 }

@@ -22,9 +22,9 @@ use super::platform::MAX_CPUS;
 use crate::config::{CPUS, PLATFORM};
 
 /// The SGI the hypervisor uses to kick a core.
-pub const KICK_SGI: u32 = 15;
+pub(crate) const KICK_SGI: u32 = 15;
 /// The SGI telling a core it has virtual interrupts to inject.
-pub const INJECT_SGI: u32 = 14;
+pub(crate) const INJECT_SGI: u32 = 14;
 /// INTIDs at or above this are special (spurious).
 const SPURIOUS: u32 = 1020;
 
@@ -152,7 +152,7 @@ fn redistributor(mpidr: u64) -> Option<u64> {
 }
 
 /// Distributor set-up, once, on the boot core.
-pub fn init_distributor() {
+pub(crate) fn init_distributor() {
     if is_v3() {
         // Every shared interrupt in group 1 (the hypervisor takes group 1
         // as IRQs at EL2; group 0 would arrive as FIQs), all disabled until
@@ -178,7 +178,7 @@ pub fn init_distributor() {
 }
 
 /// Per-core set-up: the kick SGI enabled in group 1, the CPU interface on.
-pub fn init_cpu() {
+pub(crate) fn init_cpu() {
     if is_v3() {
         let mpidr = cpu::mpidr();
         let Some(frame) = redistributor(mpidr) else {
@@ -245,20 +245,20 @@ pub fn init_cpu() {
 /// GICC_PMR with its value makes QEMU re-evaluate; on hardware it is a
 /// harmless write. Called before the hypervisor waits for an interrupt on a
 /// guest's behalf (trapped WFI).
-pub fn refresh() {
+pub(crate) fn refresh() {
     if !is_v3() {
         cpu_interface().pmr.set(0xff);
     }
 }
 
 /// Sends the kick to physical CPU `cpu`.
-pub fn kick(cpu: usize) {
+pub(crate) fn kick(cpu: usize) {
     send_sgi(KICK_SGI, cpu);
 }
 
 /// Sends SGI `intid` (the kick, or the vGIC's inject notification) to
 /// physical CPU `cpu`.
-pub fn send_sgi(intid: u32, cpu: usize) {
+pub(crate) fn send_sgi(intid: u32, cpu: usize) {
     let Some(desc) = CPUS.get(cpu) else {
         return;
     };
@@ -285,7 +285,7 @@ pub fn send_sgi(intid: u32, cpu: usize) {
 /// or `None` for a spurious one. The caller ends it with
 /// [`end_of_interrupt`] and, unless a guest's EOI will (HW-linked), with
 /// [`deactivate`].
-pub fn acknowledge() -> Option<u32> {
+pub(crate) fn acknowledge() -> Option<u32> {
     let intid = if is_v3() {
         let iar: u64;
         // SAFETY: reading ICC_IAR1_EL1 acknowledges the highest-priority
@@ -300,7 +300,7 @@ pub fn acknowledge() -> Option<u32> {
 
 /// Drops the running priority of `intid` (GICv3: EOImode 1, so the
 /// interrupt stays active until [`deactivate`] or a guest's EOI).
-pub fn end_of_interrupt(intid: u32) {
+pub(crate) fn end_of_interrupt(intid: u32) {
     if is_v3() {
         // SAFETY: ends (priority drop) the interrupt this core acknowledged.
         unsafe {
@@ -312,7 +312,7 @@ pub fn end_of_interrupt(intid: u32) {
 }
 
 /// Deactivates `intid` (EOImode 1 on both versions).
-pub fn deactivate(intid: u32) {
+pub(crate) fn deactivate(intid: u32) {
     if is_v3() {
         // SAFETY: deactivates an interrupt this core acknowledged.
         unsafe {
@@ -328,7 +328,7 @@ fn bit(intid: u32) -> (usize, u32) {
 }
 
 /// Enables or disables shared interrupt `intid` at the distributor.
-pub fn spi_enable(intid: u32, on: bool) {
+pub(crate) fn spi_enable(intid: u32, on: bool) {
     let (word, mask) = bit(intid);
     let gicd = distributor();
     if let (Some(set), Some(clear)) = (gicd.isenabler.get(word), gicd.icenabler.get(word)) {
@@ -337,7 +337,7 @@ pub fn spi_enable(intid: u32, on: bool) {
 }
 
 /// Sets or clears the pending state of shared interrupt `intid`.
-pub fn spi_pending(intid: u32, on: bool) {
+pub(crate) fn spi_pending(intid: u32, on: bool) {
     let (word, mask) = bit(intid);
     let gicd = distributor();
     if let (Some(set), Some(clear)) = (gicd.ispendr.get(word), gicd.icpendr.get(word)) {
@@ -346,7 +346,7 @@ pub fn spi_pending(intid: u32, on: bool) {
 }
 
 /// Sets or clears the active state of shared interrupt `intid`.
-pub fn spi_active(intid: u32, on: bool) {
+pub(crate) fn spi_active(intid: u32, on: bool) {
     let (word, mask) = bit(intid);
     let gicd = distributor();
     if let (Some(set), Some(clear)) = (gicd.isactiver.get(word), gicd.icactiver.get(word)) {
@@ -355,14 +355,14 @@ pub fn spi_active(intid: u32, on: bool) {
 }
 
 /// Sets the priority of shared interrupt `intid`.
-pub fn spi_priority(intid: u32, priority: u8) {
+pub(crate) fn spi_priority(intid: u32, priority: u8) {
     if let Some(register) = distributor().ipriorityr.get(intid as usize) {
         register.set(priority);
     }
 }
 
 /// Makes shared interrupt `intid` edge- (true) or level-triggered.
-pub fn spi_config(intid: u32, edge: bool) {
+pub(crate) fn spi_config(intid: u32, edge: bool) {
     let gicd = distributor();
     if let Some(register) = gicd.icfgr.get((intid / 16) as usize) {
         let shift = (intid % 16) * 2 + 1;
@@ -372,7 +372,7 @@ pub fn spi_config(intid: u32, edge: bool) {
 }
 
 /// Routes shared interrupt `intid` to physical CPU `cpu`.
-pub fn spi_route(intid: u32, cpu: usize) {
+pub(crate) fn spi_route(intid: u32, cpu: usize) {
     let Some(desc) = CPUS.get(cpu) else {
         return;
     };
@@ -390,7 +390,7 @@ pub fn spi_route(intid: u32, cpu: usize) {
 
 /// Clears software-generated interrupt `intid` (from every sender) if it
 /// is pending at this core.
-pub fn clear_pending_sgi(intid: u32) {
+pub(crate) fn clear_pending_sgi(intid: u32) {
     if intid >= 16 {
         return;
     }
@@ -409,7 +409,7 @@ pub fn clear_pending_sgi(intid: u32) {
 /// this core: a vCPU stopped while its guest handled a hardware-linked
 /// interrupt never deactivated it, and its successor would never get that
 /// interrupt again.
-pub fn ppi_reset_state(intid: u32) {
+pub(crate) fn ppi_reset_state(intid: u32) {
     if !(16..32).contains(&intid) {
         return;
     }
@@ -426,7 +426,7 @@ pub fn ppi_reset_state(intid: u32) {
 }
 
 /// Enables or disables private interrupt `intid` (PPI) on this core.
-pub fn ppi_enable(intid: u32, on: bool) {
+pub(crate) fn ppi_enable(intid: u32, on: bool) {
     if intid >= 32 {
         return;
     }

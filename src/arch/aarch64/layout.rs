@@ -14,16 +14,16 @@ unsafe extern "C" {
 
 /// Everything the hypervisor may have written before its MMU was enabled:
 /// `.data`, `.bss`, page tables and stacks.
-pub fn writable_image() -> Range<u64> {
+pub(crate) fn writable_image() -> Range<u64> {
     (&raw const __data_start) as u64..(&raw const __hv_end) as u64
 }
 
 /// Code: mapped read-execute.
-pub fn text() -> Range<u64> {
+pub(crate) fn text() -> Range<u64> {
     (&raw const __text_start) as u64..(&raw const __text_end) as u64
 }
 
 /// Read-only data: mapped read-only, never executable.
-pub fn rodata() -> Range<u64> {
+pub(crate) fn rodata() -> Range<u64> {
     (&raw const __rodata_start) as u64..(&raw const __rodata_end) as u64
 }

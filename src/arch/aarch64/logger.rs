@@ -24,7 +24,7 @@ const FREE: usize = usize::MAX;
 static OWNER: AtomicUsize = AtomicUsize::new(FREE);
 /// Set by the exception handler when a semihosting call trapped (no host):
 /// logging then stops instead of trapping on every frame.
-pub static SEMIHOSTING_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+pub(crate) static SEMIHOSTING_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
 const HANDLE_UNOPENED: isize = -2;
 

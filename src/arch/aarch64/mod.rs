@@ -1,63 +1,85 @@
-//! AArch64 at EL2.
+//! AArch64 at EL2: the [`Aarch64`] back end.
 //!
-//! `descriptors` (pure encodings) builds everywhere so it is unit-tested on
-//! the host; everything that touches registers builds for the target only.
+//! `model` (pure decoding and device models) builds everywhere and is
+//! unit-tested on the host; everything else touches registers and builds
+//! for the target only. In layers (nothing calls upward):
 //!
-//! Boot: `boot` (entry assembly, per-core stacks) -> `start` (the boot
-//! flow), with `exception` (EL2 vectors), `mmu` (EL2 map and MMU enable),
-//! `pl011` + `console` (the hypervisor's UART), `psci` (firmware calls),
-//! `smp` (bringing cores up and stopping them), `panic`, and `logger` +
-//! `semihosting` (defmt records off the console).
+//! - drivers and helpers, which never name the running hypervisor:
+//!   `cpu` (identity, barriers, waiting), `stacks`, `layout` (linker
+//!   symbols), `el2_mmu` (the EL2 map and MMU), `pl011` (the console UART),
+//!   `firmware` (PSCI and SMCCC calls to EL3), `secondaries` (bringing the
+//!   other cores up), `gic`, `vgic_v2` and `vgic_v3` (the physical GIC and
+//!   the virtual CPU interfaces), `virtual_interrupts` (the cells' vGIC at
+//!   run time), `timer`, `guest_memory` (stage 2, image loading), `vcpu`
+//!   (EL2 controls, entering a guest), `inject` (exceptions into a guest),
+//!   `trap_frame`, `semihosting` and `logger`;
+//! - `back_end`: `impl Arch for Aarch64`, on those;
+//! - entry points, which use [`HV`]: `boot` (entry assembly) and `start`
+//!   (the Rust entries), `vectors` (the EL2 exception vectors), `guest_exit`
+//!   (what each exit means and its answer), `fatal` (unhandled exceptions,
+//!   stack overflows, the panic handler).
 
-pub mod model;
+pub(crate) mod model;
 
 #[cfg(target_os = "none")]
-pub mod boot;
+mod back_end;
 #[cfg(target_os = "none")]
-pub mod calls;
+mod boot;
 #[cfg(target_os = "none")]
-pub mod cells;
+mod cpu;
 #[cfg(target_os = "none")]
-pub mod console;
+mod el2_mmu;
 #[cfg(target_os = "none")]
-pub mod cpu;
+mod fatal;
 #[cfg(target_os = "none")]
-pub mod exception;
+mod firmware;
 #[cfg(target_os = "none")]
-pub mod fault;
+mod gic;
 #[cfg(target_os = "none")]
-pub mod gic;
+mod guest_exit;
 #[cfg(target_os = "none")]
-pub mod layout;
+mod guest_memory;
 #[cfg(target_os = "none")]
-pub mod logger;
+mod inject;
 #[cfg(target_os = "none")]
-pub mod mmu;
+mod layout;
 #[cfg(target_os = "none")]
-pub mod panic;
+mod logger;
 #[cfg(target_os = "none")]
-pub mod pl011;
+mod pl011;
 #[cfg(target_os = "none")]
-pub mod platform;
+mod platform;
 #[cfg(target_os = "none")]
-pub mod psci;
+mod secondaries;
 #[cfg(target_os = "none")]
-pub mod semihosting;
+mod semihosting;
 #[cfg(target_os = "none")]
-pub mod smp;
+mod stacks;
 #[cfg(target_os = "none")]
-pub mod start;
+mod start;
 #[cfg(target_os = "none")]
-pub mod timer;
+mod timer;
 #[cfg(target_os = "none")]
-pub mod trap;
+mod trap_frame;
 #[cfg(target_os = "none")]
-pub mod vconsole;
+mod vcpu;
 #[cfg(target_os = "none")]
-pub mod vcpu;
+mod vectors;
 #[cfg(target_os = "none")]
-pub mod vgic;
+mod vgic_v2;
 #[cfg(target_os = "none")]
-pub mod vgic_v2;
+mod vgic_v3;
 #[cfg(target_os = "none")]
-pub mod vgic_v3;
+mod virtual_interrupts;
+
+/// The AArch64 back end (`impl Arch` is in `back_end`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Aarch64;
+
+/// The running hypervisor.
+#[cfg(target_os = "none")]
+pub(crate) static HV: crate::hypervisor::Hypervisor<
+    Aarch64,
+    { crate::config::CPU_COUNT },
+    { crate::config::CELL_COUNT },
+> = crate::hypervisor::Hypervisor::new(Aarch64, &crate::config::CELL_NAMES);

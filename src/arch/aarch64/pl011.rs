@@ -1,11 +1,12 @@
 //! ARM PrimeCell PL011 UART driver (polled, transmit only in practice).
 
-use core::fmt;
-
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+use super::platform::{CONSOLE_BAUD_RATE, CONSOLE_UART_BASE, CONSOLE_UART_CLOCK_HZ};
+use crate::arch::ConsoleUart;
 
 register_bitfields! [u32,
     /// Data register.
@@ -84,7 +85,7 @@ register_bitfields! [u32,
 
 register_structs! {
     /// PL011 register block (only the registers this driver uses are named).
-    pub Pl011Registers {
+    pub(super) Pl011Registers {
         (0x000 => dr: ReadWrite<u32, DR::Register>),
         (0x004 => _reserved0),
         (0x018 => fr: ReadOnly<u32, FR::Register>),
@@ -103,7 +104,7 @@ register_structs! {
 
 /// Reasons [`Pl011::init`] can refuse a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pl011Error {
+pub(super) enum Pl011Error {
     /// The requested baud rate cannot be derived from the reference clock.
     UnsupportedBaudRate {
         /// UARTCLK in Hz.
@@ -118,7 +119,7 @@ pub enum Pl011Error {
 const DRAIN_SPIN_LIMIT: u32 = 1_000_000;
 
 /// A PL011 instance.
-pub struct Pl011 {
+pub(crate) struct Pl011 {
     regs: &'static Pl011Registers,
 }
 
@@ -136,7 +137,7 @@ impl Pl011 {
     /// block that stays accessible (mapped as Device memory, or MMU off) for
     /// the rest of the program. Several instances for the same device may
     /// exist; callers must serialise their use or accept interleaved output.
-    pub const unsafe fn new(base: usize) -> Self {
+    pub(super) const unsafe fn new(base: usize) -> Self {
         // SAFETY: the caller guarantees `base` points at a live PL011 register
         // block; `Pl011Registers` is `repr(C)` and only contains
         // interior-mutable (volatile) register cells.
@@ -148,7 +149,7 @@ impl Pl011 {
     ///
     /// BAUDDIV = UARTCLK / (16 * baud) = IBRD + FBRD / 64, computed in 64ths and
     /// rounded to nearest.
-    pub const fn divisors(clock_hz: u32, baud: u32) -> Result<(u32, u32), Pl011Error> {
+    pub(super) const fn divisors(clock_hz: u32, baud: u32) -> Result<(u32, u32), Pl011Error> {
         let err = Pl011Error::UnsupportedBaudRate { clock_hz, baud };
         if baud == 0 {
             return Err(err);
@@ -165,7 +166,7 @@ impl Pl011 {
 
     /// Program the UART for `baud` 8N1 with FIFOs, all UART interrupts masked,
     /// transmitter and receiver enabled.
-    pub fn init(&self, clock_hz: u32, baud: u32) -> Result<(), Pl011Error> {
+    pub(super) fn init(&self, clock_hz: u32, baud: u32) -> Result<(), Pl011Error> {
         let (ibrd, fbrd) = Self::divisors(clock_hz, baud)?;
 
         // Let a character that firmware may still be shifting out finish, then
@@ -193,12 +194,12 @@ impl Pl011 {
 
     /// Raises the UART's interrupt while received data waits (receive and
     /// receive-timeout interrupts); reading the data clears it.
-    pub fn enable_receive_interrupt(&self) {
+    pub(super) fn enable_receive_interrupt(&self) {
         self.regs.imsc.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
     }
 
     /// Write one byte, waiting while the transmit FIFO is full.
-    pub fn putc(&self, byte: u8) {
+    pub(super) fn putc(&self, byte: u8) {
         while self.regs.fr.is_set(FR::TXFF) {
             core::hint::spin_loop();
         }
@@ -206,25 +207,22 @@ impl Pl011 {
     }
 
     /// One received byte, if the receive FIFO holds any.
-    pub fn try_getc(&self) -> Option<u8> {
+    pub(super) fn try_getc(&self) -> Option<u8> {
         if self.regs.fr.is_set(FR::RXFE) {
             return None;
         }
         Some((self.regs.dr.get() & 0xff) as u8)
     }
 
-    /// Writes raw bytes, turning `\n` into `\r\n`.
-    pub fn write_bytes(&self, bytes: &[u8]) {
+    /// Writes raw bytes.
+    pub(super) fn write_bytes(&self, bytes: &[u8]) {
         for &byte in bytes {
-            if byte == b'\n' {
-                self.putc(b'\r');
-            }
             self.putc(byte);
         }
     }
 
     /// Wait (bounded) until everything written so far has left the UART.
-    pub fn drain(&self) {
+    pub(super) fn drain(&self) {
         let mut spins = 0;
         while self.regs.fr.is_set(FR::BUSY) && spins < DRAIN_SPIN_LIMIT {
             core::hint::spin_loop();
@@ -233,14 +231,32 @@ impl Pl011 {
     }
 }
 
-impl fmt::Write for Pl011 {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
-            if byte == b'\n' {
-                self.putc(b'\r');
-            }
-            self.putc(byte);
-        }
-        Ok(())
+/// The console PL011 (the platform's; identity-mapped as Device memory
+/// by the EL2 map, and reachable as Device memory while the MMU is off).
+pub(super) fn console() -> Pl011 {
+    // SAFETY: the console UART from the generated platform table; see above.
+    unsafe { Pl011::new(CONSOLE_UART_BASE) }
+}
+
+/// Programs the console's line rate. Boot core, once.
+pub(super) fn init_console() -> Result<(), Pl011Error> {
+    console().init(CONSOLE_UART_CLOCK_HZ, CONSOLE_BAUD_RATE)
+}
+
+impl ConsoleUart for Pl011 {
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        Pl011::write_bytes(self, bytes);
+    }
+
+    fn read_byte(&mut self) -> Option<u8> {
+        self.try_getc()
+    }
+
+    fn drain(&mut self) {
+        Pl011::drain(self);
+    }
+
+    fn enable_receive_interrupt(&mut self) {
+        Pl011::enable_receive_interrupt(self);
     }
 }

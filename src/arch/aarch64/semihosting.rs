@@ -13,10 +13,10 @@ const SYS_OPEN: usize = 0x01;
 /// `SYS_WRITE`.
 const SYS_WRITE: usize = 0x05;
 /// `SYS_OPEN` mode "wb": create or truncate, binary.
-pub const MODE_WRITE_BINARY: usize = 5;
+pub(crate) const MODE_WRITE_BINARY: usize = 5;
 
 /// The instruction word of `hlt #0xf000`, for the exception handler.
-pub const HLT_SEMIHOSTING: u32 = 0xd45e_0000;
+pub(crate) const HLT_SEMIHOSTING: u32 = 0xd45e_0000;
 
 /// # Safety
 /// `param` must point to the parameter block `op` expects, valid for the
@@ -39,7 +39,7 @@ unsafe fn call(op: usize, param: usize) -> isize {
 
 /// Opens a host file; `path` ends with a NUL byte. Returns the handle, or a
 /// negative value on failure.
-pub fn open(path: &[u8], mode: usize) -> isize {
+pub(crate) fn open(path: &[u8], mode: usize) -> isize {
     if path.last() != Some(&0) {
         return -1;
     }
@@ -49,7 +49,7 @@ pub fn open(path: &[u8], mode: usize) -> isize {
 }
 
 /// Writes `data` to `handle`; returns the number of bytes not written.
-pub fn write(handle: isize, data: &[u8]) -> isize {
+pub(crate) fn write(handle: isize, data: &[u8]) -> isize {
     let block: [usize; 3] = [handle as usize, data.as_ptr() as usize, data.len()];
     // SAFETY: `block` and `data` live across the call; SYS_WRITE reads them.
     unsafe { call(SYS_WRITE, block.as_ptr() as usize) }

@@ -13,8 +13,8 @@ use aarch64_cpu::registers::{
     SPSR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 
-use super::exception::{FRAME_SIZE, TrapFrame};
-use super::{boot, cpu};
+use super::trap_frame::{FRAME_SIZE, TrapFrame};
+use super::{cpu, stacks};
 
 /// HCR_EL2 while a guest runs. Bits (Arm ARM D19.2.48):
 /// RW(31) EL1 is AArch64; TSW(22) trap data-cache set/way ops; TACR(21)
@@ -28,7 +28,7 @@ use super::{boot, cpu};
 /// invalidation stops all vCPUs; with FB set Linux took 9.6 s instead of
 /// about 1 s to bring up its second CPU). WFE is never trapped and WFI only on GICv2 ([`HCR_TWI`]): the core
 /// belongs to the cell.
-pub const HCR_GUEST: u64 = (1 << 41)
+pub(super) const HCR_GUEST: u64 = (1 << 41)
     | (1 << 40)
     | (1 << 31)
     | (1 << 22)
@@ -48,10 +48,10 @@ pub const HCR_GUEST: u64 = (1 << 41)
 /// makes the GIC re-evaluate its pending interrupts (`gic::refresh`), which
 /// QEMU's GICv2 model otherwise skips after a guest's EOI of a still
 /// asserted hardware-linked interrupt.
-pub const HCR_TWI: u64 = 1 << 13;
+pub(super) const HCR_TWI: u64 = 1 << 13;
 
 /// HCR_EL2 for this platform's guests.
-pub fn hcr_guest() -> u64 {
+pub(super) fn hcr_guest() -> u64 {
     if crate::config::PLATFORM.intc.version == 2 {
         HCR_GUEST | HCR_TWI
     } else {
@@ -83,16 +83,16 @@ fn vtcr_value() -> u64 {
 
 /// A vCPU's timer controls (see `timer`).
 #[derive(Clone, Copy, Debug)]
-pub struct TimerControls {
+pub(super) struct TimerControls {
     /// CNTVOFF_EL2.
-    pub cntvoff: u64,
+    pub(super) cntvoff: u64,
     /// CNTHCTL_EL2 bits 1:0 (EL1PCEN, EL1PCTEN).
-    pub cnthctl: u64,
+    pub(super) cnthctl: u64,
 }
 
 /// Programs this core's EL2 controls for a vCPU of a cell: stage-2 root and
 /// VMID, HCR_EL2, debug/PMU traps, the MPIDR the guest sees, counters.
-pub fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: TimerControls) {
+pub(super) fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: TimerControls) {
     VTCR_EL2.set(vtcr_value());
     VTTBR_EL2.set(stage2_root | (u64::from(vmid & 0xff) << 48));
     // Debug and PMU registers trap (they read as zero, writes are ignored):
@@ -156,10 +156,10 @@ fn reset_el1() {
 
 /// Enters the guest at `entry` (EL1h, MMU off, interrupts masked) with
 /// `x0 = arg` and every other register zero; this core's stack starts over.
-pub fn enter(entry: u64, arg: u64) -> ! {
+pub(super) fn enter(entry: u64, arg: u64) -> ! {
     reset_el1();
     SPSR_EL2.set(SPSR_EL1H_MASKED);
-    let top = boot::stack_top(cpu::current_index());
+    let top = stacks::stack_top(cpu::current_index());
     let frame_address = top - FRAME_SIZE as u64;
     let frame = TrapFrame::new(entry, SPSR_EL1H_MASKED, arg);
     // SAFETY: `frame_address` is the top of this core's own stack, which

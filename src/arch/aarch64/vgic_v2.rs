@@ -33,24 +33,24 @@ const HCR_EN: u32 = 1;
 const HCR_UIE: u32 = 1 << 1;
 
 /// Reads list register `n`.
-pub fn read_lr(n: usize) -> u32 {
+pub(crate) fn read_lr(n: usize) -> u32 {
     gich().lr.get(n).map_or(0, Readable::get)
 }
 
 /// Writes list register `n`.
-pub fn write_lr(n: usize, value: u32) {
+pub(crate) fn write_lr(n: usize, value: u32) {
     if let Some(lr) = gich().lr.get(n) {
         lr.set(value);
     }
 }
 
 /// Number of list registers (GICH_VTR.ListRegs + 1).
-pub fn list_register_count() -> usize {
+pub(crate) fn list_register_count() -> usize {
     ((gich().vtr.get() & 0x3f) + 1) as usize
 }
 
 /// Resets the virtual CPU interface for a vCPU that is about to start.
-pub fn reset() {
+pub(crate) fn reset() {
     for n in 0..list_register_count() {
         write_lr(n, 0);
     }
@@ -59,6 +59,6 @@ pub fn reset() {
 }
 
 /// Enables or disables the underflow maintenance interrupt.
-pub fn set_underflow_maintenance(on: bool) {
+pub(crate) fn set_underflow_maintenance(on: bool) {
     gich().hcr.set(if on { HCR_EN | HCR_UIE } else { HCR_EN });
 }

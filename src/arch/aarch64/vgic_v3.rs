@@ -9,7 +9,7 @@
 use core::arch::asm;
 
 /// Reads `ICH_LR<n>_EL2`.
-pub fn read_lr(n: usize) -> u64 {
+pub(crate) fn read_lr(n: usize) -> u64 {
     let value: u64;
     macro_rules! read {
         ($($i:literal),*) => {
@@ -27,7 +27,7 @@ pub fn read_lr(n: usize) -> u64 {
 }
 
 /// Writes `ICH_LR<n>_EL2`.
-pub fn write_lr(n: usize, value: u64) {
+pub(crate) fn write_lr(n: usize, value: u64) {
     macro_rules! write {
         ($($i:literal),*) => {
             match n {
@@ -44,7 +44,7 @@ pub fn write_lr(n: usize, value: u64) {
 }
 
 /// Number of list registers this core implements (ICH_VTR_EL2.ListRegs + 1).
-pub fn list_register_count() -> usize {
+pub(crate) fn list_register_count() -> usize {
     let vtr: u64;
     // SAFETY: reading ICH_VTR_EL2 has no side effects.
     unsafe { asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack, preserves_flags)) };
@@ -56,7 +56,7 @@ const HCR_EN: u64 = 1;
 const HCR_UIE: u64 = 1 << 1;
 
 /// Resets the virtual CPU interface for a vCPU that is about to start.
-pub fn reset() {
+pub(crate) fn reset() {
     for n in 0..list_register_count() {
         write_lr(n, 0);
     }
@@ -75,7 +75,7 @@ pub fn reset() {
 
 /// Enables or disables the underflow maintenance interrupt (raised when at
 /// most one list register holds an interrupt, so queued ones can follow).
-pub fn set_underflow_maintenance(on: bool) {
+pub(crate) fn set_underflow_maintenance(on: bool) {
     let value = if on { HCR_EN | HCR_UIE } else { HCR_EN };
     // SAFETY: as in `reset`.
     unsafe { asm!("msr ich_hcr_el2, {}", "isb", in(reg) value, options(nostack, preserves_flags)) };

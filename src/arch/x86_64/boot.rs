@@ -19,39 +19,47 @@ use core::arch::global_asm;
 use core::sync::atomic::AtomicU64;
 
 use crate::config::CPU_COUNT;
+use crate::sync::PerCpu;
 
 /// Physical address the AP trampoline is copied to (conventional memory
 /// below 1 MiB, outside every cell; SIPI vector 0x08).
-pub const TRAMPOLINE: u64 = 0x8000;
+pub(crate) const TRAMPOLINE: u64 = 0x8000;
 
 /// Stack size of every CPU.
-pub const STACK_SIZE: usize = 32 * 1024;
+pub(crate) const STACK_SIZE: usize = 32 * 1024;
 
 /// The stack of each CPU other than the boot CPU (which runs on the boot
 /// stack in the entry assembly).
 #[repr(C, align(4096))]
-pub struct Stacks(pub [[u8; STACK_SIZE]; CPU_COUNT]);
+pub(super) struct Stack([u8; STACK_SIZE]);
 
-/// Per-CPU stacks; CPU i uses `STACKS.0[i]` (the boot CPU's entry is unused).
-pub static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; CPU_COUNT]);
+/// Per-CPU stacks; CPU i uses element i (the boot CPU's is unused: it runs
+/// on `boot_stack`). Rust never reads or writes them.
+pub(super) static STACKS: PerCpu<Stack, CPU_COUNT> =
+    PerCpu::new([const { Stack([0; STACK_SIZE]) }; CPU_COUNT]);
+
+/// The initial (highest) address of CPU `cpu`'s stack.
+pub(super) fn stack_top(cpu: usize) -> u64 {
+    STACKS.base_address() + (cpu as u64 + 1) * STACK_SIZE as u64
+}
 
 /// CPU index the next AP takes (written by the boot CPU before the SIPI).
 #[unsafe(no_mangle)]
-pub static AP_CPU: AtomicU64 = AtomicU64::new(0);
+pub(crate) static AP_CPU: AtomicU64 = AtomicU64::new(0);
 /// Stack top the next AP takes (written by the boot CPU before the SIPI).
 #[unsafe(no_mangle)]
-pub static AP_STACK_TOP: AtomicU64 = AtomicU64::new(0);
+pub(crate) static AP_STACK_TOP: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" {
     static trampoline_start: u8;
     static trampoline_end: u8;
     /// The hypervisor's GDT (null, 64-bit code 0x08, data 0x10, 32-bit code
     /// 0x18).
-    pub static gdt64: u8;
+    pub(crate) static gdt64: u8;
 }
 
 /// The trampoline's bytes (to copy to [`TRAMPOLINE`]).
-pub fn trampoline() -> &'static [u8] {
+pub(crate) fn trampoline() -> &'static [u8] {
     // SAFETY: both symbols delimit the trampoline in `.rodata.trampoline`,
     // which the linker keeps in one piece; the bytes are never written.
     unsafe {
@@ -62,12 +70,12 @@ pub fn trampoline() -> &'static [u8] {
 }
 
 /// Selector of the hypervisor's 64-bit code segment.
-pub const CODE_SELECTOR: u16 = 0x08;
+pub(crate) const CODE_SELECTOR: u16 = 0x08;
 /// Selector of the hypervisor's data segment.
-pub const DATA_SELECTOR: u16 = 0x10;
+pub(crate) const DATA_SELECTOR: u16 = 0x10;
 /// Selector VM exits load into TR (the descriptor is never used: the
 /// hypervisor takes no privilege-changing interrupts).
-pub const TSS_SELECTOR: u16 = 0x20;
+pub(crate) const TSS_SELECTOR: u16 = 0x20;
 
 global_asm!(
     r#"

@@ -9,7 +9,7 @@ use x86_64::registers::model_specific::Msr;
 use crate::config::CPUS;
 
 /// `IA32_APIC_BASE`.
-pub const IA32_APIC_BASE: u32 = 0x1b;
+pub(crate) const IA32_APIC_BASE: u32 = 0x1b;
 /// `IA32_GS_BASE`: holds the CPU index while the hypervisor runs (the
 /// guest's GS base lives in its VMCS).
 const IA32_GS_BASE: u32 = 0xc000_0101;
@@ -21,10 +21,10 @@ const X2APIC_SVR: u32 = 0x80f;
 const X2APIC_LVT_LINT0: u32 = 0x835;
 const X2APIC_LVT_LINT1: u32 = 0x836;
 /// x2APIC interrupt command register.
-pub const X2APIC_ICR: u32 = 0x830;
+pub(crate) const X2APIC_ICR: u32 = 0x830;
 
 /// Reads MSR `msr`.
-pub fn rdmsr(msr: u32) -> u64 {
+pub(crate) fn rdmsr(msr: u32) -> u64 {
     // SAFETY: reading an MSR has no side effects on memory; every MSR the
     // hypervisor reads exists on CPUs that pass `vmx::check` (or is probed
     // only after CPUID says it exists).
@@ -36,32 +36,32 @@ pub fn rdmsr(msr: u32) -> u64 {
 /// # Safety
 /// The write must be valid for the MSR and must not break the hypervisor's
 /// own execution (paging, segmentation, its stack).
-pub unsafe fn wrmsr(msr: u32, value: u64) {
+pub(crate) unsafe fn wrmsr(msr: u32, value: u64) {
     // SAFETY: the caller's contract.
     unsafe { Msr::new(msr).write(value) }
 }
 
 /// CPUID `leaf`/`subleaf` as `[eax, ebx, ecx, edx]`.
-pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+pub(crate) fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
 /// Reads byte port `port`.
-pub fn inb(port: u16) -> u8 {
+pub(crate) fn inb(port: u16) -> u8 {
     // SAFETY: only the console UART and the Bochs power-off port are
     // accessed by the hypervisor; reading them has no memory effects.
     unsafe { Port::<u8>::new(port).read() }
 }
 
 /// Writes `value` to byte port `port`.
-pub fn outb(port: u16, value: u8) {
+pub(crate) fn outb(port: u16, value: u8) {
     // SAFETY: as for `inb`: the console UART, the Bochs power-off port.
     unsafe { Port::<u8>::new(port).write(value) }
 }
 
 /// Records `index` as this CPU's index (boot, before anything asks).
-pub fn set_index(index: usize) {
+pub(crate) fn set_index(index: usize) {
     // SAFETY: GS is not used by the hypervisor's code (no thread-locals);
     // VM exits restore the base from the VMCS host state, which is set from
     // this value.
@@ -69,23 +69,23 @@ pub fn set_index(index: usize) {
 }
 
 /// This CPU's index in `CPUS`.
-pub fn current_index() -> usize {
+pub(crate) fn current_index() -> usize {
     rdmsr(IA32_GS_BASE) as usize
 }
 
 /// The index in `CPUS` of the CPU with APIC id `apic_id`.
-pub fn index_of_apic_id(apic_id: u32) -> Option<usize> {
+pub(crate) fn index_of_apic_id(apic_id: u32) -> Option<usize> {
     CPUS.iter().position(|c| c.hw_id == u64::from(apic_id))
 }
 
 /// The initial APIC id of this CPU (CPUID, works before x2APIC is on).
-pub fn initial_apic_id() -> u32 {
+pub(crate) fn initial_apic_id() -> u32 {
     cpuid(1, 0)[1] >> 24
 }
 
 /// Switches this CPU's local APIC to x2APIC mode and software-enables it.
 /// Returns `false` if the CPU has no x2APIC.
-pub fn enable_x2apic() -> bool {
+pub(crate) fn enable_x2apic() -> bool {
     if cpuid(1, 0)[2] & (1 << 21) == 0 {
         return false;
     }
@@ -108,18 +108,18 @@ pub fn enable_x2apic() -> bool {
 
 /// Masks every line of both legacy 8259 interrupt controllers (the BIOS
 /// leaves the PIT's IRQ 0 enabled, delivered as vector 8 to the boot CPU).
-pub fn mask_legacy_pic() {
+pub(crate) fn mask_legacy_pic() {
     outb(0x21, 0xff);
     outb(0xa1, 0xff);
 }
 
 /// This CPU's x2APIC id.
-pub fn apic_id() -> u32 {
+pub(crate) fn apic_id() -> u32 {
     rdmsr(X2APIC_ID) as u32
 }
 
 /// Sends `icr` (x2APIC format: destination in bits 63:32).
-pub fn send_ipi(icr: u64) {
+pub(crate) fn send_ipi(icr: u64) {
     // SAFETY: the ICR write only sends an interrupt; callers build the value
     // (fixed IPIs checked against the cell, NMI/INIT/SIPI from the
     // hypervisor itself).
@@ -127,7 +127,7 @@ pub fn send_ipi(icr: u64) {
 }
 
 /// Sends an NMI to the CPU with APIC id `apic_id` (stop requests).
-pub fn send_nmi(apic_id: u32) {
+pub(crate) fn send_nmi(apic_id: u32) {
     send_ipi((u64::from(apic_id) << 32) | (0b100 << 8) | (1 << 14));
 }
 
@@ -137,7 +137,7 @@ pub fn send_nmi(apic_id: u32) {
 /// pending forever. An IRET to the next instruction, on the same stack,
 /// with the same flags, unblocks them; a pending NMI is then taken at once
 /// (by the root-mode handler).
-pub fn unblock_nmis() {
+pub(crate) fn unblock_nmis() {
     // SAFETY: builds a 64-bit interrupt frame (SS, RSP, RFLAGS, CS, RIP)
     // for the current context and returns through it: the only effect is
     // the end of NMI blocking. The red zone is off on this target.
@@ -158,21 +158,21 @@ pub fn unblock_nmis() {
 }
 
 /// Spins for about `n` slow port reads (an emulator-friendly delay).
-pub fn delay(n: u32) {
+pub(crate) fn delay(n: u32) {
     for _ in 0..n {
         let _ = inb(0x80);
     }
 }
 
 /// Sleeps until an NMI (interrupts stay masked).
-pub fn sleep() {
+pub(crate) fn sleep() {
     // SAFETY: HLT with interrupts masked touches no memory; an NMI wakes it
     // and returns here after its handler.
     unsafe { asm!("cli; hlt", options(nomem, nostack)) };
 }
 
 /// Stops this CPU for good: interrupts off, `hlt` forever.
-pub fn halt_forever() -> ! {
+pub(crate) fn halt_forever() -> ! {
     loop {
         // SAFETY: masking interrupts and halting touches no memory.
         unsafe { asm!("cli; hlt", options(nomem, nostack)) };

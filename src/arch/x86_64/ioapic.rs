@@ -56,7 +56,7 @@ fn write(regs: &IoApicRegisters, index: u32, value: u32) {
 }
 
 /// Masks every input. Boot CPU, before any guest runs.
-pub fn mask_all() {
+pub(crate) fn mask_all() {
     let Some(regs) = registers() else {
         return;
     };
@@ -69,7 +69,7 @@ pub fn mask_all() {
 
 /// Routes input `pin` as an NMI to the CPU with APIC id `apic_id`, or
 /// masks it (`None`). Returns whether the platform has an I/O APIC.
-pub fn route_nmi(pin: u32, apic_id: Option<u32>) -> bool {
+pub(crate) fn route_nmi(pin: u32, apic_id: Option<u32>) -> bool {
     let Some(regs) = registers() else {
         return false;
     };

@@ -14,23 +14,23 @@ use super::vmx::{self, Controls, field};
 /// The guest's general registers while it is not running.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct GuestRegs {
+pub(crate) struct GuestRegs {
     /// RAX.
-    pub rax: u64,
+    pub(crate) rax: u64,
     /// RBX.
-    pub rbx: u64,
+    pub(crate) rbx: u64,
     /// RCX.
-    pub rcx: u64,
+    pub(crate) rcx: u64,
     /// RDX.
-    pub rdx: u64,
+    pub(crate) rdx: u64,
     /// RSI.
-    pub rsi: u64,
+    pub(crate) rsi: u64,
     /// RDI.
-    pub rdi: u64,
+    pub(crate) rdi: u64,
     /// RBP.
-    pub rbp: u64,
+    pub(crate) rbp: u64,
     /// R8 ..= R15.
-    pub r: [u64; 8],
+    pub(crate) r: [u64; 8],
 }
 
 unsafe extern "C" {
@@ -39,7 +39,7 @@ unsafe extern "C" {
 }
 
 /// Why the guest stopped running.
-pub enum Entry {
+pub(crate) enum Entry {
     /// A VM exit: read the reason from the VMCS.
     Exited,
     /// VMLAUNCH/VMRESUME failed; the VM-instruction error number.
@@ -47,7 +47,7 @@ pub enum Entry {
 }
 
 /// Runs the guest of the current VMCS until its next VM exit.
-pub fn enter(regs: &mut GuestRegs, launched: bool) -> Entry {
+pub(crate) fn enter(regs: &mut GuestRegs, launched: bool) -> Entry {
     // SAFETY: the current VMCS is fully set up (`setup`); the assembly saves
     // the callee-saved registers, records RSP as the host RSP and returns
     // here on exit (HOST_RIP) or on failure.
@@ -136,21 +136,21 @@ bulkhead_vmx_exit:
 );
 
 /// Per-vCPU addresses the VMCS points at.
-pub struct Wiring {
+pub(crate) struct Wiring {
     /// VPID (cell id + 1).
-    pub vpid: u16,
+    pub(crate) vpid: u16,
     /// EPT pointer.
-    pub eptp: u64,
+    pub(crate) eptp: u64,
     /// I/O bitmap A and B (physical).
-    pub io_bitmaps: (u64, u64),
+    pub(crate) io_bitmaps: (u64, u64),
     /// MSR bitmap (physical).
-    pub msr_bitmap: u64,
+    pub(crate) msr_bitmap: u64,
     /// Host GDT, IDT and TR bases.
-    pub gdt: u64,
+    pub(crate) gdt: u64,
     /// Host IDT base.
-    pub idt: u64,
+    pub(crate) idt: u64,
     /// This CPU's index (host GS base).
-    pub cpu: u64,
+    pub(crate) cpu: u64,
 }
 
 fn read_cr(n: u8) -> u64 {
@@ -167,7 +167,7 @@ fn read_cr(n: u8) -> u64 {
 }
 
 /// Fills the controls and host state of the current VMCS.
-pub fn setup_controls(controls: &Controls, wiring: &Wiring) {
+pub(crate) fn setup_controls(controls: &Controls, wiring: &Wiring) {
     use vmx::write;
     write(field::PIN_BASED_CONTROLS, u64::from(controls.pin));
     write(field::PROC_BASED_CONTROLS, u64::from(controls.proc1));
@@ -222,7 +222,7 @@ pub fn setup_controls(controls: &Controls, wiring: &Wiring) {
 /// Puts the guest of the current VMCS in the documented boot state
 /// (docs/x86.md): 64-bit mode, paging through the boot area at `area`,
 /// `rip`, `rsp` = `area`.
-pub fn setup_guest(controls: &Controls, area: u64, rip: u64) {
+pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     use vmx::write;
     let cr0 = (0x8001_0033 | controls.cr0_fixed.0) & controls.cr0_fixed.1;
     let cr4 = ((1 << 5) | controls.cr4_fixed.0) & controls.cr4_fixed.1;

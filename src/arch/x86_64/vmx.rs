@@ -29,89 +29,89 @@ const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
 const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 
 /// Pin-based controls.
-pub mod pin {
+pub(crate) mod pin {
     /// NMIs cause exits (the hypervisor's stop and mailbox kicks).
-    pub const NMI_EXITING: u32 = 1 << 3;
+    pub(crate) const NMI_EXITING: u32 = 1 << 3;
     /// Virtual NMIs (needed for NMI-window exiting).
-    pub const VIRTUAL_NMIS: u32 = 1 << 5;
+    pub(crate) const VIRTUAL_NMIS: u32 = 1 << 5;
 }
 
 /// Primary processor-based controls.
-pub mod proc1 {
+pub(crate) mod proc1 {
     /// HLT exits.
-    pub const HLT_EXITING: u32 = 1 << 7;
+    pub(crate) const HLT_EXITING: u32 = 1 << 7;
     /// Exit as soon as the guest could take an NMI (set by a kick that
     /// arrived while the hypervisor ran, so VM entry exits at once).
-    pub const NMI_WINDOW_EXITING: u32 = 1 << 22;
+    pub(crate) const NMI_WINDOW_EXITING: u32 = 1 << 22;
     /// I/O bitmaps decide which port accesses exit.
-    pub const USE_IO_BITMAPS: u32 = 1 << 25;
+    pub(crate) const USE_IO_BITMAPS: u32 = 1 << 25;
     /// The MSR bitmap decides which RDMSR/WRMSR exit.
-    pub const USE_MSR_BITMAPS: u32 = 1 << 28;
+    pub(crate) const USE_MSR_BITMAPS: u32 = 1 << 28;
     /// Secondary controls are used.
-    pub const SECONDARY: u32 = 1 << 31;
+    pub(crate) const SECONDARY: u32 = 1 << 31;
 }
 
 /// Secondary processor-based controls.
-pub mod proc2 {
+pub(crate) mod proc2 {
     /// EPT.
-    pub const ENABLE_EPT: u32 = 1 << 1;
+    pub(crate) const ENABLE_EPT: u32 = 1 << 1;
     /// RDTSCP does not fault.
-    pub const ENABLE_RDTSCP: u32 = 1 << 3;
+    pub(crate) const ENABLE_RDTSCP: u32 = 1 << 3;
     /// VPID-tagged TLB entries.
-    pub const ENABLE_VPID: u32 = 1 << 5;
+    pub(crate) const ENABLE_VPID: u32 = 1 << 5;
     /// Guests may run unpaged / in real mode.
-    pub const UNRESTRICTED_GUEST: u32 = 1 << 7;
+    pub(crate) const UNRESTRICTED_GUEST: u32 = 1 << 7;
     /// INVPCID does not fault.
-    pub const ENABLE_INVPCID: u32 = 1 << 12;
+    pub(crate) const ENABLE_INVPCID: u32 = 1 << 12;
 }
 
 /// VM-exit controls.
-pub mod exit {
+pub(crate) mod exit {
     /// Host runs in 64-bit mode after an exit.
-    pub const HOST_64BIT: u32 = 1 << 9;
+    pub(crate) const HOST_64BIT: u32 = 1 << 9;
     /// Save the guest's PAT.
-    pub const SAVE_PAT: u32 = 1 << 18;
+    pub(crate) const SAVE_PAT: u32 = 1 << 18;
     /// Load the host's PAT.
-    pub const LOAD_PAT: u32 = 1 << 19;
+    pub(crate) const LOAD_PAT: u32 = 1 << 19;
     /// Save the guest's EFER.
-    pub const SAVE_EFER: u32 = 1 << 20;
+    pub(crate) const SAVE_EFER: u32 = 1 << 20;
     /// Load the host's EFER.
-    pub const LOAD_EFER: u32 = 1 << 21;
+    pub(crate) const LOAD_EFER: u32 = 1 << 21;
 }
 
 /// VM-entry controls.
-pub mod entry {
+pub(crate) mod entry {
     /// The guest is in IA-32e mode after entry.
-    pub const IA32E_GUEST: u32 = 1 << 9;
+    pub(crate) const IA32E_GUEST: u32 = 1 << 9;
     /// Load the guest's PAT.
-    pub const LOAD_PAT: u32 = 1 << 14;
+    pub(crate) const LOAD_PAT: u32 = 1 << 14;
     /// Load the guest's EFER.
-    pub const LOAD_EFER: u32 = 1 << 15;
+    pub(crate) const LOAD_EFER: u32 = 1 << 15;
 }
 
 /// Control values every VMCS gets, adjusted to the CPU.
 #[derive(Clone, Copy, Debug)]
-pub struct Controls {
+pub(crate) struct Controls {
     /// Revision id for VMXON and VMCS regions.
-    pub revision: u32,
+    pub(crate) revision: u32,
     /// Pin-based controls.
-    pub pin: u32,
+    pub(crate) pin: u32,
     /// Primary processor-based controls.
-    pub proc1: u32,
+    pub(crate) proc1: u32,
     /// Secondary processor-based controls.
-    pub proc2: u32,
+    pub(crate) proc2: u32,
     /// VM-exit controls.
-    pub exit: u32,
+    pub(crate) exit: u32,
     /// VM-entry controls.
-    pub entry: u32,
+    pub(crate) entry: u32,
     /// CR0 bits fixed to 1 / allowed to be 1 in VMX operation.
-    pub cr0_fixed: (u64, u64),
+    pub(crate) cr0_fixed: (u64, u64),
     /// CR4 bits fixed to 1 / allowed to be 1 in VMX operation.
-    pub cr4_fixed: (u64, u64),
+    pub(crate) cr4_fixed: (u64, u64),
     /// The HLT activity state is supported.
-    pub hlt_activity: bool,
+    pub(crate) hlt_activity: bool,
     /// EPT may map 1 GiB pages.
-    pub ept_1g: bool,
+    pub(crate) ept_1g: bool,
 }
 
 /// Adjusts `wanted` to the capability MSR `msr` (low half: bits that must
@@ -126,11 +126,11 @@ fn adjust(msr: u32, wanted: u32) -> (u32, u32) {
 
 /// Why VMX cannot be used.
 #[derive(Clone, Copy, Debug)]
-pub struct Missing(pub &'static str);
+pub(crate) struct Missing(pub &'static str);
 
 /// Checks that this CPU has everything Bulkhead needs and computes the
 /// controls.
-pub fn check() -> Result<Controls, Missing> {
+pub(crate) fn check() -> Result<Controls, Missing> {
     let [_, _, ecx, _] = cpu::cpuid(1, 0);
     if ecx & (1 << 5) == 0 {
         return Err(Missing("VMX (CPUID.1:ECX bit 5 is clear)"));
@@ -258,14 +258,14 @@ pub fn check() -> Result<Controls, Missing> {
 
 /// A 4 KiB VMXON or VMCS region.
 #[repr(C, align(4096))]
-pub struct Region(pub [u8; 4096]);
+pub(crate) struct Region(pub [u8; 4096]);
 
 /// Turns VMX on for this CPU with `region` (identity-mapped, so its
 /// address is physical).
 ///
 /// # Safety
 /// `region` is this CPU's own VMXON region, used for nothing else.
-pub unsafe fn enable(controls: &Controls, region: *mut Region) -> Result<(), Missing> {
+pub(crate) unsafe fn enable(controls: &Controls, region: *mut Region) -> Result<(), Missing> {
     let feature = rdmsr(IA32_FEATURE_CONTROL);
     if feature & 1 == 0 {
         // SAFETY: unlocked: enable VMX outside SMX and lock.
@@ -302,7 +302,7 @@ pub unsafe fn enable(controls: &Controls, region: *mut Region) -> Result<(), Mis
 ///
 /// # Safety
 /// `region` is a VMCS region owned by this CPU.
-pub unsafe fn load_vmcs(controls: &Controls, region: *mut Region) -> Result<(), Missing> {
+pub(crate) unsafe fn load_vmcs(controls: &Controls, region: *mut Region) -> Result<(), Missing> {
     // SAFETY: the caller's region.
     unsafe { (&mut (*region).0)[..4].copy_from_slice(&controls.revision.to_le_bytes()) };
     let phys = region as u64;
@@ -328,7 +328,7 @@ pub unsafe fn load_vmcs(controls: &Controls, region: *mut Region) -> Result<(), 
 }
 
 /// Reads VMCS field `field` of the current VMCS.
-pub fn read(field: u32) -> u64 {
+pub(crate) fn read(field: u32) -> u64 {
     let value: u64;
     // SAFETY: VMREAD of a field of the current VMCS; no memory effects.
     unsafe {
@@ -338,7 +338,7 @@ pub fn read(field: u32) -> u64 {
 }
 
 /// Writes `value` to VMCS field `field` of the current VMCS.
-pub fn write(field: u32, value: u64) {
+pub(crate) fn write(field: u32, value: u64) {
     // SAFETY: VMWRITE to the current VMCS; no memory effects.
     unsafe {
         asm!("vmwrite {f}, {v}", f = in(reg) u64::from(field), v = in(reg) value, options(nostack));
@@ -346,7 +346,7 @@ pub fn write(field: u32, value: u64) {
 }
 
 /// Invalidates EPT-derived translations for `eptp` (single context).
-pub fn invept(eptp: u64) {
+pub(crate) fn invept(eptp: u64) {
     let descriptor: [u64; 2] = [eptp, 0];
     // SAFETY: INVEPT type 1 with a valid descriptor; TLB maintenance only.
     unsafe {
@@ -356,110 +356,110 @@ pub fn invept(eptp: u64) {
 
 /// VMCS field encodings (SDM Appendix B).
 #[allow(missing_docs)]
-pub mod field {
-    pub const VPID: u32 = 0x0000;
-    pub const GUEST_ES_SELECTOR: u32 = 0x0800;
-    pub const GUEST_CS_SELECTOR: u32 = 0x0802;
-    pub const GUEST_SS_SELECTOR: u32 = 0x0804;
-    pub const GUEST_DS_SELECTOR: u32 = 0x0806;
-    pub const GUEST_FS_SELECTOR: u32 = 0x0808;
-    pub const GUEST_GS_SELECTOR: u32 = 0x080a;
-    pub const GUEST_LDTR_SELECTOR: u32 = 0x080c;
-    pub const GUEST_TR_SELECTOR: u32 = 0x080e;
-    pub const HOST_ES_SELECTOR: u32 = 0x0c00;
-    pub const HOST_CS_SELECTOR: u32 = 0x0c02;
-    pub const HOST_SS_SELECTOR: u32 = 0x0c04;
-    pub const HOST_DS_SELECTOR: u32 = 0x0c06;
-    pub const HOST_FS_SELECTOR: u32 = 0x0c08;
-    pub const HOST_GS_SELECTOR: u32 = 0x0c0a;
-    pub const HOST_TR_SELECTOR: u32 = 0x0c0c;
-    pub const IO_BITMAP_A: u32 = 0x2000;
-    pub const IO_BITMAP_B: u32 = 0x2002;
-    pub const MSR_BITMAP: u32 = 0x2004;
-    pub const EPT_POINTER: u32 = 0x201a;
-    pub const GUEST_PHYSICAL_ADDRESS: u32 = 0x2400;
-    pub const VMCS_LINK_POINTER: u32 = 0x2800;
-    pub const GUEST_IA32_PAT: u32 = 0x2804;
-    pub const GUEST_IA32_EFER: u32 = 0x2806;
-    pub const HOST_IA32_PAT: u32 = 0x2c00;
-    pub const HOST_IA32_EFER: u32 = 0x2c02;
-    pub const PIN_BASED_CONTROLS: u32 = 0x4000;
-    pub const PROC_BASED_CONTROLS: u32 = 0x4002;
-    pub const EXCEPTION_BITMAP: u32 = 0x4004;
-    pub const CR3_TARGET_COUNT: u32 = 0x400a;
-    pub const EXIT_CONTROLS: u32 = 0x400c;
-    pub const EXIT_MSR_STORE_COUNT: u32 = 0x400e;
-    pub const EXIT_MSR_LOAD_COUNT: u32 = 0x4010;
-    pub const ENTRY_CONTROLS: u32 = 0x4012;
-    pub const ENTRY_MSR_LOAD_COUNT: u32 = 0x4014;
-    pub const ENTRY_INTERRUPTION_INFO: u32 = 0x4016;
-    pub const ENTRY_EXCEPTION_ERROR_CODE: u32 = 0x4018;
-    pub const ENTRY_INSTRUCTION_LENGTH: u32 = 0x401a;
-    pub const PROC_BASED_CONTROLS2: u32 = 0x401e;
-    pub const VM_INSTRUCTION_ERROR: u32 = 0x4400;
-    pub const EXIT_REASON: u32 = 0x4402;
-    pub const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
-    pub const EXIT_INTERRUPTION_ERROR: u32 = 0x4406;
-    pub const IDT_VECTORING_INFO: u32 = 0x4408;
-    pub const EXIT_INSTRUCTION_LENGTH: u32 = 0x440c;
-    pub const GUEST_ES_LIMIT: u32 = 0x4800;
-    pub const GUEST_CS_LIMIT: u32 = 0x4802;
-    pub const GUEST_SS_LIMIT: u32 = 0x4804;
-    pub const GUEST_DS_LIMIT: u32 = 0x4806;
-    pub const GUEST_FS_LIMIT: u32 = 0x4808;
-    pub const GUEST_GS_LIMIT: u32 = 0x480a;
-    pub const GUEST_LDTR_LIMIT: u32 = 0x480c;
-    pub const GUEST_TR_LIMIT: u32 = 0x480e;
-    pub const GUEST_GDTR_LIMIT: u32 = 0x4810;
-    pub const GUEST_IDTR_LIMIT: u32 = 0x4812;
-    pub const GUEST_ES_AR: u32 = 0x4814;
-    pub const GUEST_CS_AR: u32 = 0x4816;
-    pub const GUEST_SS_AR: u32 = 0x4818;
-    pub const GUEST_DS_AR: u32 = 0x481a;
-    pub const GUEST_FS_AR: u32 = 0x481c;
-    pub const GUEST_GS_AR: u32 = 0x481e;
-    pub const GUEST_LDTR_AR: u32 = 0x4820;
-    pub const GUEST_TR_AR: u32 = 0x4822;
-    pub const GUEST_INTERRUPTIBILITY: u32 = 0x4824;
-    pub const GUEST_ACTIVITY_STATE: u32 = 0x4826;
-    pub const GUEST_SYSENTER_CS: u32 = 0x482a;
-    pub const HOST_SYSENTER_CS: u32 = 0x4c00;
-    pub const CR0_GUEST_HOST_MASK: u32 = 0x6000;
-    pub const CR4_GUEST_HOST_MASK: u32 = 0x6002;
-    pub const CR0_READ_SHADOW: u32 = 0x6004;
-    pub const CR4_READ_SHADOW: u32 = 0x6006;
-    pub const EXIT_QUALIFICATION: u32 = 0x6400;
-    pub const GUEST_LINEAR_ADDRESS: u32 = 0x640a;
-    pub const GUEST_CR0: u32 = 0x6800;
-    pub const GUEST_CR3: u32 = 0x6802;
-    pub const GUEST_CR4: u32 = 0x6804;
-    pub const GUEST_ES_BASE: u32 = 0x6806;
-    pub const GUEST_CS_BASE: u32 = 0x6808;
-    pub const GUEST_SS_BASE: u32 = 0x680a;
-    pub const GUEST_DS_BASE: u32 = 0x680c;
-    pub const GUEST_FS_BASE: u32 = 0x680e;
-    pub const GUEST_GS_BASE: u32 = 0x6810;
-    pub const GUEST_LDTR_BASE: u32 = 0x6812;
-    pub const GUEST_TR_BASE: u32 = 0x6814;
-    pub const GUEST_GDTR_BASE: u32 = 0x6816;
-    pub const GUEST_IDTR_BASE: u32 = 0x6818;
-    pub const GUEST_DR7: u32 = 0x681a;
-    pub const GUEST_RSP: u32 = 0x681c;
-    pub const GUEST_RIP: u32 = 0x681e;
-    pub const GUEST_RFLAGS: u32 = 0x6820;
-    pub const GUEST_PENDING_DEBUG: u32 = 0x6822;
-    pub const GUEST_SYSENTER_ESP: u32 = 0x6824;
-    pub const GUEST_SYSENTER_EIP: u32 = 0x6826;
-    pub const HOST_CR0: u32 = 0x6c00;
-    pub const HOST_CR3: u32 = 0x6c02;
-    pub const HOST_CR4: u32 = 0x6c04;
-    pub const HOST_FS_BASE: u32 = 0x6c06;
-    pub const HOST_GS_BASE: u32 = 0x6c08;
-    pub const HOST_TR_BASE: u32 = 0x6c0a;
-    pub const HOST_GDTR_BASE: u32 = 0x6c0c;
-    pub const HOST_IDTR_BASE: u32 = 0x6c0e;
-    pub const HOST_SYSENTER_ESP: u32 = 0x6c10;
-    pub const HOST_SYSENTER_EIP: u32 = 0x6c12;
-    pub const HOST_RSP: u32 = 0x6c14;
-    pub const HOST_RIP: u32 = 0x6c16;
+pub(crate) mod field {
+    pub(crate) const VPID: u32 = 0x0000;
+    pub(crate) const GUEST_ES_SELECTOR: u32 = 0x0800;
+    pub(crate) const GUEST_CS_SELECTOR: u32 = 0x0802;
+    pub(crate) const GUEST_SS_SELECTOR: u32 = 0x0804;
+    pub(crate) const GUEST_DS_SELECTOR: u32 = 0x0806;
+    pub(crate) const GUEST_FS_SELECTOR: u32 = 0x0808;
+    pub(crate) const GUEST_GS_SELECTOR: u32 = 0x080a;
+    pub(crate) const GUEST_LDTR_SELECTOR: u32 = 0x080c;
+    pub(crate) const GUEST_TR_SELECTOR: u32 = 0x080e;
+    pub(crate) const HOST_ES_SELECTOR: u32 = 0x0c00;
+    pub(crate) const HOST_CS_SELECTOR: u32 = 0x0c02;
+    pub(crate) const HOST_SS_SELECTOR: u32 = 0x0c04;
+    pub(crate) const HOST_DS_SELECTOR: u32 = 0x0c06;
+    pub(crate) const HOST_FS_SELECTOR: u32 = 0x0c08;
+    pub(crate) const HOST_GS_SELECTOR: u32 = 0x0c0a;
+    pub(crate) const HOST_TR_SELECTOR: u32 = 0x0c0c;
+    pub(crate) const IO_BITMAP_A: u32 = 0x2000;
+    pub(crate) const IO_BITMAP_B: u32 = 0x2002;
+    pub(crate) const MSR_BITMAP: u32 = 0x2004;
+    pub(crate) const EPT_POINTER: u32 = 0x201a;
+    pub(crate) const GUEST_PHYSICAL_ADDRESS: u32 = 0x2400;
+    pub(crate) const VMCS_LINK_POINTER: u32 = 0x2800;
+    pub(crate) const GUEST_IA32_PAT: u32 = 0x2804;
+    pub(crate) const GUEST_IA32_EFER: u32 = 0x2806;
+    pub(crate) const HOST_IA32_PAT: u32 = 0x2c00;
+    pub(crate) const HOST_IA32_EFER: u32 = 0x2c02;
+    pub(crate) const PIN_BASED_CONTROLS: u32 = 0x4000;
+    pub(crate) const PROC_BASED_CONTROLS: u32 = 0x4002;
+    pub(crate) const EXCEPTION_BITMAP: u32 = 0x4004;
+    pub(crate) const CR3_TARGET_COUNT: u32 = 0x400a;
+    pub(crate) const EXIT_CONTROLS: u32 = 0x400c;
+    pub(crate) const EXIT_MSR_STORE_COUNT: u32 = 0x400e;
+    pub(crate) const EXIT_MSR_LOAD_COUNT: u32 = 0x4010;
+    pub(crate) const ENTRY_CONTROLS: u32 = 0x4012;
+    pub(crate) const ENTRY_MSR_LOAD_COUNT: u32 = 0x4014;
+    pub(crate) const ENTRY_INTERRUPTION_INFO: u32 = 0x4016;
+    pub(crate) const ENTRY_EXCEPTION_ERROR_CODE: u32 = 0x4018;
+    pub(crate) const ENTRY_INSTRUCTION_LENGTH: u32 = 0x401a;
+    pub(crate) const PROC_BASED_CONTROLS2: u32 = 0x401e;
+    pub(crate) const VM_INSTRUCTION_ERROR: u32 = 0x4400;
+    pub(crate) const EXIT_REASON: u32 = 0x4402;
+    pub(crate) const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
+    pub(crate) const EXIT_INTERRUPTION_ERROR: u32 = 0x4406;
+    pub(crate) const IDT_VECTORING_INFO: u32 = 0x4408;
+    pub(crate) const EXIT_INSTRUCTION_LENGTH: u32 = 0x440c;
+    pub(crate) const GUEST_ES_LIMIT: u32 = 0x4800;
+    pub(crate) const GUEST_CS_LIMIT: u32 = 0x4802;
+    pub(crate) const GUEST_SS_LIMIT: u32 = 0x4804;
+    pub(crate) const GUEST_DS_LIMIT: u32 = 0x4806;
+    pub(crate) const GUEST_FS_LIMIT: u32 = 0x4808;
+    pub(crate) const GUEST_GS_LIMIT: u32 = 0x480a;
+    pub(crate) const GUEST_LDTR_LIMIT: u32 = 0x480c;
+    pub(crate) const GUEST_TR_LIMIT: u32 = 0x480e;
+    pub(crate) const GUEST_GDTR_LIMIT: u32 = 0x4810;
+    pub(crate) const GUEST_IDTR_LIMIT: u32 = 0x4812;
+    pub(crate) const GUEST_ES_AR: u32 = 0x4814;
+    pub(crate) const GUEST_CS_AR: u32 = 0x4816;
+    pub(crate) const GUEST_SS_AR: u32 = 0x4818;
+    pub(crate) const GUEST_DS_AR: u32 = 0x481a;
+    pub(crate) const GUEST_FS_AR: u32 = 0x481c;
+    pub(crate) const GUEST_GS_AR: u32 = 0x481e;
+    pub(crate) const GUEST_LDTR_AR: u32 = 0x4820;
+    pub(crate) const GUEST_TR_AR: u32 = 0x4822;
+    pub(crate) const GUEST_INTERRUPTIBILITY: u32 = 0x4824;
+    pub(crate) const GUEST_ACTIVITY_STATE: u32 = 0x4826;
+    pub(crate) const GUEST_SYSENTER_CS: u32 = 0x482a;
+    pub(crate) const HOST_SYSENTER_CS: u32 = 0x4c00;
+    pub(crate) const CR0_GUEST_HOST_MASK: u32 = 0x6000;
+    pub(crate) const CR4_GUEST_HOST_MASK: u32 = 0x6002;
+    pub(crate) const CR0_READ_SHADOW: u32 = 0x6004;
+    pub(crate) const CR4_READ_SHADOW: u32 = 0x6006;
+    pub(crate) const EXIT_QUALIFICATION: u32 = 0x6400;
+    pub(crate) const GUEST_LINEAR_ADDRESS: u32 = 0x640a;
+    pub(crate) const GUEST_CR0: u32 = 0x6800;
+    pub(crate) const GUEST_CR3: u32 = 0x6802;
+    pub(crate) const GUEST_CR4: u32 = 0x6804;
+    pub(crate) const GUEST_ES_BASE: u32 = 0x6806;
+    pub(crate) const GUEST_CS_BASE: u32 = 0x6808;
+    pub(crate) const GUEST_SS_BASE: u32 = 0x680a;
+    pub(crate) const GUEST_DS_BASE: u32 = 0x680c;
+    pub(crate) const GUEST_FS_BASE: u32 = 0x680e;
+    pub(crate) const GUEST_GS_BASE: u32 = 0x6810;
+    pub(crate) const GUEST_LDTR_BASE: u32 = 0x6812;
+    pub(crate) const GUEST_TR_BASE: u32 = 0x6814;
+    pub(crate) const GUEST_GDTR_BASE: u32 = 0x6816;
+    pub(crate) const GUEST_IDTR_BASE: u32 = 0x6818;
+    pub(crate) const GUEST_DR7: u32 = 0x681a;
+    pub(crate) const GUEST_RSP: u32 = 0x681c;
+    pub(crate) const GUEST_RIP: u32 = 0x681e;
+    pub(crate) const GUEST_RFLAGS: u32 = 0x6820;
+    pub(crate) const GUEST_PENDING_DEBUG: u32 = 0x6822;
+    pub(crate) const GUEST_SYSENTER_ESP: u32 = 0x6824;
+    pub(crate) const GUEST_SYSENTER_EIP: u32 = 0x6826;
+    pub(crate) const HOST_CR0: u32 = 0x6c00;
+    pub(crate) const HOST_CR3: u32 = 0x6c02;
+    pub(crate) const HOST_CR4: u32 = 0x6c04;
+    pub(crate) const HOST_FS_BASE: u32 = 0x6c06;
+    pub(crate) const HOST_GS_BASE: u32 = 0x6c08;
+    pub(crate) const HOST_TR_BASE: u32 = 0x6c0a;
+    pub(crate) const HOST_GDTR_BASE: u32 = 0x6c0c;
+    pub(crate) const HOST_IDTR_BASE: u32 = 0x6c0e;
+    pub(crate) const HOST_SYSENTER_ESP: u32 = 0x6c10;
+    pub(crate) const HOST_SYSENTER_EIP: u32 = 0x6c12;
+    pub(crate) const HOST_RSP: u32 = 0x6c14;
+    pub(crate) const HOST_RIP: u32 = 0x6c16;
 }

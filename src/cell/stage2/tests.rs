@@ -38,7 +38,7 @@ fn perm(p: model::Perm) -> Perm {
 }
 
 /// The generated tables of `config`, built at run time (as codegen would).
-fn tables(config: &Config) -> Tables<'static> {
+pub(crate) fn tables(config: &Config) -> Tables<'static> {
     let p = &config.platform;
     let none = MemRange::new(PhysAddr::new(0), 0);
     let arch = match p.arch {
@@ -180,7 +180,7 @@ fn tables(config: &Config) -> Tables<'static> {
     }
 }
 
-fn config_files() -> Vec<PathBuf> {
+pub(crate) fn config_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in ["configs", "tests/configs/good", "tests/configs/bochs"] {
@@ -196,7 +196,7 @@ fn config_files() -> Vec<PathBuf> {
     files
 }
 
-fn load_config(path: &Path) -> Config {
+pub(crate) fn load_config(path: &Path) -> Config {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let options = LoadOptions {
         require_images: false,

@@ -28,22 +28,22 @@ use crate::addr::{GuestPhysAddr, PhysAddr, VirtAddr};
 use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
 /// `MAIR_EL2` attribute index of Device-nGnRE memory.
-pub const MAIR_DEVICE_NGNRE_INDEX: u8 = 0;
+pub(crate) const MAIR_DEVICE_NGNRE_INDEX: u8 = 0;
 
 /// `MAIR_EL2` attribute index of Normal write-back memory.
-pub const MAIR_NORMAL_WB_INDEX: u8 = 1;
+pub(crate) const MAIR_NORMAL_WB_INDEX: u8 = 1;
 
 /// MAIR attribute byte: Device-nGnRE.
-pub const MAIR_ATTR_DEVICE_NGNRE: u8 = 0x04;
+pub(crate) const MAIR_ATTR_DEVICE_NGNRE: u8 = 0x04;
 
 /// MAIR attribute byte: Normal, inner and outer write-back non-transient,
 /// read-allocate and write-allocate.
-pub const MAIR_ATTR_NORMAL_WB: u8 = 0xff;
+pub(crate) const MAIR_ATTR_NORMAL_WB: u8 = 0xff;
 
 /// The `MAIR_EL2` value [`El2Stage1`] assumes: attribute 0 is Device-nGnRE
 /// (`0x04`), attribute 1 Normal write-back RA/WA (`0xff`), the rest unused
 /// (Device-nGnRnE). Equals `0xff04`.
-pub const MAIR_EL2: u64 = (MAIR_ATTR_DEVICE_NGNRE as u64) << (8 * MAIR_DEVICE_NGNRE_INDEX)
+pub(crate) const MAIR_EL2: u64 = (MAIR_ATTR_DEVICE_NGNRE as u64) << (8 * MAIR_DEVICE_NGNRE_INDEX)
     | (MAIR_ATTR_NORMAL_WB as u64) << (8 * MAIR_NORMAL_WB_INDEX);
 
 /// Physical-address bits both formats can encode (bits 47:12 of an entry).
@@ -98,7 +98,7 @@ const S2_EXECUTE_NEVER_MASK: u64 = 0b11 << 53;
 /// Every valid EL2 mapping is readable, so mappings without `read` are
 /// refused, as is executable Device memory.
 #[derive(Clone, Copy, Debug)]
-pub enum El2Stage1 {}
+pub(crate) enum El2Stage1 {}
 
 /// Stage-2 descriptors: a cell's guest-physical ([`GuestPhysAddr`]) to
 /// physical translation, attributes in MemAttr and S2AP.
@@ -106,7 +106,7 @@ pub enum El2Stage1 {}
 /// Any read/write combination is encodable; executable Device memory is
 /// refused.
 #[derive(Clone, Copy, Debug)]
-pub enum Stage2 {}
+pub(crate) enum Stage2 {}
 
 /// Structure of an entry, before its attributes are interpreted.
 enum Shape {

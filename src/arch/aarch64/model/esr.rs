@@ -24,12 +24,27 @@
 
 use core::fmt;
 
+/// Exception class: unknown reason (an instruction EL2 does not know, e.g.
+/// an unanswered semihosting `hlt`, or an AArch32 call).
+pub(crate) const EC_UNKNOWN: u8 = 0x00;
+/// Exception class: a trapped WFI or WFE.
+pub(crate) const EC_WFX: u8 = 0x01;
+/// Exception class: HVC from AArch64.
+pub(crate) const EC_HVC64: u8 = 0x16;
+/// Exception class: SMC from AArch64 (trapped by HCR_EL2.TSC).
+pub(crate) const EC_SMC64: u8 = 0x17;
+/// Exception class: a trapped MSR, MRS or system instruction.
+pub(crate) const EC_SYSREG: u8 = 0x18;
+/// Exception class: instruction abort from a lower Exception level.
+pub(crate) const EC_INSTRUCTION_ABORT_LOWER_EL: u8 = 0x20;
+/// Exception class: instruction abort without a change of Exception level.
+pub(crate) const EC_INSTRUCTION_ABORT_SAME_EL: u8 = 0x21;
 /// Exception class of a data abort taken from a lower Exception level.
-pub const EC_DATA_ABORT_LOWER_EL: u8 = 0x24;
+pub(crate) const EC_DATA_ABORT_LOWER_EL: u8 = 0x24;
 /// Exception class of a data abort taken without a change of Exception level.
-pub const EC_DATA_ABORT_SAME_EL: u8 = 0x25;
+pub(crate) const EC_DATA_ABORT_SAME_EL: u8 = 0x25;
 /// Register number that, in a data-abort syndrome, names XZR/WZR.
-pub const ZERO_REGISTER: u8 = 31;
+pub(crate) const ZERO_REGISTER: u8 = 31;
 
 // ESR_ELx fields (bit positions).
 const EC_SHIFT: u32 = 26; // EC, bits [31:26]
@@ -54,7 +69,7 @@ const fn bit(esr: u64, position: u32) -> bool {
 
 /// Width of a memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AccessSize {
+pub(crate) enum AccessSize {
     /// 8 bits.
     Byte,
     /// 16 bits.
@@ -67,7 +82,7 @@ pub enum AccessSize {
 
 impl AccessSize {
     /// Number of bytes accessed (1, 2, 4 or 8).
-    pub const fn bytes(self) -> u64 {
+    pub(crate) const fn bytes(self) -> u64 {
         match self {
             Self::Byte => 1,
             Self::Half => 2,
@@ -77,7 +92,7 @@ impl AccessSize {
     }
 
     /// Mask with the low `8 * bytes()` bits set.
-    pub const fn mask(self) -> u64 {
+    pub(crate) const fn mask(self) -> u64 {
         match self {
             Self::Byte => 0xff,
             Self::Half => 0xffff,
@@ -87,7 +102,7 @@ impl AccessSize {
     }
 
     /// The size for a byte count of 1, 2, 4 or 8; `None` for anything else.
-    pub const fn from_bytes(bytes: u64) -> Option<Self> {
+    pub(crate) const fn from_bytes(bytes: u64) -> Option<Self> {
         match bytes {
             1 => Some(Self::Byte),
             2 => Some(Self::Half),
@@ -110,28 +125,28 @@ impl AccessSize {
 
 /// A decoded single-register guest load or store to an emulated address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MmioAccess {
+pub(crate) struct MmioAccess {
     /// Access width (SAS).
-    pub size: AccessSize,
+    pub(crate) size: AccessSize,
     /// `true` for a store, `false` for a load (WnR).
-    pub write: bool,
+    pub(crate) write: bool,
     /// Transfer register number (SRT); 31 means XZR/WZR, see
     /// [`MmioAccess::target_register`].
-    pub register: u8,
+    pub(crate) register: u8,
     /// A load sign-extends the value to the register width (SSE).
-    pub sign_extend: bool,
+    pub(crate) sign_extend: bool,
     /// The transfer register is an X register; `false` means a W register,
     /// whose upper 32 bits a load clears (SF).
-    pub register_is_64bit: bool,
+    pub(crate) register_is_64bit: bool,
     /// The instruction has acquire/release semantics (AR).
-    pub acquire_release: bool,
+    pub(crate) acquire_release: bool,
 }
 
 impl MmioAccess {
     /// The general-purpose register index the access transfers, or `None`
     /// for the zero register (register 31): a store from it writes zero and
     /// a load into it must be discarded (never written to SP).
-    pub const fn target_register(&self) -> Option<usize> {
+    pub(crate) const fn target_register(&self) -> Option<usize> {
         if self.register < ZERO_REGISTER {
             Some(self.register as usize)
         } else {
@@ -142,7 +157,7 @@ impl MmioAccess {
 
 /// Why a syndrome cannot be emulated as a simple MMIO access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// The exception class is not a data abort (neither 0x24 nor 0x25).
     NotADataAbort {
         /// The exception class found (ESR bits `[31:26]`).
@@ -179,13 +194,13 @@ impl fmt::Display for DecodeError {
 }
 
 /// The exception class field of an ESR value (bits `[31:26]`).
-pub const fn exception_class(esr: u64) -> u8 {
+pub(crate) const fn exception_class(esr: u64) -> u8 {
     ((esr >> EC_SHIFT) & EC_MASK) as u8
 }
 
 /// Length in bytes of the trapped instruction (IL: 4, or 2 for a 16-bit
 /// T32 instruction): how far the caller advances ELR after emulating it.
-pub const fn instruction_length(esr: u64) -> u64 {
+pub(crate) const fn instruction_length(esr: u64) -> u64 {
     if bit(esr, IL_BIT) { 4 } else { 2 }
 }
 
@@ -193,7 +208,7 @@ pub const fn instruction_length(esr: u64) -> u64 {
 ///
 /// Checks, in order: the exception class, CM, S1PTW, FnV, then ISV; the
 /// first that rules out emulation is returned as the error.
-pub const fn decode_data_abort(esr: u64) -> Result<MmioAccess, DecodeError> {
+pub(crate) const fn decode_data_abort(esr: u64) -> Result<MmioAccess, DecodeError> {
     let exception_class = exception_class(esr);
     if exception_class != EC_DATA_ABORT_LOWER_EL && exception_class != EC_DATA_ABORT_SAME_EL {
         return Err(DecodeError::NotADataAbort { exception_class });
@@ -226,7 +241,7 @@ pub const fn decode_data_abort(esr: u64) -> Result<MmioAccess, DecodeError> {
 /// codes for levels -1 and -2 (FEAT_LPA2) and all other codes are
 /// [`FaultKind::Other`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// Address size fault (DFSC 0x00..=0x03).
     AddressSize {
         /// Table level 0..=3.
@@ -262,8 +277,84 @@ pub enum FaultKind {
     Other(u8),
 }
 
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::AddressSize { level } => write!(f, "address size fault, level {level}"),
+            Self::Translation { level } => write!(f, "translation fault, level {level}"),
+            Self::AccessFlag { level } => write!(f, "access flag fault, level {level}"),
+            Self::Permission { level } => write!(f, "permission fault, level {level}"),
+            Self::SynchronousExternalAbort => f.write_str("synchronous external abort"),
+            Self::SynchronousExternalAbortOnWalk { level } => {
+                write!(
+                    f,
+                    "synchronous external abort on a table walk, level {level}"
+                )
+            }
+            Self::Alignment => f.write_str("alignment fault"),
+            Self::Other(code) => write!(f, "fault status {code:#04x}"),
+        }
+    }
+}
+
+/// Whether an exception class is an instruction or data abort.
+pub(crate) const fn is_abort(exception_class: u8) -> bool {
+    matches!(
+        exception_class,
+        EC_INSTRUCTION_ABORT_LOWER_EL
+            | EC_INSTRUCTION_ABORT_SAME_EL
+            | EC_DATA_ABORT_LOWER_EL
+            | EC_DATA_ABORT_SAME_EL
+    )
+}
+
+/// Whether a data abort was a write (WnR).
+pub(crate) const fn is_write(esr: u64) -> bool {
+    bit(esr, WNR_BIT)
+}
+
+/// A trapped system-register access (EC 0x18): ISS = Op0[21:20] Op2[19:17]
+/// Op1[16:14] CRn[13:10] Rt[9:5] CRm[4:1] Direction[0] (1 = read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SysregAccess {
+    /// Op0.
+    pub(crate) op0: u8,
+    /// Op1.
+    pub(crate) op1: u8,
+    /// CRn.
+    pub(crate) crn: u8,
+    /// CRm.
+    pub(crate) crm: u8,
+    /// Op2.
+    pub(crate) op2: u8,
+    /// The transfer register; 31 is XZR.
+    pub(crate) rt: u8,
+    /// MRS (a read) rather than MSR or SYS.
+    pub(crate) read: bool,
+}
+
+impl SysregAccess {
+    /// Decodes the ISS of a trapped system-register access.
+    pub(crate) const fn decode(esr: u64) -> Self {
+        Self {
+            op0: ((esr >> 20) & 0b11) as u8,
+            op2: ((esr >> 17) & 0b111) as u8,
+            op1: ((esr >> 14) & 0b111) as u8,
+            crn: ((esr >> 10) & 0b1111) as u8,
+            rt: ((esr >> 5) & 0b11111) as u8,
+            crm: ((esr >> 1) & 0b1111) as u8,
+            read: esr & 1 == 1,
+        }
+    }
+
+    /// The register as `(op0, op1, CRn, CRm, op2)`.
+    pub(crate) const fn encoding(&self) -> (u8, u8, u8, u8, u8) {
+        (self.op0, self.op1, self.crn, self.crm, self.op2)
+    }
+}
+
 /// Classifies the DFSC field of a data-abort syndrome.
-pub const fn fault_status(esr: u64) -> FaultKind {
+pub(crate) const fn fault_status(esr: u64) -> FaultKind {
     let dfsc = (esr & DFSC_MASK) as u8;
     let level = dfsc & 0b11;
     match dfsc {
@@ -281,7 +372,7 @@ pub const fn fault_status(esr: u64) -> FaultKind {
 /// The value a load writes to its transfer register, given the `raw` value
 /// the device returned: masked to the access size, sign-extended if SSE is
 /// set, then truncated to 32 bits (upper half zero) for a W register.
-pub const fn value_for_register(access: &MmioAccess, raw: u64) -> u64 {
+pub(crate) const fn value_for_register(access: &MmioAccess, raw: u64) -> u64 {
     let mask = access.size.mask();
     let mut value = raw & mask;
     if access.sign_extend && access.size.bytes() < 8 {
@@ -298,13 +389,13 @@ pub const fn value_for_register(access: &MmioAccess, raw: u64) -> u64 {
 
 /// The value a store writes to the device, given the transfer register's
 /// content: masked to the access size. Pass 0 for the zero register.
-pub const fn value_from_register(access: &MmioAccess, reg_value: u64) -> u64 {
+pub(crate) const fn value_from_register(access: &MmioAccess, reg_value: u64) -> u64 {
     reg_value & access.size.mask()
 }
 
 /// The value a store writes to the device, read from the guest's saved
 /// `x0..x30` (register 31 stores zero), masked to the access size.
-pub fn store_data(access: &MmioAccess, registers: &[u64; 31]) -> u64 {
+pub(crate) fn store_data(access: &MmioAccess, registers: &[u64; 31]) -> u64 {
     let reg_value = match access.target_register() {
         Some(index) => registers.get(index).copied().unwrap_or(0),
         None => 0,
@@ -315,7 +406,7 @@ pub fn store_data(access: &MmioAccess, registers: &[u64; 31]) -> u64 {
 /// Completes a load into the guest's saved `x0..x30`: writes
 /// [`value_for_register`]`(access, raw)` to the transfer register, or
 /// discards it for register 31.
-pub fn complete_load(access: &MmioAccess, registers: &mut [u64; 31], raw: u64) {
+pub(crate) fn complete_load(access: &MmioAccess, registers: &mut [u64; 31], raw: u64) {
     if let Some(slot) = access
         .target_register()
         .and_then(|index| registers.get_mut(index))
@@ -327,6 +418,41 @@ pub fn complete_load(access: &MmioAccess, registers: &mut [u64; 31], raw: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_register_accesses_decode_every_field() {
+        // MRS x3, CNTP_CTL_EL0: op0 3, op1 3, CRn 14, CRm 2, op2 1, read.
+        let esr = (0x18u64 << 26)
+            | (1 << 25)
+            | (3 << 20)
+            | (1 << 17)
+            | (3 << 14)
+            | (14 << 10)
+            | (3 << 5)
+            | (2 << 1)
+            | 1;
+        let access = SysregAccess::decode(esr);
+        assert_eq!(access.encoding(), (3, 3, 14, 2, 1));
+        assert_eq!((access.rt, access.read), (3, true));
+        assert_eq!(exception_class(esr), EC_SYSREG);
+        // MSR ICC_SGI1R_EL1, xzr: a write from the zero register.
+        let esr = (0x18u64 << 26) | (3 << 20) | (5 << 17) | (12 << 10) | (31 << 5) | (11 << 1);
+        let access = SysregAccess::decode(esr);
+        assert_eq!(access.encoding(), (3, 0, 12, 11, 5));
+        assert_eq!((access.rt, access.read), (31, false));
+    }
+
+    #[test]
+    fn abort_classes_and_fault_names() {
+        for ec in [0x20, 0x21, 0x24, 0x25] {
+            assert!(is_abort(ec));
+        }
+        assert!(!is_abort(EC_HVC64) && !is_abort(EC_SYSREG));
+        assert_eq!(fault_status(0x06).to_string(), "translation fault, level 2");
+        assert_eq!(fault_status(0x21).to_string(), "alignment fault");
+        assert_eq!(fault_status(0x3f).to_string(), "fault status 0x3f");
+        assert!(is_write(1 << 6) && !is_write(0));
+    }
 
     // ESR_EL2 field encoders, one per architectural field.
     /// EC, bits `[31:26]`.

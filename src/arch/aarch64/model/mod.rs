@@ -8,8 +8,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod descriptors;
-pub mod esr;
-pub mod exit_cause;
-pub mod vgic;
-pub mod virtual_pl011;
+pub(crate) mod descriptors;
+pub(crate) mod esr;
+pub(crate) mod exit_cause;
+pub(crate) mod vgic;
+pub(crate) mod virtual_pl011;

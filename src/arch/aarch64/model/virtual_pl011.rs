@@ -4,7 +4,7 @@
 //! PrimeCell ID registers identify an r1p5 PL011 (revision 3, 32-byte
 //! FIFOs), transmit never back-pressures (every byte written to UARTDR is
 //! handed to the caller at once), and received bytes wait in a 32-byte FIFO
-//! filled with [`Pl011::push_input`].
+//! filled with [`VirtualPl011::push_input`].
 //!
 //! Register accesses follow the trapped access: only word-aligned offsets
 //! name registers; any other offset, an unknown register and a write-only
@@ -17,7 +17,7 @@
 //! raised while the receive FIFO holds data, TXRIS is always raised (the
 //! transmit FIFO always has room), and OERIS latches when a received byte is
 //! dropped because the FIFO is full, until UARTICR clears it.
-//! [`Pl011::interrupt_pending`] is the level of the UART's interrupt line.
+//! [`VirtualPl011::interrupt_pending`] is the level of the UART's interrupt line.
 //!
 //! Not modelled: baud rates, line settings, FIFO trigger levels, modem
 //! lines, DMA, IrDA and framing/parity/break errors. The values written to
@@ -25,13 +25,14 @@
 
 use heapless::Deque;
 
-use crate::arch::aarch64::model::esr::AccessSize;
+use super::esr::AccessSize;
+use crate::console::virtual_uart::VirtualUart;
 
 /// Receive FIFO depth of a PL011 r1p5.
-pub const RX_FIFO_DEPTH: usize = 32;
+pub(crate) const RX_FIFO_DEPTH: usize = 32;
 
 /// Size of the register window the guest sees (one 4 KiB page).
-pub const MMIO_SIZE: u64 = 0x1000;
+pub(crate) const MMIO_SIZE: u64 = 0x1000;
 
 // Register offsets.
 const UARTDR: u64 = 0x000;
@@ -55,6 +56,29 @@ const ID_REGISTERS: u64 = 0xfe0;
 const ID_VALUES: [u32; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
 // UARTFR bits. TXFF and BUSY are never set; the tests check that.
+impl VirtualUart for VirtualPl011 {
+    const RESET: Self = Self::new();
+    const WINDOW: u64 = MMIO_SIZE;
+
+    fn read(&mut self, offset: u64, bytes: u8) -> u32 {
+        let size = AccessSize::from_bytes(u64::from(bytes)).unwrap_or(AccessSize::Word);
+        VirtualPl011::read(self, offset, size)
+    }
+
+    fn write(&mut self, offset: u64, value: u32, transmit: &mut dyn FnMut(u8)) {
+        VirtualPl011::write(self, offset, value, &mut |byte| transmit(byte));
+    }
+
+    fn receive(&mut self, byte: u8) {
+        // A full FIFO drops the byte and flags the overrun for the guest.
+        let _ = self.push_input(byte);
+    }
+
+    fn interrupt_pending(&self) -> bool {
+        VirtualPl011::interrupt_pending(self)
+    }
+}
+
 #[cfg(test)]
 const FR_BUSY: u32 = 1 << 3;
 const FR_RXFE: u32 = 1 << 4;
@@ -73,20 +97,20 @@ const RSR_OE: u32 = 1 << 3;
 
 // Interrupt bits, shared by UARTIMSC, UARTRIS, UARTMIS and UARTICR.
 /// Receive interrupt bit (RXRIS/RXIM/RXIC).
-pub const INT_RX: u32 = 1 << 4;
+pub(crate) const INT_RX: u32 = 1 << 4;
 /// Transmit interrupt bit (TXRIS/TXIM/TXIC).
-pub const INT_TX: u32 = 1 << 5;
+pub(crate) const INT_TX: u32 = 1 << 5;
 /// Receive timeout interrupt bit (RTRIS/RTIM/RTIC).
-pub const INT_RT: u32 = 1 << 6;
+pub(crate) const INT_RT: u32 = 1 << 6;
 /// Overrun error interrupt bit (OERIS/OEIM/OEIC).
-pub const INT_OE: u32 = 1 << 10;
+pub(crate) const INT_OE: u32 = 1 << 10;
 const INT_ALL: u32 = 0x7ff;
 
 const IFLS_RESET: u32 = 0x12; // both trigger levels at half full
 
 /// The state of one emulated PL011.
 #[derive(Debug)]
-pub struct Pl011 {
+pub(crate) struct VirtualPl011 {
     rx_fifo: Deque<u8, RX_FIFO_DEPTH>,
     receive_status: u32,
     latched_interrupts: u32,
@@ -100,15 +124,15 @@ pub struct Pl011 {
     dma_control: u32,
 }
 
-impl Default for Pl011 {
+impl Default for VirtualPl011 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Pl011 {
+impl VirtualPl011 {
     /// A UART in its reset state, receive FIFO empty.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             rx_fifo: Deque::new(),
             receive_status: 0,
@@ -128,7 +152,7 @@ impl Pl011 {
     ///
     /// Reading UARTDR pops the oldest received byte (0 when none is queued).
     /// Never fails: see the module docs for the value of odd accesses.
-    pub fn read(&mut self, offset: u64, size: AccessSize) -> u32 {
+    pub(crate) fn read(&mut self, offset: u64, size: AccessSize) -> u32 {
         if !offset.is_multiple_of(4) {
             return 0;
         }
@@ -165,7 +189,7 @@ impl Pl011 {
     /// the UART, and dropping their output would hide early boot failures.
     /// The one exception is loopback (UARTCR.LBE), where the byte goes to the
     /// receive FIFO instead, as on the real part.
-    pub fn write(&mut self, offset: u64, value: u32, out: &mut impl FnMut(u8)) {
+    pub(crate) fn write(&mut self, offset: u64, value: u32, out: &mut impl FnMut(u8)) {
         if !offset.is_multiple_of(4) {
             return;
         }
@@ -196,18 +220,18 @@ impl Pl011 {
     /// UARTDR. Returns `false`, drops the byte and flags an overrun
     /// (UARTRSR.OE, OERIS) when the FIFO already holds
     /// [`RX_FIFO_DEPTH`] bytes.
-    pub fn push_input(&mut self, byte: u8) -> bool {
+    pub(crate) fn push_input(&mut self, byte: u8) -> bool {
         self.receive(byte)
     }
 
     /// Whether the UART's interrupt line is asserted: some raw interrupt
     /// (UARTRIS) is enabled in UARTIMSC.
-    pub fn interrupt_pending(&self) -> bool {
+    pub(crate) fn interrupt_pending(&self) -> bool {
         self.masked_interrupts() != 0
     }
 
     /// Number of received bytes waiting for the guest.
-    pub fn pending_input(&self) -> usize {
+    pub(crate) fn pending_input(&self) -> usize {
         self.rx_fifo.len()
     }
 
@@ -251,11 +275,11 @@ impl Pl011 {
 mod tests {
     use super::*;
 
-    fn read_word(uart: &mut Pl011, offset: u64) -> u32 {
+    fn read_word(uart: &mut VirtualPl011, offset: u64) -> u32 {
         uart.read(offset, AccessSize::Word)
     }
 
-    fn write_word(uart: &mut Pl011, offset: u64, value: u32) -> Vec<u8> {
+    fn write_word(uart: &mut VirtualPl011, offset: u64, value: u32) -> Vec<u8> {
         let mut sent = Vec::new();
         uart.write(offset, value, &mut |byte| sent.push(byte));
         sent
@@ -263,7 +287,7 @@ mod tests {
 
     #[test]
     fn id_registers_identify_an_arm_pl011_r1p5() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         // The AMBA bus reads the eight ID words and keeps the low bytes.
         let mut periph_id = 0u32;
         let mut cell_id = 0u32;
@@ -288,7 +312,7 @@ mod tests {
 
     #[test]
     fn reset_values() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         assert_eq!(read_word(&mut uart, UARTCR), 0x300);
         assert_eq!(read_word(&mut uart, UARTIFLS), 0x12);
         assert_eq!(read_word(&mut uart, UARTIMSC), 0);
@@ -299,7 +323,7 @@ mod tests {
 
     #[test]
     fn flags_follow_the_receive_fifo() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         assert_eq!(read_word(&mut uart, UARTFR), FR_TXFE | FR_RXFE);
         assert!(uart.push_input(b'a'));
         assert_eq!(read_word(&mut uart, UARTFR), FR_TXFE);
@@ -313,7 +337,7 @@ mod tests {
 
     #[test]
     fn data_writes_emit_bytes_even_when_disabled() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         write_word(&mut uart, UARTCR, 0); // UARTEN, TXE off
         assert_eq!(write_word(&mut uart, UARTDR, u32::from(b'h')), b"h");
         // Only the low 8 bits are data.
@@ -324,7 +348,7 @@ mod tests {
 
     #[test]
     fn loopback_feeds_the_receive_fifo() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         write_word(&mut uart, UARTCR, 0x301 | CR_LBE);
         assert!(write_word(&mut uart, UARTDR, u32::from(b'x')).is_empty());
         assert_eq!(read_word(&mut uart, UARTDR), u32::from(b'x'));
@@ -332,7 +356,7 @@ mod tests {
 
     #[test]
     fn data_reads_pop_in_order() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         assert_eq!(read_word(&mut uart, UARTDR), 0);
         uart.push_input(b'o');
         uart.push_input(b'k');
@@ -345,7 +369,7 @@ mod tests {
 
     #[test]
     fn full_fifo_drops_and_flags_overrun() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         for i in 0..RX_FIFO_DEPTH {
             assert!(uart.push_input(i as u8));
         }
@@ -363,7 +387,7 @@ mod tests {
 
     #[test]
     fn interrupt_mask_raw_masked_and_clear() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         // TX always has room; RX/RT only while data is queued.
         assert_eq!(read_word(&mut uart, UARTRIS), INT_TX);
         assert_eq!(read_word(&mut uart, UARTMIS), 0);
@@ -413,7 +437,7 @@ mod tests {
 
     #[test]
     fn configuration_registers_store_their_bits() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         let cases = [
             (UARTILPR, 0xffff_ffff, 0xff),
             (UARTIBRD, 0xffff_ffff, 0xffff),
@@ -439,7 +463,7 @@ mod tests {
 
     #[test]
     fn unknown_and_odd_offsets() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         uart.push_input(b'q');
         for offset in [
             0x008,
@@ -466,7 +490,7 @@ mod tests {
 
     #[test]
     fn byte_and_halfword_accesses() {
-        let mut uart = Pl011::new();
+        let mut uart = VirtualPl011::new();
         // earlycon: byte writes to DR, halfword reads of FR.
         let mut sent = Vec::new();
         uart.write(UARTDR, u32::from(b'E'), &mut |b| sent.push(b));

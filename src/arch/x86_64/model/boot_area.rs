@@ -21,50 +21,50 @@
 //! caller copies it to (or builds it in) the cell's RAM.
 
 /// Size of the boot area: 32 KiB.
-pub const SIZE: usize = 0x8000;
+pub(crate) const SIZE: usize = 0x8000;
 
 /// GDTR limit: five 8-byte slots (null, code, data, 16-byte TSS) minus one.
-pub const GDT_LIMIT: u16 = 0x27;
+pub(crate) const GDT_LIMIT: u16 = 0x27;
 
 /// Selector of the 64-bit code segment (GDT index 1, RPL 0).
-pub const CODE64: u16 = 0x08;
+pub(crate) const CODE64: u16 = 0x08;
 /// Selector of the flat data segment (GDT index 2, RPL 0).
-pub const DATA: u16 = 0x10;
+pub(crate) const DATA: u16 = 0x10;
 /// Selector of the 64-bit TSS (GDT indices 3 and 4, RPL 0).
-pub const TSS: u16 = 0x18;
+pub(crate) const TSS: u16 = 0x18;
 
 /// Offset of the TSS from the area's base.
-pub const TSS_OFFSET: u64 = 0x800;
+pub(crate) const TSS_OFFSET: u64 = 0x800;
 /// Offset of the PML4 from the area's base (the guest's CR3 is B + this).
-pub const PML4_OFFSET: u64 = 0x1000;
+pub(crate) const PML4_OFFSET: u64 = 0x1000;
 /// Offset of the PDPT.
-pub const PDPT_OFFSET: u64 = 0x2000;
+pub(crate) const PDPT_OFFSET: u64 = 0x2000;
 /// Offset of the first of the four page directories.
-pub const PD_OFFSET: u64 = 0x3000;
+pub(crate) const PD_OFFSET: u64 = 0x3000;
 /// Offset of the reserved page.
-pub const RESERVED_OFFSET: u64 = 0x7000;
+pub(crate) const RESERVED_OFFSET: u64 = 0x7000;
 
 /// TSS limit: 104 bytes minus one.
-pub const TSS_LIMIT: u32 = 0x67;
+pub(crate) const TSS_LIMIT: u32 = 0x67;
 
 /// GDT descriptor of [`CODE64`]: base 0, limit 0xfffff, G, L, present,
 /// DPL 0, execute/read code, accessed.
-pub const CODE64_DESCRIPTOR: u64 = 0x00af_9b00_0000_ffff;
+pub(crate) const CODE64_DESCRIPTOR: u64 = 0x00af_9b00_0000_ffff;
 /// GDT descriptor of [`DATA`]: base 0, limit 0xfffff, G, D/B, present,
 /// DPL 0, read/write data, accessed.
-pub const DATA_DESCRIPTOR: u64 = 0x00cf_9300_0000_ffff;
+pub(crate) const DATA_DESCRIPTOR: u64 = 0x00cf_9300_0000_ffff;
 
 /// VMCS access rights matching [`CODE64_DESCRIPTOR`].
-pub const CODE64_ACCESS_RIGHTS: u32 = 0xa09b;
+pub(crate) const CODE64_ACCESS_RIGHTS: u32 = 0xa09b;
 /// VMCS access rights matching [`DATA_DESCRIPTOR`].
-pub const DATA_ACCESS_RIGHTS: u32 = 0xc093;
+pub(crate) const DATA_ACCESS_RIGHTS: u32 = 0xc093;
 /// VMCS access rights of TR: present busy 64-bit TSS (type 11; VM entry
 /// requires busy, the GDT descriptor is type 9, available, so a guest may
 /// still `ltr` it).
-pub const TSS_ACCESS_RIGHTS: u32 = 0x8b;
+pub(crate) const TSS_ACCESS_RIGHTS: u32 = 0x8b;
 
 /// Guest-physical bytes the page directories identity-map: 4 GiB.
-pub const MAPPED: u64 = 4 << 30;
+pub(crate) const MAPPED: u64 = 4 << 30;
 
 /// Smallest first RAM region [`base`] accepts: 64 KiB (the area and as
 /// much again below it).
@@ -77,13 +77,13 @@ const PAGE_DIRECTORIES: u64 = 4;
 const LARGE_PAGE: u64 = 2 << 20;
 
 /// Paging-structure entry bit 0: present.
-pub const PRESENT: u64 = 1 << 0;
+pub(crate) const PRESENT: u64 = 1 << 0;
 /// Bit 1: writable.
-pub const WRITABLE: u64 = 1 << 1;
+pub(crate) const WRITABLE: u64 = 1 << 1;
 /// Bit 2: user-mode accesses allowed.
-pub const USER: u64 = 1 << 2;
+pub(crate) const USER: u64 = 1 << 2;
 /// Bit 7 of a PDE: 2 MiB page.
-pub const PAGE_SIZE_BIT: u64 = 1 << 7;
+pub(crate) const PAGE_SIZE_BIT: u64 = 1 << 7;
 
 /// TSS offset 0x66: I/O map base address.
 const TSS_IOMAP_BASE: usize = 0x66;
@@ -93,7 +93,7 @@ const TSS_IOMAP_BASE: usize = 0x66;
 /// than 64 KiB, not 4 KiB aligned (base or size), or its top wraps or
 /// lies above 4 GiB (the area must be reachable through its own identity
 /// map).
-pub fn base(region_gpa: u64, region_size: u64) -> Option<u64> {
+pub(crate) fn base(region_gpa: u64, region_size: u64) -> Option<u64> {
     if region_size < MIN_REGION
         || !region_gpa.is_multiple_of(PAGE)
         || !region_size.is_multiple_of(PAGE)
@@ -115,7 +115,7 @@ fn put(area: &mut [u8; SIZE], offset: u64, value: u64) {
 
 /// The 16-byte available 64-bit TSS descriptor for a TSS at `tss` with
 /// limit [`TSS_LIMIT`], as (low, high) quadwords.
-pub fn tss_descriptor(tss: u64) -> (u64, u64) {
+pub(crate) fn tss_descriptor(tss: u64) -> (u64, u64) {
     let limit = u64::from(TSS_LIMIT);
     let low = (limit & 0xffff)
         | (tss & 0xff_ffff) << 16
@@ -127,7 +127,7 @@ pub fn tss_descriptor(tss: u64) -> (u64, u64) {
 
 /// Fills `area`, which the guest sees at guest-physical `base`, with the
 /// boot area: every byte is written (nothing of a previous run survives).
-pub fn write(area: &mut [u8; SIZE], base: u64) {
+pub(crate) fn write(area: &mut [u8; SIZE], base: u64) {
     area.fill(0);
     // GDT.
     put(area, u64::from(CODE64), CODE64_DESCRIPTOR);

@@ -17,20 +17,20 @@
 
 /// What the topology leaves describe: the cell's CPUs and the asking one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CellTopology {
+pub(crate) struct CellTopology {
     /// Number of CPUs in the cell.
-    pub vcpus: u32,
+    pub(crate) vcpus: u32,
     /// The asking CPU's x2APIC id (its real one: x2APIC reads pass
     /// through, so CPUID must agree with the APIC ID register).
-    pub apic_id: u32,
+    pub(crate) apic_id: u32,
 }
 
 /// Hypervisor vendor signature, returned in EBX, ECX, EDX of
 /// [`HYPERVISOR_LEAF`].
-pub const SIGNATURE: [u8; 12] = *b"BulkheadVMM\0";
+pub(crate) const SIGNATURE: [u8; 12] = *b"BulkheadVMM\0";
 
 /// First hypervisor CPUID leaf (signature and highest hypervisor leaf).
-pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
+pub(crate) const HYPERVISOR_LEAF: u32 = 0x4000_0000;
 
 /// Last leaf of the hypervisor range.
 const HYPERVISOR_LAST: u32 = 0x4000_00ff;
@@ -90,7 +90,7 @@ fn topology(subleaf: u32, topo: &CellTopology) -> [u32; 4] {
 /// The `[eax, ebx, ecx, edx]` a cell CPU sees for `CPUID` leaf `leaf`,
 /// subleaf `subleaf`, given the host's answer `host` (see the module
 /// documentation).
-pub fn filter(leaf: u32, subleaf: u32, host: [u32; 4], topo: &CellTopology) -> [u32; 4] {
+pub(crate) fn filter(leaf: u32, subleaf: u32, host: [u32; 4], topo: &CellTopology) -> [u32; 4] {
     let [eax, ebx, ecx, edx] = host;
     match leaf {
         1 => {
@@ -124,7 +124,12 @@ pub fn filter(leaf: u32, subleaf: u32, host: [u32; 4], topo: &CellTopology) -> [
 /// Replaces the CPUID bits that mirror the executing CPU's CR4 (leaf 1
 /// ECX.OSXSAVE, leaf 7 subleaf 0 ECX.OSPKE) with the values for the
 /// guest's `guest_cr4`.
-pub fn reflect_guest_cr4(leaf: u32, subleaf: u32, regs: [u32; 4], guest_cr4: u64) -> [u32; 4] {
+pub(crate) fn reflect_guest_cr4(
+    leaf: u32,
+    subleaf: u32,
+    regs: [u32; 4],
+    guest_cr4: u64,
+) -> [u32; 4] {
     let [eax, ebx, mut ecx, edx] = regs;
     let set = |ecx: u32, bit: u32, on: bool| if on { ecx | bit } else { ecx & !bit };
     match (leaf, subleaf) {

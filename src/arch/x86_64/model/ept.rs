@@ -35,10 +35,10 @@ use crate::addr::{GuestPhysAddr, PhysAddr};
 use crate::mm::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
 /// Root level of the walk: the PML4.
-pub const START_LEVEL: Level = Level::Zero;
+pub(crate) const START_LEVEL: Level = Level::Zero;
 
 /// Guest-physical address bits translated by a 4-level walk.
-pub const INPUT_BITS: u32 = 48;
+pub(crate) const INPUT_BITS: u32 = 48;
 
 /// Bit 0: reads allowed.
 const READ: u64 = 1 << 0;
@@ -65,9 +65,9 @@ const RESERVED_HIGH: u64 = ((1 << 52) - 1) & !((1 << OUTPUT_BITS) - 1);
 const OUTPUT_BITS: u32 = 46;
 
 /// EPT memory type 0: uncacheable.
-pub const MEMORY_TYPE_UC: u64 = 0;
+pub(crate) const MEMORY_TYPE_UC: u64 = 0;
 /// EPT memory type 6: write-back.
-pub const MEMORY_TYPE_WB: u64 = 6;
+pub(crate) const MEMORY_TYPE_WB: u64 = 6;
 
 /// EPTP bits 5:3: page-walk length minus one (4 levels).
 const EPTP_WALK_LENGTH_4: u64 = 3 << 3;
@@ -77,12 +77,12 @@ const EPTP_WALK_LENGTH_4: u64 = 3 << 3;
 /// RAM ([`MemKind::Normal`]) is write-back, device memory uncacheable;
 /// mappings without `read` are refused (see the module documentation).
 #[derive(Clone, Copy, Debug)]
-pub struct Ept;
+pub(crate) struct Ept;
 
 /// The EPT pointer (VMCS field `EPT_POINTER`) for the PML4 at `root`:
 /// write-back paging-structure accesses (bits 2:0 = 6), a 4-level walk
 /// (bits 5:3 = 3), accessed/dirty flags off (bit 6 = 0).
-pub fn eptp(root: PhysAddr) -> u64 {
+pub(crate) fn eptp(root: PhysAddr) -> u64 {
     (root.as_u64() & ADDRESS_MASK) | EPTP_WALK_LENGTH_4 | MEMORY_TYPE_WB
 }
 

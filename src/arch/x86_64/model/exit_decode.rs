@@ -4,11 +4,13 @@
 //! (Intel SDM Vol. 3C chapter 28 "VM Exits" and appendix C "VMX Basic Exit
 //! Reasons"); nothing here touches the CPU.
 
+use crate::cell::fault::Access;
+
 /// Basic exit reason (SDM appendix C), the low 16 bits of the VMCS
 /// `EXIT_REASON` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum ExitReason {
+pub(crate) enum ExitReason {
     /// 0: exception or non-maskable interrupt.
     ExceptionOrNmi,
     /// 1: external interrupt.
@@ -102,7 +104,7 @@ pub enum ExitReason {
 
 impl ExitReason {
     /// The exit reason with basic number `basic` (SDM appendix C).
-    pub fn from_basic(basic: u16) -> Self {
+    pub(crate) fn from_basic(basic: u16) -> Self {
         match basic {
             0 => Self::ExceptionOrNmi,
             1 => Self::ExternalInterrupt,
@@ -152,7 +154,7 @@ impl ExitReason {
     }
 
     /// A short name for reports ("EPT violation", "CPUID", ...).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::ExceptionOrNmi => "exception or NMI",
             Self::ExternalInterrupt => "external interrupt",
@@ -205,11 +207,11 @@ impl ExitReason {
 /// The VMCS `EXIT_REASON` field, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct ExitInfo {
+pub(crate) struct ExitInfo {
     /// Basic exit reason (bits 15:0).
-    pub reason: ExitReason,
+    pub(crate) reason: ExitReason,
     /// VM entry failed (bit 31): the guest never ran.
-    pub entry_failure: bool,
+    pub(crate) entry_failure: bool,
 }
 
 /// `EXIT_REASON` bit 31: VM-entry failure.
@@ -219,7 +221,7 @@ impl ExitInfo {
     /// Decodes the raw `EXIT_REASON` field (SDM 24.9.1): bits 15:0 the
     /// basic reason, bit 31 VM-entry failure; the other flags (enclave
     /// mode, pending MTF, exit from VMX root) are ignored.
-    pub fn decode(raw_exit_reason: u32) -> ExitInfo {
+    pub(crate) fn decode(raw_exit_reason: u32) -> ExitInfo {
         ExitInfo {
             reason: ExitReason::from_basic(raw_exit_reason as u16),
             entry_failure: raw_exit_reason & ENTRY_FAILURE != 0,
@@ -228,31 +230,31 @@ impl ExitInfo {
 }
 
 /// Shorthand for [`ExitInfo::decode`].
-pub fn decode(raw_exit_reason: u32) -> ExitInfo {
+pub(crate) fn decode(raw_exit_reason: u32) -> ExitInfo {
     ExitInfo::decode(raw_exit_reason)
 }
 
 /// An I/O instruction, from its exit qualification (SDM table 28-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct IoAccess {
+pub(crate) struct IoAccess {
     /// Port (bits 31:16): for string and `DX` forms, the value of `DX`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Access size in bytes: 1, 2 or 4 (bits 2:0 = 0, 1, 3).
-    pub size: u8,
+    pub(crate) size: u8,
     /// `IN`/`INS` (bit 3 set) rather than `OUT`/`OUTS`.
-    pub input: bool,
+    pub(crate) input: bool,
     /// `INS`/`OUTS` (bit 4).
-    pub string: bool,
+    pub(crate) string: bool,
     /// `REP` prefix (bit 5).
-    pub rep: bool,
+    pub(crate) rep: bool,
 }
 
 impl IoAccess {
     /// Decodes an I/O-instruction exit qualification. The encodings of
     /// bits 2:0 other than 0, 1 and 3 are not used by the CPU; they decode
     /// as 4 bytes.
-    pub fn decode(qualification: u64) -> IoAccess {
+    pub(crate) fn decode(qualification: u64) -> IoAccess {
         IoAccess {
             port: (qualification >> 16) as u16,
             size: match qualification & 0b111 {
@@ -270,7 +272,7 @@ impl IoAccess {
 /// `RAX` after an `IN` of `size` bytes read `value`: 1 and 2 bytes replace
 /// `AL`/`AX` and keep the rest of `RAX`; 4 bytes (and any other size)
 /// write `EAX`, which zeroes bits 63:32 as every 32-bit register write does.
-pub fn io_read_result(rax: u64, size: u8, value: u32) -> u64 {
+pub(crate) fn io_read_result(rax: u64, size: u8, value: u32) -> u64 {
     match size {
         1 => (rax & !0xff) | u64::from(value & 0xff),
         2 => (rax & !0xffff) | u64::from(value & 0xffff),
@@ -280,7 +282,7 @@ pub fn io_read_result(rax: u64, size: u8, value: u32) -> u64 {
 
 /// The value an `OUT` of `size` bytes writes: `AL`, `AX` or `EAX` (any
 /// other size reads as 4).
-pub fn io_write_value(rax: u64, size: u8) -> u32 {
+pub(crate) fn io_write_value(rax: u64, size: u8) -> u32 {
     match size {
         1 => (rax & 0xff) as u32,
         2 => (rax & 0xffff) as u32,
@@ -291,27 +293,27 @@ pub fn io_write_value(rax: u64, size: u8) -> u32 {
 /// An EPT violation, from its exit qualification (SDM table 28-7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct EptViolation {
+pub(crate) struct EptViolation {
     /// The access was a data read (bit 0).
-    pub read: bool,
+    pub(crate) read: bool,
     /// The access was a data write (bit 1).
-    pub write: bool,
+    pub(crate) write: bool,
     /// The access was an instruction fetch (bit 2).
-    pub fetch: bool,
+    pub(crate) fetch: bool,
     /// The guest-physical address was readable (bit 3): false when it is
     /// not mapped at all.
-    pub readable: bool,
+    pub(crate) readable: bool,
     /// The guest-physical address was writable (bit 4).
-    pub writable: bool,
+    pub(crate) writable: bool,
     /// The guest-physical address was executable (bit 5).
-    pub executable: bool,
+    pub(crate) executable: bool,
     /// The guest-linear-address VMCS field is valid (bit 7).
-    pub linear_valid: bool,
+    pub(crate) linear_valid: bool,
 }
 
 impl EptViolation {
     /// Decodes an EPT-violation exit qualification.
-    pub fn decode(q: u64) -> Self {
+    pub(crate) fn decode(q: u64) -> Self {
         let bit = |n: u32| q & (1 << n) != 0;
         EptViolation {
             read: bit(0),
@@ -324,15 +326,15 @@ impl EptViolation {
         }
     }
 
-    /// The kind of access for reports: "fetch", else "write" (a
-    /// read-modify-write sets both read and write), else "read".
-    pub fn access(&self) -> &'static str {
+    /// The kind of access: an instruction fetch, else a write (a
+    /// read-modify-write sets both read and write), else a read.
+    pub(crate) fn access(&self) -> Access {
         if self.fetch {
-            "fetch"
+            Access::Execute
         } else if self.write {
-            "write"
+            Access::Write
         } else {
-            "read"
+            Access::Read
         }
     }
 }
@@ -340,7 +342,7 @@ impl EptViolation {
 /// Type of an event in the interruption-information format (bits 10:8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum InterruptionType {
+pub(crate) enum InterruptionType {
     /// 0: external interrupt.
     ExternalInterrupt,
     /// 1: reserved.
@@ -361,7 +363,7 @@ pub enum InterruptionType {
 
 impl InterruptionType {
     /// The type with encoding `bits` (only the low 3 bits are used).
-    pub fn from_bits(bits: u8) -> Self {
+    pub(crate) fn from_bits(bits: u8) -> Self {
         match bits & 0b111 {
             0 => Self::ExternalInterrupt,
             1 => Self::Reserved,
@@ -375,7 +377,7 @@ impl InterruptionType {
     }
 
     /// The 3-bit encoding.
-    pub fn bits(self) -> u8 {
+    pub(crate) fn bits(self) -> u8 {
         match self {
             Self::ExternalInterrupt => 0,
             Self::Reserved => 1,
@@ -394,16 +396,16 @@ impl InterruptionType {
 /// interruption information fields (SDM 24.8.3, 24.9.2, 24.9.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct Interruption {
+pub(crate) struct Interruption {
     /// Vector (bits 7:0).
-    pub vector: u8,
+    pub(crate) vector: u8,
     /// Type (bits 10:8).
-    pub kind: InterruptionType,
+    pub(crate) kind: InterruptionType,
     /// An error code is valid / to be delivered (bit 11); the code itself
     /// is in its own VMCS field.
-    pub error_code: bool,
+    pub(crate) error_code: bool,
     /// The field is valid (bit 31).
-    pub valid: bool,
+    pub(crate) valid: bool,
 }
 
 /// Interruption information bit 11: error code valid / deliver error code.
@@ -416,7 +418,7 @@ const GP_VECTOR: u8 = 13;
 impl Interruption {
     /// Decodes an interruption-information field. Bit 12 (NMI unblocking
     /// due to `IRET`, exit fields only) and the reserved bits are ignored.
-    pub fn decode(raw: u32) -> Self {
+    pub(crate) fn decode(raw: u32) -> Self {
         Interruption {
             vector: raw as u8,
             kind: InterruptionType::from_bits((raw >> 8) as u8),
@@ -426,7 +428,7 @@ impl Interruption {
     }
 
     /// The field's encoding (for the VM-entry interruption information).
-    pub fn encode(&self) -> u32 {
+    pub(crate) fn encode(&self) -> u32 {
         let mut raw = u32::from(self.vector) | u32::from(self.kind.bits()) << 8;
         if self.error_code {
             raw |= ERROR_CODE;
@@ -442,7 +444,7 @@ impl Interruption {
 /// (vector 13, hardware exception, deliver error code, valid):
 /// `0x8000_0b0d`. The error code (0 for `#GP(0)`) goes in the VM-entry
 /// exception error code field.
-pub const fn gp_fault() -> u32 {
+pub(crate) const fn gp_fault() -> u32 {
     GP_VECTOR as u32 | 3 << 8 | ERROR_CODE | VALID
 }
 
@@ -613,14 +615,14 @@ mod tests {
                 linear_valid: true
             }
         );
-        assert_eq!(unmapped_write.access(), "write");
+        assert_eq!(unmapped_write.access(), Access::Write);
         // A fetch from a readable, writable, non-executable page.
         let fetch = EptViolation::decode(0x9c);
         assert!(fetch.fetch && fetch.readable && fetch.writable && !fetch.executable);
-        assert_eq!(fetch.access(), "fetch");
+        assert_eq!(fetch.access(), Access::Execute);
         // A read-modify-write counts as a write; a plain read is a read.
-        assert_eq!(EptViolation::decode(0b011).access(), "write");
-        assert_eq!(EptViolation::decode(0b001).access(), "read");
+        assert_eq!(EptViolation::decode(0b011).access(), Access::Write);
+        assert_eq!(EptViolation::decode(0b001).access(), Access::Read);
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! Per-cell VM-exit counters on x86_64, by what the exit was for.
+//! What an x86_64 VM exit was for ([`X86Exit`]), counted per cell by the
+//! core's `cell::counters`.
 //!
 //! A cell reads its own with the `COUNTER` hypercall (index = the position
-//! in [`X86Exit::ALL`]); the hypervisor prints them all when every cell has
-//! stopped. Interrupts a guest takes directly (its LAPIC timer, IPIs from
-//! its own CPUs) never exit, so they appear nowhere here: that is the point.
+//! in [`X86Exit::ALL`]). Interrupts a guest takes directly (its LAPIC timer,
+//! IPIs from its own CPUs) never exit, so they appear nowhere here: that is
+//! the point.
 
-use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::calls::dispatch::Call;
+use crate::cell::counters::ExitKind;
 
 /// What an exit was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum X86Exit {
+pub(crate) enum X86Exit {
     /// `VMCALL`: PSCI or a Bulkhead hypercall.
     Vmcall,
     /// `CPUID`.
@@ -37,10 +38,10 @@ pub enum X86Exit {
 
 impl X86Exit {
     /// Number of kinds.
-    pub const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 11;
 
     /// Every kind, in counter order (the `COUNTER` index).
-    pub const ALL: [Self; Self::COUNT] = [
+    pub(crate) const ALL: [Self; Self::COUNT] = [
         Self::Vmcall,
         Self::Cpuid,
         Self::IoConsole,
@@ -55,7 +56,7 @@ impl X86Exit {
     ];
 
     /// Short name for printouts.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Vmcall => "vmcall",
             Self::Cpuid => "cpuid",
@@ -72,65 +73,33 @@ impl X86Exit {
     }
 }
 
-/// One cell's exit counters.
-#[derive(Debug)]
-pub struct ExitCounters {
-    counts: [AtomicU64; X86Exit::COUNT],
-}
+impl ExitKind for X86Exit {
+    const ALL: &'static [Self] = &Self::ALL;
+    const FAULT: Self = Self::Fault;
 
-impl Default for ExitCounters {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ExitCounters {
-    /// All zero.
-    pub const fn new() -> Self {
-        Self {
-            counts: [const { AtomicU64::new(0) }; X86Exit::COUNT],
-        }
+    fn index(self) -> usize {
+        self as usize
     }
 
-    /// Counts one exit of `kind`.
-    pub fn count(&self, kind: X86Exit) {
-        self.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
+    fn name(self) -> &'static str {
+        X86Exit::name(self)
     }
 
-    /// The counter with `COUNTER` index `index`, if there is one.
-    pub fn get(&self, index: u64) -> Option<u64> {
-        let index = usize::try_from(index).ok()?;
-        self.counts.get(index).map(|c| c.load(Ordering::Relaxed))
-    }
-
-    /// Sum of all counters.
-    pub fn total(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// `exits <total>: <name> <n>, ...` with the non-zero kinds.
-    pub fn write_summary(&self, out: &mut impl Write) -> fmt::Result {
-        write!(out, "exits {}", self.total())?;
-        let mut separator = ": ";
-        for kind in X86Exit::ALL {
-            let n = self.counts[kind as usize].load(Ordering::Relaxed);
-            if n != 0 {
-                write!(out, "{separator}{} {n}", kind.name())?;
-                separator = ", ";
-            }
-        }
-        Ok(())
+    /// Every call is a `VMCALL`.
+    fn of_call(_: &Call) -> Self {
+        Self::Vmcall
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::counters::CellCounters;
 
     #[test]
     fn indices_follow_the_table_and_names_are_unique() {
         for (i, kind) in X86Exit::ALL.iter().enumerate() {
-            assert_eq!(*kind as usize, i);
+            assert_eq!(kind.index(), i);
         }
         let mut names: Vec<_> = X86Exit::ALL.iter().map(|k| k.name()).collect();
         names.sort_unstable();
@@ -139,19 +108,16 @@ mod tests {
     }
 
     #[test]
-    fn counts_sum_and_print_only_non_zero_kinds() {
-        let counters = ExitCounters::new();
+    fn counts_print_only_non_zero_kinds_and_no_deliveries() {
+        let counters = CellCounters::<X86Exit>::new();
         for _ in 0..3 {
             counters.count(X86Exit::Hlt);
         }
         counters.count(X86Exit::Vmcall);
-        assert_eq!(counters.get(X86Exit::Hlt as u64), Some(3));
-        assert_eq!(counters.get(X86Exit::Kick as u64), Some(0));
-        assert_eq!(counters.get(X86Exit::COUNT as u64), None);
-        assert_eq!(counters.get(u64::MAX), None);
-        assert_eq!(counters.total(), 4);
+        assert_eq!(counters.by_index(X86Exit::Hlt as u64, 0, |_| 0), Some(3));
+        assert_eq!(counters.by_index(X86Exit::COUNT as u64, 0, |_| 0), None);
         let mut line = String::new();
-        counters.write_summary(&mut line).unwrap();
+        counters.write_summary(&mut line, &[], |_| 0).unwrap();
         assert_eq!(line, "exits 4: vmcall 1, hlt 3");
     }
 }

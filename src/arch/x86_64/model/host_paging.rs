@@ -27,12 +27,12 @@ const EXECUTE_DISABLE: u64 = 1 << 63;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// First lookup level (PML4).
-pub const START_LEVEL: Level = Level::Zero;
+pub(crate) const START_LEVEL: Level = Level::Zero;
 /// Virtual address bits (4-level paging).
-pub const VA_BITS: u32 = 48;
+pub(crate) const VA_BITS: u32 = 48;
 
 /// The hypervisor's page-table format.
-pub struct HostPaging;
+pub(crate) struct HostPaging;
 
 impl DescriptorFormat for HostPaging {
     type Input = VirtAddr;

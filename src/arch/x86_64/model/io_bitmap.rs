@@ -28,11 +28,11 @@ const UART_PORTS: u16 = 8;
 /// `IO_BITMAP_B` point to (each 4 KiB aligned; `b` follows `a`).
 #[derive(Clone, PartialEq, Eq)]
 #[repr(C, align(4096))]
-pub struct IoBitmaps {
+pub(crate) struct IoBitmaps {
     /// Ports `0x0000..=0x7fff`; a set bit exits.
-    pub a: [u8; BITMAP_BYTES],
+    pub(crate) a: [u8; BITMAP_BYTES],
     /// Ports `0x8000..=0xffff`; a set bit exits.
-    pub b: [u8; BITMAP_BYTES],
+    pub(crate) b: [u8; BITMAP_BYTES],
 }
 
 impl core::fmt::Debug for IoBitmaps {
@@ -44,7 +44,7 @@ impl core::fmt::Debug for IoBitmaps {
 
 impl IoBitmaps {
     /// Every port exits.
-    pub const fn trap_all() -> Self {
+    pub(crate) const fn trap_all() -> Self {
         IoBitmaps {
             a: [0xff; BITMAP_BYTES],
             b: [0xff; BITMAP_BYTES],
@@ -69,7 +69,7 @@ impl IoBitmaps {
 
     /// Lets accesses to the ports of `range` through (the part of it
     /// beyond `0xffff`, if any, does not exist and is ignored).
-    pub fn allow(&mut self, range: PortRange) {
+    pub(crate) fn allow(&mut self, range: PortRange) {
         for port in Self::ports(range) {
             let (byte, mask) = self.slot(port);
             *byte &= !mask;
@@ -77,7 +77,7 @@ impl IoBitmaps {
     }
 
     /// Makes accesses to the ports of `range` exit again.
-    pub fn trap(&mut self, range: PortRange) {
+    pub(crate) fn trap(&mut self, range: PortRange) {
         for port in Self::ports(range) {
             let (byte, mask) = self.slot(port);
             *byte |= mask;
@@ -85,7 +85,7 @@ impl IoBitmaps {
     }
 
     /// Whether port `port`'s bit is set (an access to it alone exits).
-    pub fn traps(&self, port: u16) -> bool {
+    pub(crate) fn traps(&self, port: u16) -> bool {
         let (bitmap, index) = if u32::from(port) < PORTS_PER_BITMAP {
             (&self.a, usize::from(port))
         } else {
@@ -96,13 +96,13 @@ impl IoBitmaps {
 
     /// Whether a `size`-byte access at `port` exits, as the CPU decides
     /// it: if any of its bytes traps, or if it wraps past `0xffff`.
-    pub fn traps_access(&self, port: u16, size: u8) -> bool {
+    pub(crate) fn traps_access(&self, port: u16, size: u8) -> bool {
         let last = u32::from(port) + u32::from(size.max(1)) - 1;
         last > 0xffff || (u32::from(port)..=last).any(|p| self.traps(p as u16))
     }
 
     /// `cell`'s bitmaps: see [`IoBitmaps::apply_cell`].
-    pub fn for_cell(tables: &Tables<'_>, cell: &CellDesc) -> Self {
+    pub(crate) fn for_cell(tables: &Tables<'_>, cell: &CellDesc) -> Self {
         let mut bitmaps = Self::trap_all();
         bitmaps.apply_cell(tables, cell);
         bitmaps
@@ -113,7 +113,7 @@ impl IoBitmaps {
     /// hypervisor console's 8 UART ports (if it is port-mapped) trap unless
     /// the cell owns the console's device and its console is
     /// [`CellConsole::Passthrough`].
-    pub fn apply_cell(&mut self, tables: &Tables<'_>, cell: &CellDesc) {
+    pub(crate) fn apply_cell(&mut self, tables: &Tables<'_>, cell: &CellDesc) {
         self.a.fill(0xff);
         self.b.fill(0xff);
         for &device in cell.devices {

@@ -11,13 +11,13 @@
 
 #![forbid(unsafe_code)]
 
-pub mod boot_area;
-pub mod cpuid;
-pub mod ept;
-pub mod exit_decode;
-pub mod exit_kind;
-pub mod host_paging;
-pub mod io_bitmap;
-pub mod msr_bitmap;
-pub mod virtual_16550;
-pub mod x2apic;
+pub(crate) mod boot_area;
+pub(crate) mod cpuid;
+pub(crate) mod ept;
+pub(crate) mod exit_decode;
+pub(crate) mod exit_kind;
+pub(crate) mod host_paging;
+pub(crate) mod io_bitmap;
+pub(crate) mod msr_bitmap;
+pub(crate) mod virtual_16550;
+pub(crate) mod x2apic;

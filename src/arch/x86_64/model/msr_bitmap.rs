@@ -18,66 +18,66 @@
 //! `#GP(0)`, or for `IA32_APIC_BASE` writes and ICR writes handles it).
 
 /// `IA32_TIME_STAMP_COUNTER`.
-pub const IA32_TSC: u32 = 0x10;
+pub(crate) const IA32_TSC: u32 = 0x10;
 /// `IA32_APIC_BASE`.
-pub const IA32_APIC_BASE: u32 = 0x1b;
+pub(crate) const IA32_APIC_BASE: u32 = 0x1b;
 /// `IA32_SYSENTER_CS`.
-pub const IA32_SYSENTER_CS: u32 = 0x174;
+pub(crate) const IA32_SYSENTER_CS: u32 = 0x174;
 /// `IA32_SYSENTER_ESP`.
-pub const IA32_SYSENTER_ESP: u32 = 0x175;
+pub(crate) const IA32_SYSENTER_ESP: u32 = 0x175;
 /// `IA32_SYSENTER_EIP`.
-pub const IA32_SYSENTER_EIP: u32 = 0x176;
+pub(crate) const IA32_SYSENTER_EIP: u32 = 0x176;
 /// `IA32_PAT`.
-pub const IA32_PAT: u32 = 0x277;
+pub(crate) const IA32_PAT: u32 = 0x277;
 /// `IA32_TSC_DEADLINE`.
-pub const IA32_TSC_DEADLINE: u32 = 0x6e0;
+pub(crate) const IA32_TSC_DEADLINE: u32 = 0x6e0;
 /// First x2APIC register MSR.
-pub const X2APIC_FIRST: u32 = 0x800;
+pub(crate) const X2APIC_FIRST: u32 = 0x800;
 /// x2APIC task priority register.
-pub const X2APIC_TPR: u32 = 0x808;
+pub(crate) const X2APIC_TPR: u32 = 0x808;
 /// x2APIC end of interrupt.
-pub const X2APIC_EOI: u32 = 0x80b;
+pub(crate) const X2APIC_EOI: u32 = 0x80b;
 /// x2APIC spurious interrupt vector register.
-pub const X2APIC_SVR: u32 = 0x80f;
+pub(crate) const X2APIC_SVR: u32 = 0x80f;
 /// x2APIC interrupt command register (64-bit).
-pub const X2APIC_ICR: u32 = 0x830;
+pub(crate) const X2APIC_ICR: u32 = 0x830;
 /// x2APIC LVT timer.
-pub const X2APIC_LVT_TIMER: u32 = 0x832;
+pub(crate) const X2APIC_LVT_TIMER: u32 = 0x832;
 /// x2APIC LVT error.
-pub const X2APIC_LVT_ERROR: u32 = 0x837;
+pub(crate) const X2APIC_LVT_ERROR: u32 = 0x837;
 /// x2APIC timer initial count.
-pub const X2APIC_TIMER_INITIAL: u32 = 0x838;
+pub(crate) const X2APIC_TIMER_INITIAL: u32 = 0x838;
 /// x2APIC timer divide configuration.
-pub const X2APIC_TIMER_DIVIDE: u32 = 0x83e;
+pub(crate) const X2APIC_TIMER_DIVIDE: u32 = 0x83e;
 /// x2APIC self IPI.
-pub const X2APIC_SELF_IPI: u32 = 0x83f;
+pub(crate) const X2APIC_SELF_IPI: u32 = 0x83f;
 /// Last x2APIC register MSR.
-pub const X2APIC_LAST: u32 = 0x83f;
+pub(crate) const X2APIC_LAST: u32 = 0x83f;
 /// `IA32_EFER`.
-pub const IA32_EFER: u32 = 0xc000_0080;
+pub(crate) const IA32_EFER: u32 = 0xc000_0080;
 /// `IA32_STAR`.
-pub const IA32_STAR: u32 = 0xc000_0081;
+pub(crate) const IA32_STAR: u32 = 0xc000_0081;
 /// `IA32_LSTAR`.
-pub const IA32_LSTAR: u32 = 0xc000_0082;
+pub(crate) const IA32_LSTAR: u32 = 0xc000_0082;
 /// `IA32_CSTAR`.
-pub const IA32_CSTAR: u32 = 0xc000_0083;
+pub(crate) const IA32_CSTAR: u32 = 0xc000_0083;
 /// `IA32_FMASK` (SFMASK).
-pub const IA32_FMASK: u32 = 0xc000_0084;
+pub(crate) const IA32_FMASK: u32 = 0xc000_0084;
 /// `IA32_FS_BASE`.
-pub const IA32_FS_BASE: u32 = 0xc000_0100;
+pub(crate) const IA32_FS_BASE: u32 = 0xc000_0100;
 /// `IA32_GS_BASE`.
-pub const IA32_GS_BASE: u32 = 0xc000_0101;
+pub(crate) const IA32_GS_BASE: u32 = 0xc000_0101;
 /// `IA32_KERNEL_GS_BASE`.
-pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
+pub(crate) const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
 /// `IA32_TSC_AUX`.
-pub const IA32_TSC_AUX: u32 = 0xc000_0103;
+pub(crate) const IA32_TSC_AUX: u32 = 0xc000_0103;
 
 /// MSRs a cell reads and writes without exits: per-CPU state the guest
 /// owns outright (segment bases, system-call entry points, `PAT`, `EFER`,
 /// which the VMCS switches on every entry and exit) and the local APIC
 /// registers that only affect its own core (TPR, EOI, SVR, the LAPIC timer
 /// and its LVT, the error LVT, self IPIs).
-pub const PASS_THROUGH: [u32; 22] = [
+pub(crate) const PASS_THROUGH: [u32; 22] = [
     IA32_SYSENTER_CS,
     IA32_SYSENTER_ESP,
     IA32_SYSENTER_EIP,
@@ -107,7 +107,7 @@ pub const PASS_THROUGH: [u32; 22] = [
 /// reported) and every x2APIC register (reads show the core's own local
 /// APIC; writes other than those in [`PASS_THROUGH`], notably the ICR,
 /// exit).
-pub const READ_ONLY: [(u32, u32); 3] = [
+pub(crate) const READ_ONLY: [(u32, u32); 3] = [
     (IA32_TSC, IA32_TSC),
     (IA32_APIC_BASE, IA32_APIC_BASE),
     (X2APIC_FIRST, X2APIC_LAST),
@@ -127,7 +127,7 @@ const WRITE_LOW: usize = 2048;
 /// The MSR bitmap page the VMCS field `MSR_BITMAP` points to.
 #[derive(Clone, PartialEq, Eq)]
 #[repr(C, align(4096))]
-pub struct MsrBitmap(pub [u8; BITMAP_BYTES]);
+pub(crate) struct MsrBitmap(pub [u8; BITMAP_BYTES]);
 
 impl core::fmt::Debug for MsrBitmap {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -151,13 +151,13 @@ const fn read_slot(msr: u32) -> Option<(usize, u8)> {
 
 impl MsrBitmap {
     /// Every access exits.
-    pub const fn trap_all() -> Self {
+    pub(crate) const fn trap_all() -> Self {
         MsrBitmap([0xff; BITMAP_BYTES])
     }
 
     /// Lets reads of `msr` through; `false` (and no change) if `msr` is
     /// outside the bitmap's ranges, where reads always exit.
-    pub const fn allow_read(&mut self, msr: u32) -> bool {
+    pub(crate) const fn allow_read(&mut self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => {
                 self.0[byte] &= !mask;
@@ -169,7 +169,7 @@ impl MsrBitmap {
 
     /// Lets writes of `msr` through; `false` (and no change) if `msr` is
     /// outside the bitmap's ranges, where writes always exit.
-    pub const fn allow_write(&mut self, msr: u32) -> bool {
+    pub(crate) const fn allow_write(&mut self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => {
                 self.0[WRITE_LOW + byte] &= !mask;
@@ -180,7 +180,7 @@ impl MsrBitmap {
     }
 
     /// Whether `RDMSR` of `msr` exits.
-    pub const fn traps_read(&self, msr: u32) -> bool {
+    pub(crate) const fn traps_read(&self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => self.0[byte] & mask != 0,
             None => true,
@@ -188,7 +188,7 @@ impl MsrBitmap {
     }
 
     /// Whether `WRMSR` of `msr` exits.
-    pub const fn traps_write(&self, msr: u32) -> bool {
+    pub(crate) const fn traps_write(&self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => self.0[WRITE_LOW + byte] & mask != 0,
             None => true,
@@ -199,7 +199,7 @@ impl MsrBitmap {
     /// config): [`PASS_THROUGH`] read and written directly, [`READ_ONLY`]
     /// read directly, everything else exits. A `const fn`, so it can
     /// initialise a `static`.
-    pub const fn cell_policy() -> Self {
+    pub(crate) const fn cell_policy() -> Self {
         let mut bitmap = Self::trap_all();
         let mut i = 0;
         while i < PASS_THROUGH.len() {
@@ -224,7 +224,7 @@ impl MsrBitmap {
 
 /// The architectural name of `msr`, for reports, if it is one Bulkhead
 /// knows (the policy's MSRs and a few that guests commonly probe).
-pub fn name(msr: u32) -> Option<&'static str> {
+pub(crate) fn name(msr: u32) -> Option<&'static str> {
     Some(match msr {
         IA32_TSC => "IA32_TIME_STAMP_COUNTER",
         IA32_APIC_BASE => "IA32_APIC_BASE",

@@ -9,11 +9,13 @@
 //! RBR; a byte arriving at a full FIFO is dropped and sets the overrun bit
 //! (LSR bit 1), which reading LSR clears. Arch-neutral and host-tested.
 
+use crate::console::virtual_uart::VirtualUart;
+
 /// Register block size in ports.
-pub const PORTS: u16 = 8;
+pub(crate) const PORTS: u16 = 8;
 
 /// Depth of the receive FIFO (a 16550A's).
-pub const RX_FIFO: usize = 16;
+pub(crate) const RX_FIFO: usize = 16;
 
 const LSR_DR: u8 = 1 << 0;
 const LSR_OE: u8 = 1 << 1;
@@ -23,7 +25,7 @@ const LCR_DLAB: u8 = 1 << 7;
 
 /// One cell's virtual 16550.
 #[derive(Debug, Clone)]
-pub struct Uart16550 {
+pub(crate) struct Virtual16550 {
     ier: u8,
     lcr: u8,
     mcr: u8,
@@ -34,16 +36,16 @@ pub struct Uart16550 {
     overrun: bool,
 }
 
-impl Default for Uart16550 {
+impl Default for Virtual16550 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Uart16550 {
+impl Virtual16550 {
     /// Reset state.
-    pub const fn new() -> Self {
-        Uart16550 {
+    pub(crate) const fn new() -> Self {
+        Virtual16550 {
             ier: 0,
             lcr: 0x03,
             mcr: 0,
@@ -56,7 +58,7 @@ impl Uart16550 {
     }
 
     /// Reads register `offset` (0..8).
-    pub fn read(&mut self, offset: u16) -> u8 {
+    pub(crate) fn read(&mut self, offset: u16) -> u8 {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
             0 if dlab => self.dll,
@@ -81,7 +83,7 @@ impl Uart16550 {
 
     /// Writes `value` to register `offset`; a transmitted byte goes to
     /// `emit`.
-    pub fn write(&mut self, offset: u16, value: u8, emit: &mut impl FnMut(u8)) {
+    pub(crate) fn write(&mut self, offset: u16, value: u8, emit: &mut impl FnMut(u8)) {
         let dlab = self.lcr & LCR_DLAB != 0;
         match offset {
             0 if dlab => self.dll = value,
@@ -97,10 +99,33 @@ impl Uart16550 {
 
     /// Queues one input byte; with the FIFO full it is dropped and the
     /// overrun bit is set.
-    pub fn push_input(&mut self, byte: u8) {
+    pub(crate) fn push_input(&mut self, byte: u8) {
         if self.input.push_back(byte).is_err() {
             self.overrun = true;
         }
+    }
+}
+
+impl VirtualUart for Virtual16550 {
+    const RESET: Self = Self::new();
+    const WINDOW: u64 = PORTS as u64;
+
+    /// Port I/O reaches it a byte at a time.
+    fn read(&mut self, offset: u64, _bytes: u8) -> u32 {
+        u32::from(Virtual16550::read(self, offset as u16))
+    }
+
+    fn write(&mut self, offset: u64, value: u32, transmit: &mut dyn FnMut(u8)) {
+        Virtual16550::write(self, offset as u16, value as u8, &mut |byte| transmit(byte));
+    }
+
+    fn receive(&mut self, byte: u8) {
+        self.push_input(byte);
+    }
+
+    /// Guests poll it: it raises no interrupt.
+    fn interrupt_pending(&self) -> bool {
+        false
     }
 }
 
@@ -110,7 +135,7 @@ mod tests {
 
     #[test]
     fn thr_writes_emit_and_lsr_says_empty() {
-        let mut uart = Uart16550::new();
+        let mut uart = Virtual16550::new();
         let mut out = heapless::Vec::<u8, 8>::new();
         uart.write(0, b'h', &mut |b| out.push(b).unwrap());
         uart.write(0, b'i', &mut |b| out.push(b).unwrap());
@@ -120,7 +145,7 @@ mod tests {
 
     #[test]
     fn divisor_latch_does_not_emit() {
-        let mut uart = Uart16550::new();
+        let mut uart = Virtual16550::new();
         let mut emitted = 0;
         uart.write(3, 0x80, &mut |_| emitted += 1);
         uart.write(0, 0x01, &mut |_| emitted += 1);
@@ -133,7 +158,7 @@ mod tests {
 
     #[test]
     fn input_is_read_once_with_data_ready() {
-        let mut uart = Uart16550::new();
+        let mut uart = Virtual16550::new();
         uart.push_input(b'x');
         assert_eq!(uart.read(5) & LSR_DR, LSR_DR);
         assert_eq!(uart.read(0), b'x');
@@ -143,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_burst_queues_in_order_and_overflow_sets_overrun_once() {
-        let mut uart = Uart16550::new();
+        let mut uart = Virtual16550::new();
         for byte in 0..RX_FIFO as u8 + 3 {
             uart.push_input(b'a' + byte);
         }
@@ -158,7 +183,7 @@ mod tests {
 
     #[test]
     fn scratch_and_control_registers_keep_values() {
-        let mut uart = Uart16550::new();
+        let mut uart = Virtual16550::new();
         uart.write(7, 0x5a, &mut |_| {});
         uart.write(1, 0xff, &mut |_| {});
         uart.write(4, 0xff, &mut |_| {});

@@ -19,7 +19,7 @@
 use core::fmt;
 
 /// MSR of the x2APIC interrupt command register.
-pub const ICR: u32 = 0x830;
+pub(crate) const ICR: u32 = 0x830;
 
 /// ICR bit 11: logical destination mode.
 const LOGICAL: u64 = 1 << 11;
@@ -35,7 +35,7 @@ const FIRST_LEGAL_VECTOR: u8 = 16;
 /// Delivery mode of an IPI (ICR bits 10:8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum DeliveryMode {
+pub(crate) enum DeliveryMode {
     /// 0: the vector, to the destination.
     Fixed,
     /// 1: the vector, to the lowest-priority destination.
@@ -54,7 +54,7 @@ pub enum DeliveryMode {
 
 impl DeliveryMode {
     /// The mode with encoding `bits` (only the low 3 bits are used).
-    pub fn from_bits(bits: u8) -> Self {
+    pub(crate) fn from_bits(bits: u8) -> Self {
         match bits & 0b111 {
             0 => Self::Fixed,
             1 => Self::LowestPriority,
@@ -67,7 +67,7 @@ impl DeliveryMode {
     }
 
     /// The 3-bit encoding.
-    pub fn bits(self) -> u8 {
+    pub(crate) fn bits(self) -> u8 {
         match self {
             Self::Fixed => 0,
             Self::LowestPriority => 1,
@@ -80,7 +80,7 @@ impl DeliveryMode {
     }
 
     /// A short name for reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Fixed => "fixed",
             Self::LowestPriority => "lowest-priority",
@@ -96,7 +96,7 @@ impl DeliveryMode {
 /// Destination shorthand (ICR bits 19:18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum Shorthand {
+pub(crate) enum Shorthand {
     /// 0: the destination field decides.
     None,
     /// 1: the sending CPU.
@@ -109,7 +109,7 @@ pub enum Shorthand {
 
 impl Shorthand {
     /// The shorthand with encoding `bits` (only the low 2 bits are used).
-    pub fn from_bits(bits: u8) -> Self {
+    pub(crate) fn from_bits(bits: u8) -> Self {
         match bits & 0b11 {
             0 => Self::None,
             1 => Self::SelfOnly,
@@ -119,7 +119,7 @@ impl Shorthand {
     }
 
     /// The 2-bit encoding.
-    pub fn bits(self) -> u8 {
+    pub(crate) fn bits(self) -> u8 {
         match self {
             Self::None => 0,
             Self::SelfOnly => 1,
@@ -132,27 +132,27 @@ impl Shorthand {
 /// An x2APIC ICR value, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub struct Icr {
+pub(crate) struct Icr {
     /// Vector (bits 7:0).
-    pub vector: u8,
+    pub(crate) vector: u8,
     /// Delivery mode (bits 10:8).
-    pub delivery: DeliveryMode,
+    pub(crate) delivery: DeliveryMode,
     /// Logical destination mode (bit 11).
-    pub logical: bool,
+    pub(crate) logical: bool,
     /// Level assert (bit 14).
-    pub level_assert: bool,
+    pub(crate) level_assert: bool,
     /// Level-triggered (bit 15).
-    pub trigger_level: bool,
+    pub(crate) trigger_level: bool,
     /// Destination shorthand (bits 19:18).
-    pub shorthand: Shorthand,
+    pub(crate) shorthand: Shorthand,
     /// Destination (bits 63:32).
-    pub destination: u32,
+    pub(crate) destination: u32,
 }
 
 impl Icr {
     /// Decodes an x2APIC ICR value (reserved bits, including the xAPIC
     /// delivery-status bit 12, are ignored).
-    pub fn decode(value: u64) -> Icr {
+    pub(crate) fn decode(value: u64) -> Icr {
         Icr {
             vector: value as u8,
             delivery: DeliveryMode::from_bits((value >> 8) as u8),
@@ -165,7 +165,7 @@ impl Icr {
     }
 
     /// The ICR value.
-    pub fn encode(&self) -> u64 {
+    pub(crate) fn encode(&self) -> u64 {
         let mut value = u64::from(self.vector)
             | u64::from(self.delivery.bits()) << 8
             | u64::from(self.shorthand.bits()) << 18
@@ -185,14 +185,14 @@ impl Icr {
 
 /// The ICR value of a fixed, physical-destination, edge-triggered,
 /// asserted IPI with `vector` to x2APIC id `destination`, no shorthand.
-pub fn fixed(vector: u8, destination: u32) -> u64 {
+pub(crate) fn fixed(vector: u8, destination: u32) -> u64 {
     u64::from(vector) | LEVEL_ASSERT | u64::from(destination) << 32
 }
 
 /// Why [`check`] refused an IPI (it is dropped and reported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
-pub enum IpiRefusal {
+pub(crate) enum IpiRefusal {
     /// The destination APIC id is not one of the cell's CPUs.
     ForeignDestination(u32),
     /// The destination is `0xffff_ffff`: every CPU of the machine.
@@ -249,7 +249,7 @@ impl fmt::Display for IpiRefusal {
 /// Refused: every delivery mode but fixed (INIT, start-up, SMI, NMI,
 /// lowest priority), vectors below 16, logical destination mode, the
 /// broadcast destination and APIC ids outside the cell.
-pub fn check(icr: &Icr, sender: u32, cell_apic_ids: &[u32]) -> Result<u64, IpiRefusal> {
+pub(crate) fn check(icr: &Icr, sender: u32, cell_apic_ids: &[u32]) -> Result<u64, IpiRefusal> {
     if icr.delivery != DeliveryMode::Fixed {
         return Err(IpiRefusal::Delivery(icr.delivery));
     }

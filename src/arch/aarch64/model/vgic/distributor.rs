@@ -50,24 +50,24 @@ use crate::arch::aarch64::model::esr::AccessSize;
 
 /// Largest number of INTIDs a cell's distributor can describe (SGIs, PPIs
 /// and SPIs; INTIDs 1020..1023 are special and never owned).
-pub const MAX_IRQ_COUNT: u32 = 1020;
+pub(crate) const MAX_IRQ_COUNT: u32 = 1020;
 /// Largest number of vCPUs a cell can have (the GICv2 limit of eight CPU
 /// interfaces).
-pub const MAX_VCPUS: usize = 8;
+pub(crate) const MAX_VCPUS: usize = 8;
 /// First SPI INTID.
-pub const SPI_BASE: u32 = 32;
+pub(crate) const SPI_BASE: u32 = 32;
 /// Number of SGIs (INTIDs 0..15); PPIs are 16..31.
-pub const SGI_COUNT: u32 = 16;
+pub(crate) const SGI_COUNT: u32 = 16;
 /// Number of per-vCPU (banked) INTIDs: SGIs and PPIs.
-pub const PRIVATE_COUNT: u32 = 32;
+pub(crate) const PRIVATE_COUNT: u32 = 32;
 /// Bits of an 8-bit priority that are implemented (the top five).
-pub const PRIORITY_MASK: u8 = 0xf8;
+pub(crate) const PRIORITY_MASK: u8 = 0xf8;
 
 /// The `IIDR` value of Bulkhead's virtual GIC (GICD_IIDR and GICR_IIDR):
 /// ProductID `0x42` ('B') in bits 31:24, Variant 0 in 19:16, Revision 1 in
 /// 15:12 and Implementer `0x000` in 11:0. Bulkhead has no JEP106 code, so
 /// it claims none; no Linux GIC erratum workaround matches this value.
-pub const BULKHEAD_IIDR: u32 = 0x4200_1000;
+pub(crate) const BULKHEAD_IIDR: u32 = 0x4200_1000;
 
 /// Number of 32-bit words in an INTID bitmap covering INTIDs 0..1023.
 const WORDS: usize = 32;
@@ -111,18 +111,18 @@ const IROUTER_UPPER_AFF_MASK: u64 = 0xff_0000_ff00; // Aff1 15:8, Aff2 23:16, Af
 const IROUTER_IRM: u64 = 1 << 31; // Interrupt_Routing_Mode: 1-of-N
 
 /// ICFGR0 as read for SGIs: every SGI is edge-triggered (bit 2n+1 set).
-pub const ICFGR_SGI_EDGE: u32 = 0xaaaa_aaaa;
+pub(crate) const ICFGR_SGI_EDGE: u32 = 0xaaaa_aaaa;
 
 /// Whether `intid` is one of the architected timer PPIs (26..=30: EL2
 /// physical, EL2 virtual, secure and non-secure EL1 physical, EL1 virtual
 /// timer): those are level-sensitive and their trigger bits are read-only.
-pub const fn is_timer_ppi(intid: u32) -> bool {
+pub(crate) const fn is_timer_ppi(intid: u32) -> bool {
     intid >= 26 && intid <= 30
 }
 
 /// Version of the virtual GIC the guest sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GicVersion {
+pub(crate) enum GicVersion {
     /// GICv2: memory-mapped CPU interface, ITARGETSR routing, GICD_SGIR.
     V2,
     /// GICv3: system-register CPU interface, redistributors, IROUTER.
@@ -132,7 +132,7 @@ pub enum GicVersion {
 impl GicVersion {
     /// The version for an architecture revision number (2 or 3), `None`
     /// for anything else.
-    pub const fn from_number(number: u32) -> Option<Self> {
+    pub(crate) const fn from_number(number: u32) -> Option<Self> {
         match number {
             2 => Some(Self::V2),
             3 => Some(Self::V3),
@@ -141,7 +141,7 @@ impl GicVersion {
     }
 
     /// The architecture revision number (2 or 3), as PIDR2.ArchRev holds it.
-    pub const fn number(self) -> u32 {
+    pub(crate) const fn number(self) -> u32 {
         match self {
             Self::V2 => 2,
             Self::V3 => 3,
@@ -153,7 +153,7 @@ impl GicVersion {
 /// its virtual interrupt bookkeeping (the `Private*` actions). vCPU indices
 /// are the cell's: vCPU `i` runs on physical CPU `cell.cpus[i]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
+pub(crate) enum Action {
     /// Enable the owned SPI in the physical distributor.
     Enable {
         /// The SPI.
@@ -286,7 +286,7 @@ impl BitRegister {
 /// entry `i` for INTID `i`. Shared by the GICv2 banked GICD registers and
 /// the GICv3 redistributor's SGI frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PrivateIrqs {
+pub(crate) struct PrivateIrqs {
     enabled: u32,
     pending: u32,
     active: u32,
@@ -301,7 +301,7 @@ const PRIVATE_RESET_EDGE: u32 = 0x0000_ffff;
 impl PrivateIrqs {
     /// The reset state: everything disabled, idle, priority 0, SGIs edge,
     /// PPIs level.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             enabled: 0,
             pending: 0,
@@ -312,34 +312,34 @@ impl PrivateIrqs {
     }
 
     /// Whether SGI/PPI `intid` is enabled (`false` for `intid >= 32`).
-    pub const fn enabled(&self, intid: u32) -> bool {
+    pub(crate) const fn enabled(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.enabled & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is pending in the virtual mirror.
-    pub const fn pending(&self, intid: u32) -> bool {
+    pub(crate) const fn pending(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.pending & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is active in the virtual mirror.
-    pub const fn active(&self, intid: u32) -> bool {
+    pub(crate) const fn active(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.active & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is edge-triggered.
-    pub const fn edge(&self, intid: u32) -> bool {
+    pub(crate) const fn edge(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.edge & (1 << intid) != 0
     }
 
     /// Priority of SGI/PPI `intid` (0 for `intid >= 32`).
-    pub fn priority(&self, intid: u32) -> u8 {
+    pub(crate) fn priority(&self, intid: u32) -> u8 {
         self.priority.get(intid as usize).copied().unwrap_or(0)
     }
 
     /// Updates the pending/active mirror of `intid` (the arch layer reports
     /// what it injected and what the guest completed); ignored for
     /// `intid >= 32`.
-    pub fn set_state(&mut self, intid: u32, pending: bool, active: bool) {
+    pub(crate) fn set_state(&mut self, intid: u32, pending: bool, active: bool) {
         if intid < PRIVATE_COUNT {
             let bit = 1u32 << intid;
             self.pending = if pending {
@@ -468,7 +468,7 @@ fn assign_bit(bitmap: &mut [u32; WORDS], intid: u32, value: bool) {
 /// The virtual distributor of one cell. Const-constructible, fixed size
 /// (about 4 KiB), no heap: it lives in a `static` behind the cell's lock.
 #[derive(Clone, Debug)]
-pub struct VirtualDistributor {
+pub(crate) struct VirtualDistributor {
     version: GicVersion,
     irq_count: u32,
     vcpus: usize,
@@ -501,7 +501,12 @@ impl VirtualDistributor {
     // Const evaluation needs plain indexing: `i < spis.len()` and
     // `intid < irq_count <= 1020` keep both indices in bounds.
     #[allow(clippy::indexing_slicing)]
-    pub const fn new(version: GicVersion, irq_count: u32, spis: &[IrqNum], vcpus: usize) -> Self {
+    pub(crate) const fn new(
+        version: GicVersion,
+        irq_count: u32,
+        spis: &[IrqNum],
+        vcpus: usize,
+    ) -> Self {
         let irq_count = if irq_count > MAX_IRQ_COUNT {
             MAX_IRQ_COUNT
         } else if irq_count < SPI_BASE {
@@ -542,7 +547,7 @@ impl VirtualDistributor {
     /// SPIs to the same state: disabled, not pending, not active, priority
     /// 0, level-sensitive, routed to vCPU 0. Call it before the cell first
     /// runs too: change-only actions rely on that baseline.
-    pub fn reset(&mut self, actions: &mut impl FnMut(Action)) {
+    pub(crate) fn reset(&mut self, actions: &mut impl FnMut(Action)) {
         let owned = self.owned;
         *self = Self::new(self.version, self.irq_count, &[], self.vcpus);
         self.owned = owned;
@@ -557,23 +562,23 @@ impl VirtualDistributor {
     }
 
     /// The GIC version the guest sees.
-    pub const fn version(&self) -> GicVersion {
+    pub(crate) const fn version(&self) -> GicVersion {
         self.version
     }
 
     /// Number of INTIDs (after clamping to `32..=1020`).
-    pub const fn irq_count(&self) -> u32 {
+    pub(crate) const fn irq_count(&self) -> u32 {
         self.irq_count
     }
 
     /// Number of vCPUs (after clamping to [`MAX_VCPUS`]).
-    pub const fn vcpus(&self) -> usize {
+    pub(crate) const fn vcpus(&self) -> usize {
         self.vcpus
     }
 
     /// Whether the guest enabled forwarding: GICv2 GICD_CTLR.Enable,
     /// GICv3 GICD_CTLR.EnableGrp1.
-    pub const fn enabled(&self) -> bool {
+    pub(crate) const fn enabled(&self) -> bool {
         match self.version {
             GicVersion::V2 => self.ctlr & CTLR_V2_ENABLE != 0,
             GicVersion::V3 => self.ctlr & CTLR_V3_ENABLE_GRP1 != 0,
@@ -581,17 +586,17 @@ impl VirtualDistributor {
     }
 
     /// Whether the cell owns SPI `intid`.
-    pub fn owns(&self, intid: u32) -> bool {
+    pub(crate) fn owns(&self, intid: u32) -> bool {
         test_bit(&self.owned, intid)
     }
 
     /// The owned SPIs, in increasing order.
-    pub fn owned_spis(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn owned_spis(&self) -> impl Iterator<Item = u32> + '_ {
         (SPI_BASE..self.irq_count).filter(|&intid| self.owns(intid))
     }
 
     /// The vCPU owned SPI `intid` is routed to (0 if not owned).
-    pub fn target_vcpu(&self, intid: u32) -> usize {
+    pub(crate) fn target_vcpu(&self, intid: u32) -> usize {
         if self.owns(intid) {
             self.route
                 .get(intid as usize)
@@ -602,7 +607,7 @@ impl VirtualDistributor {
     }
 
     /// Virtual priority of owned SPI `intid` (0 if not owned).
-    pub fn spi_priority(&self, intid: u32) -> u8 {
+    pub(crate) fn spi_priority(&self, intid: u32) -> u8 {
         if self.owns(intid) {
             self.priority.get(intid as usize).copied().unwrap_or(0)
         } else {
@@ -611,26 +616,26 @@ impl VirtualDistributor {
     }
 
     /// Whether the guest enabled owned SPI `intid` (`false` if not owned).
-    pub fn spi_enabled(&self, intid: u32) -> bool {
+    pub(crate) fn spi_enabled(&self, intid: u32) -> bool {
         self.owns(intid) && test_bit(&self.enabled, intid)
     }
 
     /// Whether owned SPI `intid` is edge-triggered (`false` if not owned).
-    pub fn spi_edge(&self, intid: u32) -> bool {
+    pub(crate) fn spi_edge(&self, intid: u32) -> bool {
         self.owns(intid) && test_bit(&self.edge, intid)
     }
 
     /// GICv2: whether SGI/PPI `intid` of vCPU `vcpu` is enabled (`false`
     /// for an invalid vCPU or INTID; always `false` on GICv3, whose
     /// SGIs/PPIs live in the redistributor).
-    pub fn sgi_ppi_enabled(&self, vcpu: usize, intid: u32) -> bool {
+    pub(crate) fn sgi_ppi_enabled(&self, vcpu: usize, intid: u32) -> bool {
         self.bank(vcpu).is_some_and(|bank| bank.enabled(intid))
     }
 
     /// Virtual priority of `intid` as vCPU `vcpu` sees it: its banked
     /// SGI/PPI priority (GICv2) for `intid < 32`, the SPI's otherwise.
     /// 0 for anything invalid or not owned.
-    pub fn priority(&self, vcpu: usize, intid: u32) -> u8 {
+    pub(crate) fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < PRIVATE_COUNT {
             self.bank(vcpu).map_or(0, |bank| bank.priority(intid))
         } else {
@@ -640,7 +645,7 @@ impl VirtualDistributor {
 
     /// GICv2: the banked SGI/PPI state of vCPU `vcpu` (`None` on GICv3 or
     /// for an invalid vCPU).
-    pub fn bank(&self, vcpu: usize) -> Option<&PrivateIrqs> {
+    pub(crate) fn bank(&self, vcpu: usize) -> Option<&PrivateIrqs> {
         match self.version {
             GicVersion::V2 if vcpu < self.vcpus => self.banked.get(vcpu),
             _ => None,
@@ -659,7 +664,7 @@ impl VirtualDistributor {
     /// `intid` of vCPU `vcpu`. The arch layer calls it when it injects an
     /// interrupt and when a list register shows the guest completed one.
     /// Ignored for anything else.
-    pub fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
+    pub(crate) fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
         if intid < PRIVATE_COUNT {
             if let Some(bank) = self.bank_mut(vcpu) {
                 bank.set_state(intid, pending, active);
@@ -682,7 +687,7 @@ impl VirtualDistributor {
     ///
     /// The interface is 64-bit because GICD_IROUTER is a 64-bit register
     /// that Linux writes with a single doubleword store.
-    pub fn access(
+    pub(crate) fn access(
         &mut self,
         caller: usize,
         offset: u64,

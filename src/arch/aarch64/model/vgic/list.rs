@@ -52,28 +52,28 @@ use heapless::Vec;
 
 /// Largest number of list registers tracked (`ICH_VTR_EL2.ListRegs` allows
 /// up to 16).
-pub const MAX_LIST_REGISTERS: usize = 16;
+pub(crate) const MAX_LIST_REGISTERS: usize = 16;
 /// Capacity of a vCPU's pending queue.
-pub const QUEUE_CAPACITY: usize = 64;
+pub(crate) const QUEUE_CAPACITY: usize = 64;
 
 /// An interrupt to deliver to a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct VirtualIrq {
+pub(crate) struct VirtualIrq {
     /// The INTID the guest sees.
-    pub intid: u32,
+    pub(crate) intid: u32,
     /// Its priority (lower value = more urgent).
-    pub priority: u8,
+    pub(crate) priority: u8,
     /// For a hardware-linked interrupt, the physical INTID: the guest's
     /// EOI (or deactivation) of the virtual interrupt deactivates it.
-    pub hw: Option<u32>,
+    pub(crate) hw: Option<u32>,
     /// GICv2 SGIs only: the vCPU index of the sender, which the guest reads
     /// in GICC_IAR.CPUID. 0 otherwise.
-    pub source: u8,
+    pub(crate) source: u8,
 }
 
 impl VirtualIrq {
     /// A purely virtual interrupt.
-    pub const fn new(intid: u32, priority: u8) -> Self {
+    pub(crate) const fn new(intid: u32, priority: u8) -> Self {
         Self {
             intid,
             priority,
@@ -83,7 +83,7 @@ impl VirtualIrq {
     }
 
     /// A hardware-linked interrupt backed by physical INTID `physical`.
-    pub const fn hardware(intid: u32, priority: u8, physical: u32) -> Self {
+    pub(crate) const fn hardware(intid: u32, priority: u8, physical: u32) -> Self {
         Self {
             intid,
             priority,
@@ -93,7 +93,7 @@ impl VirtualIrq {
     }
 
     /// A GICv2 SGI sent by vCPU `source`.
-    pub const fn sgi(intid: u32, priority: u8, source: u8) -> Self {
+    pub(crate) const fn sgi(intid: u32, priority: u8, source: u8) -> Self {
         Self {
             intid,
             priority,
@@ -106,7 +106,7 @@ impl VirtualIrq {
 /// State of a list register (the two-bit State field of both formats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub enum LrState {
+pub(crate) enum LrState {
     /// Free: nothing for the guest (or the guest completed it).
     Invalid = 0b00,
     /// Pending, not yet acknowledged.
@@ -119,7 +119,7 @@ pub enum LrState {
 
 impl LrState {
     /// The state for a two-bit State field (higher bits ignored).
-    pub const fn from_bits(bits: u64) -> Self {
+    pub(crate) const fn from_bits(bits: u64) -> Self {
         match bits & 0b11 {
             0b00 => Self::Invalid,
             0b01 => Self::Pending,
@@ -129,14 +129,14 @@ impl LrState {
     }
 
     /// The two-bit State field.
-    pub const fn bits(self) -> u8 {
+    pub(crate) const fn bits(self) -> u8 {
         self as u8
     }
 }
 
 /// Outcome of [`ListRegisters::inject`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum InjectResult {
+pub(crate) enum InjectResult {
     /// The caller must write LR `lr` with `irq` in `state` (Pending, or
     /// PendingActive when merged into an LR holding it Active).
     Written {
@@ -157,7 +157,7 @@ pub enum InjectResult {
 
 /// Outcome of [`PendingQueue::push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PushResult {
+pub(crate) enum PushResult {
     /// Inserted in priority order.
     Queued,
     /// The INTID is already queued.
@@ -170,50 +170,50 @@ pub enum PushResult {
 /// most one per INTID, best first (lowest priority value; equal priorities
 /// in arrival order).
 #[derive(Clone, Debug, Default)]
-pub struct PendingQueue {
+pub(crate) struct PendingQueue {
     entries: Vec<VirtualIrq, QUEUE_CAPACITY>,
 }
 
 impl PendingQueue {
     /// An empty queue.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             entries: Vec::new(),
         }
     }
 
     /// Number of queued interrupts.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Whether the queue is full.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.entries.is_full()
     }
 
     /// Whether `intid` is queued.
-    pub fn contains(&self, intid: u32) -> bool {
+    pub(crate) fn contains(&self, intid: u32) -> bool {
         self.entries.iter().any(|irq| irq.intid == intid)
     }
 
     /// The queued interrupts, best first.
-    pub fn iter(&self) -> impl Iterator<Item = &VirtualIrq> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &VirtualIrq> {
         self.entries.iter()
     }
 
     /// The best queued interrupt.
-    pub fn peek(&self) -> Option<&VirtualIrq> {
+    pub(crate) fn peek(&self) -> Option<&VirtualIrq> {
         self.entries.first()
     }
 
     /// Removes and returns the best queued interrupt.
-    pub fn pop(&mut self) -> Option<VirtualIrq> {
+    pub(crate) fn pop(&mut self) -> Option<VirtualIrq> {
         if self.entries.is_empty() {
             None
         } else {
@@ -223,7 +223,7 @@ impl PendingQueue {
 
     /// Queues `irq` behind every queued interrupt of the same or better
     /// priority.
-    pub fn push(&mut self, irq: VirtualIrq) -> PushResult {
+    pub(crate) fn push(&mut self, irq: VirtualIrq) -> PushResult {
         let index = self
             .entries
             .iter()
@@ -234,7 +234,7 @@ impl PendingQueue {
 
     /// Queues `irq` ahead of the queued interrupts of the same priority
     /// (for one that was already delivered once and is being put back).
-    pub fn push_front_of_priority(&mut self, irq: VirtualIrq) -> PushResult {
+    pub(crate) fn push_front_of_priority(&mut self, irq: VirtualIrq) -> PushResult {
         let index = self
             .entries
             .iter()
@@ -255,13 +255,13 @@ impl PendingQueue {
 
     /// Removes `intid` from the queue (the guest cleared its pending state
     /// or disabled it); returns what was removed.
-    pub fn remove(&mut self, intid: u32) -> Option<VirtualIrq> {
+    pub(crate) fn remove(&mut self, intid: u32) -> Option<VirtualIrq> {
         let index = self.entries.iter().position(|irq| irq.intid == intid)?;
         Some(self.entries.remove(index))
     }
 
     /// Empties the queue.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 }
@@ -276,7 +276,7 @@ struct Slot {
 /// List register bookkeeping and pending queue of one vCPU. Const
 /// constructible, no heap.
 #[derive(Clone, Debug)]
-pub struct ListRegisters {
+pub(crate) struct ListRegisters {
     count: usize,
     slots: [Option<Slot>; MAX_LIST_REGISTERS],
     queue: PendingQueue,
@@ -286,7 +286,7 @@ pub struct ListRegisters {
 impl ListRegisters {
     /// Bookkeeping for `count` list registers (clamped to
     /// [`MAX_LIST_REGISTERS`]), all free, with an empty queue.
-    pub const fn new(count: usize) -> Self {
+    pub(crate) const fn new(count: usize) -> Self {
         Self {
             count: if count > MAX_LIST_REGISTERS {
                 MAX_LIST_REGISTERS
@@ -301,29 +301,29 @@ impl ListRegisters {
 
     /// Forgets every LR and queued interrupt (vCPU reset; the caller clears
     /// the hardware LRs). The drop count is kept.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.slots = [None; MAX_LIST_REGISTERS];
         self.queue.clear();
     }
 
     /// Number of list registers managed.
-    pub const fn count(&self) -> usize {
+    pub(crate) const fn count(&self) -> usize {
         self.count
     }
 
     /// Interrupts lost because the queue was full.
-    pub const fn dropped(&self) -> u64 {
+    pub(crate) const fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// The pending queue.
-    pub const fn queue(&self) -> &PendingQueue {
+    pub(crate) const fn queue(&self) -> &PendingQueue {
         &self.queue
     }
 
     /// What LR `lr` holds and its last known state (`None` when free or out
     /// of range).
-    pub fn lr(&self, lr: usize) -> Option<(VirtualIrq, LrState)> {
+    pub(crate) fn lr(&self, lr: usize) -> Option<(VirtualIrq, LrState)> {
         self.live_slots()
             .get(lr)
             .copied()
@@ -332,7 +332,7 @@ impl ListRegisters {
     }
 
     /// The LR holding `intid`, if any.
-    pub fn find(&self, intid: u32) -> Option<usize> {
+    pub(crate) fn find(&self, intid: u32) -> Option<usize> {
         self.live_slots()
             .iter()
             .position(|slot| slot.is_some_and(|slot| slot.irq.intid == intid))
@@ -340,14 +340,14 @@ impl ListRegisters {
 
     /// Whether the queue holds interrupts that wait for an LR: the arch
     /// layer then enables the underflow maintenance interrupt.
-    pub fn needs_underflow_maintenance(&self) -> bool {
+    pub(crate) fn needs_underflow_maintenance(&self) -> bool {
         !self.queue.is_empty()
     }
 
     /// Whether the vCPU has an interrupt waiting to be taken: an LR in a
     /// pending state (as of the last `refill`) or a queued interrupt. A
     /// trapped WFI returns at once when this holds.
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         !self.queue.is_empty()
             || self
                 .live_slots()
@@ -357,7 +357,7 @@ impl ListRegisters {
     }
 
     /// Removes `intid` from the queue (see [`PendingQueue::remove`]).
-    pub fn remove_queued(&mut self, intid: u32) -> Option<VirtualIrq> {
+    pub(crate) fn remove_queued(&mut self, intid: u32) -> Option<VirtualIrq> {
         self.queue.remove(intid)
     }
 
@@ -371,7 +371,7 @@ impl ListRegisters {
 
     /// Places `irq` (see the module documentation). LR states are those
     /// recorded by the last [`ListRegisters::refill`].
-    pub fn inject(&mut self, irq: VirtualIrq) -> InjectResult {
+    pub(crate) fn inject(&mut self, irq: VirtualIrq) -> InjectResult {
         if self.queue.contains(irq.intid) {
             return InjectResult::AlreadyPending;
         }
@@ -417,7 +417,7 @@ impl ListRegisters {
     /// frees completed LRs, then fills and preempts (see the module
     /// documentation). `write(n, irq, state)` must write LR `n`; it is
     /// called once per LR that changes.
-    pub fn refill(
+    pub(crate) fn refill(
         &mut self,
         lr_states: impl Fn(usize) -> LrState,
         write: &mut impl FnMut(usize, VirtualIrq, LrState),
@@ -487,7 +487,7 @@ const V3_STATE_SHIFT: u32 = 62; // State, bits 63:62
 /// 44:32 with HW (61) for a hardware-linked interrupt, Priority in 55:48,
 /// Group (60) = 1, State in 63:62. The EOI bit (41, maintenance on EOI) is
 /// never set.
-pub const fn encode_v3(irq: &VirtualIrq, state: LrState) -> u64 {
+pub(crate) const fn encode_v3(irq: &VirtualIrq, state: LrState) -> u64 {
     let mut lr = irq.intid as u64 & V3_VINTID_MASK;
     lr |= (irq.priority as u64) << V3_PRIORITY_SHIFT;
     lr |= V3_GROUP;
@@ -498,7 +498,7 @@ pub const fn encode_v3(irq: &VirtualIrq, state: LrState) -> u64 {
 }
 
 /// The State field (63:62) of an `ICH_LR<n>_EL2` value.
-pub const fn decode_v3_state(lr: u64) -> LrState {
+pub(crate) const fn decode_v3_state(lr: u64) -> LrState {
     LrState::from_bits(lr >> V3_STATE_SHIFT)
 }
 
@@ -518,7 +518,7 @@ const SGI_LIMIT: u32 = 16;
 /// for an SGI the sending CPU in 12:10; Priority 27:23 = the top five bits
 /// of the priority; State in 29:28; Grp1 (30) = 0 (Group 0, see the module
 /// documentation). The EOI bit (19 when HW = 0) is never set.
-pub const fn encode_v2(irq: &VirtualIrq, state: LrState) -> u32 {
+pub(crate) const fn encode_v2(irq: &VirtualIrq, state: LrState) -> u32 {
     let mut lr = irq.intid & V2_VIRTUAL_ID_MASK;
     if let Some(physical) = irq.hw {
         lr |= V2_HW | ((physical & V2_PHYSICAL_ID_MASK) << V2_PHYSICAL_ID_SHIFT);
@@ -530,7 +530,7 @@ pub const fn encode_v2(irq: &VirtualIrq, state: LrState) -> u32 {
 }
 
 /// The State field (29:28) of a `GICH_LR<n>` value.
-pub const fn decode_v2_state(lr: u32) -> LrState {
+pub(crate) const fn decode_v2_state(lr: u32) -> LrState {
     LrState::from_bits((lr >> V2_STATE_SHIFT) as u64)
 }
 

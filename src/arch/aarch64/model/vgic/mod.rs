@@ -5,6 +5,6 @@
 //! become actions on the physical GIC); `list` decides which virtual
 //! interrupts sit in the list registers and which wait.
 
-pub mod distributor;
-pub mod list;
-pub mod redistributor;
+pub(crate) mod distributor;
+pub(crate) mod list;
+pub(crate) mod redistributor;

@@ -37,9 +37,9 @@ use super::distributor::{
 use crate::arch::aarch64::model::esr::AccessSize;
 
 /// Size of one vCPU's redistributor (RD_base + SGI_base).
-pub const FRAME_STRIDE: u64 = 0x2_0000;
+pub(crate) const FRAME_STRIDE: u64 = 0x2_0000;
 /// Offset of the SGI_base frame within a redistributor.
-pub const SGI_BASE: u64 = 0x1_0000;
+pub(crate) const SGI_BASE: u64 = 0x1_0000;
 
 // RD_base registers.
 const GICR_CTLR: u64 = 0x0000;
@@ -71,7 +71,7 @@ const PIDR2_GICV3: u32 = 3 << 4;
 
 /// Splits an offset in the cell's GICR region into the frame (vCPU) index
 /// and the offset inside that frame.
-pub fn split_offset(offset: u64) -> (usize, u64) {
+pub(crate) fn split_offset(offset: u64) -> (usize, u64) {
     let frame = usize::try_from(offset / FRAME_STRIDE).unwrap_or(usize::MAX);
     (frame, offset % FRAME_STRIDE)
 }
@@ -94,7 +94,7 @@ impl Frame {
 
 /// The redistributors of one cell's vCPUs. Const-constructible, no heap.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VirtualRedistributors {
+pub(crate) struct VirtualRedistributors {
     vcpus: usize,
     frames: [Frame; MAX_VCPUS],
 }
@@ -102,7 +102,7 @@ pub struct VirtualRedistributors {
 impl VirtualRedistributors {
     /// Redistributors in their reset state for `vcpus` vCPUs (clamped to
     /// [`MAX_VCPUS`]).
-    pub const fn new(vcpus: usize) -> Self {
+    pub(crate) const fn new(vcpus: usize) -> Self {
         Self {
             vcpus: if vcpus > MAX_VCPUS { MAX_VCPUS } else { vcpus },
             frames: [Frame::RESET; MAX_VCPUS],
@@ -110,35 +110,35 @@ impl VirtualRedistributors {
     }
 
     /// Returns every frame to its reset state (cell start or restart).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.frames = [Frame::RESET; MAX_VCPUS];
     }
 
     /// Number of frames the guest sees (the cell's vCPUs).
-    pub const fn vcpus(&self) -> usize {
+    pub(crate) const fn vcpus(&self) -> usize {
         self.vcpus
     }
 
     /// The SGI/PPI state of vCPU `vcpu` (`None` beyond the cell's vCPUs).
-    pub fn irqs(&self, vcpu: usize) -> Option<&PrivateIrqs> {
+    pub(crate) fn irqs(&self, vcpu: usize) -> Option<&PrivateIrqs> {
         self.frame(vcpu).map(|frame| &frame.irqs)
     }
 
     /// Whether SGI/PPI `intid` of vCPU `vcpu` is enabled (`false` for an
     /// invalid vCPU or INTID).
-    pub fn enabled(&self, vcpu: usize, intid: u32) -> bool {
+    pub(crate) fn enabled(&self, vcpu: usize, intid: u32) -> bool {
         self.irqs(vcpu).is_some_and(|irqs| irqs.enabled(intid))
     }
 
     /// Priority of SGI/PPI `intid` of vCPU `vcpu` (0 for an invalid vCPU or
     /// INTID).
-    pub fn priority(&self, vcpu: usize, intid: u32) -> u8 {
+    pub(crate) fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         self.irqs(vcpu).map_or(0, |irqs| irqs.priority(intid))
     }
 
     /// Whether vCPU `vcpu`'s redistributor is awake (the guest cleared
     /// GICR_WAKER.ProcessorSleep).
-    pub fn awake(&self, vcpu: usize) -> bool {
+    pub(crate) fn awake(&self, vcpu: usize) -> bool {
         self.frame(vcpu)
             .is_some_and(|frame| frame.waker & WAKER_PROCESSOR_SLEEP == 0)
     }
@@ -146,7 +146,7 @@ impl VirtualRedistributors {
     /// Updates the pending/active mirror of SGI/PPI `intid` of vCPU `vcpu`
     /// (the arch layer reports injections and completions); ignored for an
     /// invalid vCPU or INTID.
-    pub fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
+    pub(crate) fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
         if let Some(frame) = self.frame_mut(vcpu) {
             frame.irqs.set_state(intid, pending, active);
         }
@@ -172,7 +172,7 @@ impl VirtualRedistributors {
     /// `offset_in_frame` (see [`split_offset`]): `write` is `Some(value)`
     /// for a store (only the low `size` bytes count). Returns the value a
     /// load reads (zero-extended) and 0 for a store.
-    pub fn access(
+    pub(crate) fn access(
         &mut self,
         vcpu_frame: usize,
         offset_in_frame: u64,
@@ -304,7 +304,7 @@ const SGI1R_AFF3_MASK: u64 = 0xff << 48; // Aff3, bits 55:48
 /// cluster other than 0.0.0 or a range selector other than 0 names no vCPU
 /// of the cell. Returns [`Action::SendSgi`], or `None` when no vCPU of the
 /// cell is targeted (or `caller` is not one of them).
-pub fn decode_sgi1r(value: u64, caller: usize, vcpus: usize) -> Option<Action> {
+pub(crate) fn decode_sgi1r(value: u64, caller: usize, vcpus: usize) -> Option<Action> {
     let vcpus = vcpus.min(MAX_VCPUS);
     if caller >= vcpus {
         return None;

@@ -2,30 +2,29 @@
 //!
 //! Translation regime: EL2 (HCR_EL2.E2H = 0), TTBR0_EL2 only, 39-bit VA
 //! (T0SZ = 25, lookup starts at level 1), 4 KiB granule. The tables are
-//! built by the arch-neutral builder (`crate::mm`) with the EL2 stage-1
-//! descriptor format from a static pool; [`enable_mmu`] only takes the root.
+//! built from the arch-neutral plan (`crate::mm::hypervisor_map`) in the EL2
+//! stage-1 descriptor format from a static pool; [`enable_mmu`] only takes
+//! the root.
 
 use core::arch::asm;
-use core::cell::UnsafeCell;
 use core::ops::Range;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2};
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::boot;
 use super::layout;
 use super::model::descriptors::El2Stage1;
-use super::platform::DEVICE_REGIONS;
-use crate::addr::{PhysAddr, VirtAddr};
-use crate::config::{CELLS, CHANNELS, RegionKind};
-use crate::mm::{
-    Level, MapError, MemAttrs, PAGE_SIZE, PageTable, Perm, SetupError, Table, TablePool,
-};
+use super::platform::DEVICE_WINDOWS;
+use super::stacks;
+use crate::config::TABLES;
+use crate::mm::hypervisor_map::{self, Built, ImageLayout};
+use crate::mm::{Level, PAGE_SIZE, Table, TablePool};
+use crate::sync::BootCell;
 
 /// Virtual address bits covered by TTBR0_EL2 (lookup starts at level 1).
-pub const VA_BITS: u32 = 39;
+pub(super) const VA_BITS: u32 = 39;
 
 /// Tables in the EL2 pool: the root, a level-2 table per GiB touched, and
 /// level-3 tables where mappings are not 2 MiB aligned (the image sections,
@@ -33,149 +32,84 @@ pub const VA_BITS: u32 = 39;
 const TABLE_POOL_SIZE: usize = 32;
 
 /// SCTLR_EL2 RES1 bits for HCR_EL2.E2H = 0: 29, 28, 23, 22, 18, 16, 11, 5, 4.
-pub const SCTLR_EL2_RES1: u64 = 0x30c5_0830;
+pub(super) const SCTLR_EL2_RES1: u64 = 0x30c5_0830;
 /// SCTLR_EL2 with the MMU and caches off, little-endian: what the entry code
 /// writes before anything else.
-pub const SCTLR_EL2_MMU_OFF: u64 = SCTLR_EL2_RES1;
+pub(super) const SCTLR_EL2_MMU_OFF: u64 = SCTLR_EL2_RES1;
 
 /// TCR_EL2 RES1 bits for HCR_EL2.E2H = 0: 31 and 23.
 const TCR_EL2_RES1: u64 = (1 << 31) | (1 << 23);
 
 /// The pool the EL2 tables come from; in the linker script's page-table
-/// area, which `_start` zeroes.
-struct Pool(UnsafeCell<[Table; TABLE_POOL_SIZE]>);
-
-// SAFETY: the pool is handed out once (see `TAKEN`), on the boot CPU before
-// any other CPU runs; afterwards only the MMU reads it.
-unsafe impl Sync for Pool {}
-
+/// area, which `_start` zeroes. Filled once (see `TAKEN`) on the boot CPU
+/// before any other CPU runs; afterwards only the MMU reads it.
 #[unsafe(link_section = ".page_tables")]
-static POOL: Pool = Pool(UnsafeCell::new([Table::ZEROED; TABLE_POOL_SIZE]));
+static POOL: BootCell<[Table; TABLE_POOL_SIZE]> = BootCell::new([Table::ZEROED; TABLE_POOL_SIZE]);
+/// Tables the EL2 map uses (for the boot line).
+static TABLES_USED: AtomicUsize = AtomicUsize::new(0);
 /// Plain load/store flag (no exclusives: the MMU is still off).
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Why the EL2 map could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildError {
+pub(super) enum BuildError {
     /// The map was already built: its tables may be live.
     AlreadyBuilt,
-    /// The pool is unusable (setup).
-    Setup(SetupError),
-    /// A mapping failed.
-    Map {
-        /// What was being mapped.
-        what: &'static str,
-        /// Why.
-        error: MapError,
-    },
+    /// The plan could not be mapped.
+    Map(hypervisor_map::BuildError),
 }
 
-/// The built map: root for TTBR0_EL2 and statistics for the boot log.
-#[derive(Debug, Clone, Copy)]
-pub struct El2Map {
-    /// Physical address of the level-1 table.
-    pub root: u64,
-    /// Tables used from the pool.
-    pub tables: usize,
-    /// 2 MiB blocks.
-    pub blocks_2m: usize,
-    /// 4 KiB pages.
-    pub pages: usize,
-}
-
-/// Builds the EL2 identity map with the arch-neutral builder: `.text` RX,
-/// `.rodata` R, data/.bss/page tables/stacks RW (never executable; W^X), the
-/// stack guards unmapped (an overflow faults), and the console and GIC
-/// frames as Device memory. Runs once, on the boot CPU, MMU off.
-pub fn build_el2_map() -> Result<El2Map, BuildError> {
+/// Builds the EL2 identity map (`mm::hypervisor_map`'s plan in the EL2
+/// stage-1 format): `.text` RX, `.rodata` R, data/.bss/page tables/stacks
+/// RW (W^X), the stack guards unmapped (an overflow faults), cell RAM and
+/// channels RW, the console and GIC frames as Device memory. Runs once, on
+/// the boot CPU, MMU off.
+pub(super) fn build_el2_map() -> Result<Built, BuildError> {
     if TAKEN.load(Ordering::Relaxed) {
         return Err(BuildError::AlreadyBuilt);
     }
     TAKEN.store(true, Ordering::Relaxed);
     // SAFETY: `TAKEN` guarantees this is the only reference ever made, and
     // no other CPU runs yet.
-    let tables = unsafe { &mut *POOL.0.get() };
-    let pool = TablePool::identity(tables).map_err(BuildError::Setup)?;
-    let mut map =
-        PageTable::<El2Stage1>::new(pool, Level::One, VA_BITS).map_err(BuildError::Setup)?;
-    let mut identity = |what: &'static str, range: Range<u64>, attrs: MemAttrs| {
-        if range.is_empty() {
-            return Ok(());
-        }
-        map.map(
-            VirtAddr::new(range.start),
-            PhysAddr::new(range.start),
-            range.end - range.start,
-            attrs,
-        )
-        .map_err(|error| BuildError::Map { what, error })
+    let tables = unsafe { POOL.boot_mut() };
+    let pool = TablePool::identity(tables)
+        .map_err(|e| BuildError::Map(hypervisor_map::BuildError::Setup(e)))?;
+    let image = ImageLayout {
+        text: layout::text(),
+        rodata: layout::rodata(),
+        writable: layout::writable_image(),
     };
-    identity("text", layout::text(), MemAttrs::normal(Perm::RX))?;
-    identity("rodata", layout::rodata(), MemAttrs::normal(Perm::R))?;
-    // Data up to the stacks, then each stack slot minus its guard.
-    let writable = layout::writable_image();
-    let mut next = writable.start;
-    for guard in boot::stack_guard_ranges() {
-        identity(
-            "data and stacks",
-            next..guard.start,
-            MemAttrs::normal(Perm::RW),
-        )?;
-        next = guard.end;
-    }
-    identity("stacks", next..writable.end, MemAttrs::normal(Perm::RW))?;
-    // Cell RAM and channels, never executable at EL2: the hypervisor loads
-    // images there and reads hypercall buffers from there.
-    for cell in &CELLS {
-        for region in cell.memory.iter().filter(|r| r.kind == RegionKind::Ram) {
-            let base = region.hpa.as_u64();
-            identity(
-                "cell memory",
-                base..base + region.size,
-                MemAttrs::normal(Perm::RW),
-            )?;
-        }
-    }
-    for channel in &CHANNELS {
-        let base = channel.memory.base.as_u64();
-        identity(
-            "channel",
-            base..base + channel.memory.size,
-            MemAttrs::normal(Perm::RW),
-        )?;
-    }
-    for region in &DEVICE_REGIONS {
-        identity(
-            region.name,
-            region.base..region.base + region.size,
-            MemAttrs::device(Perm::RW),
-        )?;
-    }
-    Ok(El2Map {
-        root: map.root().as_u64(),
-        tables: map.tables_used(),
-        blocks_2m: map.blocks_at(Level::Two),
-        pages: map.blocks_at(Level::Three),
-    })
+    let built = hypervisor_map::build::<El2Stage1>(
+        pool,
+        Level::One,
+        VA_BITS,
+        &image,
+        stacks::stack_guard_ranges(),
+        &TABLES,
+        &DEVICE_WINDOWS,
+    )
+    .map_err(BuildError::Map)?;
+    TABLES_USED.store(built.tables, Ordering::Relaxed);
+    Ok(built)
 }
 
 // --- Register values ------------------------------------------------------------
 
 /// MAIR_EL2: the attribute indices the EL2 descriptors use
 /// (Attr0 = Device-nGnRE, Attr1 = Normal WB RA/WA).
-pub fn mair_el2_value() -> u64 {
+pub(super) fn mair_el2_value() -> u64 {
     super::model::descriptors::MAIR_EL2
 }
 
 /// TCR_EL2.PS encoding for the implemented physical address size, capped at
 /// 48 bits (52-bit output addresses with a 4 KiB granule need FEAT_LPA2/DS).
-pub fn physical_address_size_encoding() -> u64 {
+pub(super) fn physical_address_size_encoding() -> u64 {
     ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101)
 }
 
 /// TCR_EL2: T0SZ = 25 (39-bit VA), 4 KiB granule, inner-shareable WB RA/WA
 /// table walks, PS from ID_AA64MMFR0_EL1.PARange, top byte used.
-pub fn tcr_el2_value() -> u64 {
+pub(super) fn tcr_el2_value() -> u64 {
     (TCR_EL2::T0SZ.val(u64::from(64 - VA_BITS))
         + TCR_EL2::TG0::KiB_4
         + TCR_EL2::SH0::Inner
@@ -188,7 +122,7 @@ pub fn tcr_el2_value() -> u64 {
 }
 
 /// SCTLR_EL2 with the MMU on: M, C, I, SA set; WXN, A (alignment checks), EE off.
-pub fn sctlr_el2_mmu_on_value() -> u64 {
+pub(super) fn sctlr_el2_mmu_on_value() -> u64 {
     (SCTLR_EL2::M::Enable
         + SCTLR_EL2::C::Cacheable
         + SCTLR_EL2::I::Cacheable
@@ -200,8 +134,13 @@ pub fn sctlr_el2_mmu_on_value() -> u64 {
         | SCTLR_EL2_RES1
 }
 
+/// Tables the EL2 map uses (0 before it is built).
+pub(super) fn tables_used() -> usize {
+    TABLES_USED.load(Ordering::Relaxed)
+}
+
 /// Whether stage-1 translation is enabled on this CPU.
-pub fn is_enabled() -> bool {
+pub(super) fn is_enabled() -> bool {
     SCTLR_EL2.is_set(SCTLR_EL2::M)
 }
 
@@ -210,19 +149,19 @@ pub fn is_enabled() -> bool {
 /// MMU register values for secondaries, published by [`enable_mmu`] and read
 /// by `secondary_entry` (assembly, MMU off) via `offset_of!`.
 #[repr(C)]
-pub struct SecondaryMmuConfig {
+pub(super) struct SecondaryMmuConfig {
     /// MAIR_EL2.
-    pub mair: AtomicU64,
+    pub(crate) mair: AtomicU64,
     /// TCR_EL2.
-    pub tcr: AtomicU64,
+    pub(crate) tcr: AtomicU64,
     /// TTBR0_EL2 (0 = not published yet).
-    pub ttbr0: AtomicU64,
+    pub(crate) ttbr0: AtomicU64,
     /// SCTLR_EL2.
-    pub sctlr: AtomicU64,
+    pub(crate) sctlr: AtomicU64,
 }
 
 /// See [`SecondaryMmuConfig`].
-pub static SECONDARY_MMU_CONFIG: SecondaryMmuConfig = SecondaryMmuConfig {
+pub(super) static SECONDARY_MMU_CONFIG: SecondaryMmuConfig = SecondaryMmuConfig {
     mair: AtomicU64::new(0),
     tcr: AtomicU64::new(0),
     ttbr0: AtomicU64::new(0),
@@ -288,7 +227,7 @@ unsafe fn invalidate_dcache_range(range: Range<u64>) {
 ///   code, data, stacks and page tables as Normal memory, MMIO as Device.
 /// * The MMU is currently off on this CPU, and no other CPU runs hypervisor
 ///   code yet (the data cache invalidation would otherwise be unsound).
-pub unsafe fn enable_mmu(root_pa: u64) {
+pub(super) unsafe fn enable_mmu(root_pa: u64) {
     assert!(
         root_pa != 0 && root_pa.is_multiple_of(PAGE_SIZE),
         "bad translation table root {root_pa:#x}"

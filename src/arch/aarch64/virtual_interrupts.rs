@@ -13,23 +13,24 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
-use super::gic::INJECT_SGI;
-use super::{cells, gic, timer, vconsole, vgic_v2, vgic_v3};
-use crate::addr::IrqNum;
-use crate::arch::aarch64::model::esr::AccessSize;
-use crate::arch::aarch64::model::exit_cause::{CellCounters, ExitCause};
-use crate::arch::aarch64::model::vgic::distributor::{Action, GicVersion, VirtualDistributor};
-use crate::arch::aarch64::model::vgic::list::{
-    ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v2_state, decode_v3_state, encode_v2,
-    encode_v3,
+use super::gic::{INJECT_SGI, KICK_SGI};
+use super::model::esr::AccessSize;
+use super::model::exit_cause::{ExitCause, InterruptCounters};
+use super::model::vgic::distributor::{Action, GicVersion, VirtualDistributor};
+use super::model::vgic::list::{
+    InjectResult, ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v2_state,
+    decode_v3_state, encode_v2, encode_v3,
 };
-use crate::arch::aarch64::model::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors};
-use crate::config::{CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, PLATFORM};
+use super::model::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors, decode_sgi1r};
+use super::{cpu, gic, timer, vgic_v2, vgic_v3};
+use crate::addr::IrqNum;
+use crate::cell::{cpu_of, vcpu_of};
+use crate::config::{
+    CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, DEVICES, HYPERVISOR, PLATFORM, TABLES,
+};
 
-/// The EL1 virtual timer's PPI.
-pub const VTIMER_PPI: u32 = 27;
 /// The GIC maintenance interrupt.
-pub const MAINTENANCE_PPI: u32 = 25;
+pub(super) const MAINTENANCE_PPI: u32 = 25;
 /// GICv2 GICD_SGIR, the distributor's SGI register.
 const GICD_SGIR: u64 = 0xf00;
 
@@ -42,11 +43,15 @@ static LISTS: [Mutex<Option<ListRegisters>>; CPU_COUNT] = [const { Mutex::new(No
 /// Interrupts other cores want injected on each core.
 static INBOX: [Mutex<PendingQueue>; CPU_COUNT] =
     [const { Mutex::new(PendingQueue::new()) }; CPU_COUNT];
-/// Exit and delivery counters, per cell.
-pub static COUNTERS: [CellCounters; CELL_COUNT] = [const { CellCounters::new() }; CELL_COUNT];
+/// Interrupts delivered to each cell, by kind.
+static DELIVERED: [InterruptCounters; CELL_COUNT] =
+    [const { InterruptCounters::new() }; CELL_COUNT];
+/// The level of each cell's virtual UART interrupt line, as the core last
+/// reported it.
+static UART_LINE: [AtomicBool; CELL_COUNT] = [const { AtomicBool::new(false) }; CELL_COUNT];
 
 /// Whether the virtual GIC is emulated on this platform (GICv2 and GICv3).
-pub fn enabled() -> bool {
+pub(super) fn enabled() -> bool {
     matches!(PLATFORM.intc.version, 2 | 3)
 }
 
@@ -78,25 +83,20 @@ fn write_lr(lr: usize, irq: &VirtualIrq, state: LrState) {
     }
 }
 
-/// Counts an exit of `cell`'s vCPU.
-pub fn count(cell: usize, cause: ExitCause) {
-    if let Some(counters) = COUNTERS.get(cell) {
-        counters.exits.count(cause);
-    }
-}
-
-/// Sets up the models of every cell. Boot core, before any guest.
-pub fn init_cells() {
-    for cell in &CELLS {
-        reset_cell(cell);
-    }
+/// Interrupts of kind `kind` (`exit_cause::INTERRUPT_KINDS`) delivered to
+/// `cell`.
+pub(super) fn delivered(cell: usize, kind: usize) -> u64 {
+    DELIVERED
+        .get(cell)
+        .and_then(|counters| counters.snapshot().get(kind).copied())
+        .unwrap_or(0)
 }
 
 /// (Re)creates `cell`'s virtual distributor and redistributors in their
 /// reset state, with the cell's SPIs disabled and routed to its first
 /// vCPU's core, whatever the physical GIC held before. Boot, and cell
 /// restart (no vCPU of the cell runs).
-pub fn reset_cell(cell: &'static CellDesc) {
+pub(super) fn reset_cell(cell: &'static CellDesc) {
     if !enabled() {
         return;
     }
@@ -126,7 +126,7 @@ pub fn reset_cell(cell: &'static CellDesc) {
     let mut distributor =
         VirtualDistributor::new(version, PLATFORM.intc.irq_count, &spis, cell.cpus.len());
     distributor.reset(&mut |action| apply(cell, action));
-    if let Some(first) = cells::cpu_of(cell, 0) {
+    if let Some(first) = cpu_of(cell, 0) {
         for irq in cell.irqs {
             gic::spi_enable(irq.0, false);
             gic::spi_pending(irq.0, false);
@@ -145,15 +145,27 @@ const MAX_SPIS_PER_CELL: usize = 128;
 /// board console's INTID, where the guest expects its UART's).
 fn virtual_spi(cell: &CellDesc) -> Option<u32> {
     (cell.console == CellConsole::Virtual)
-        .then(vconsole::input_irq)
+        .then(console_input_irq)
         .flatten()
+}
+
+/// The board console's interrupt, if the platform names one.
+pub(super) fn console_input_irq() -> Option<u32> {
+    DEVICES
+        .get(HYPERVISOR.console.device)?
+        .irqs
+        .first()
+        .map(|irq| irq.0)
 }
 
 /// A virtual device's interrupt line (`cell`'s virtual console) is `level`:
 /// when high and the guest has enabled it, it is injected into the vCPU
 /// the guest routed it to (a software interrupt: the guest's EOI needs no
 /// exit; input arriving later injects it again).
-pub fn virtual_line(cell: &'static CellDesc, level: bool) {
+pub(super) fn virtual_line(cell: &'static CellDesc, level: bool) {
+    if let Some(line) = UART_LINE.get(cell.id.index()) {
+        line.store(level, Ordering::Relaxed);
+    }
     if !enabled() || !level {
         return;
     }
@@ -171,7 +183,7 @@ pub fn virtual_line(cell: &'static CellDesc, level: bool) {
 
 /// Resets this core's virtual CPU interface for its vCPU (boot, CPU_ON,
 /// restart).
-pub fn reset_vcpu(cpu: usize) {
+pub(super) fn reset_vcpu(cpu: usize) {
     if !enabled() {
         return;
     }
@@ -184,7 +196,7 @@ pub fn reset_vcpu(cpu: usize) {
     UNDERFLOW[cpu].store(false, Ordering::Relaxed);
     *LISTS[cpu].lock() = Some(ListRegisters::new(lr_count()));
     INBOX[cpu].lock().clear();
-    for ppi in [VTIMER_PPI, timer::PHYSICAL_TIMER_PPI] {
+    for ppi in [timer::VTIMER_PPI, timer::PHYSICAL_TIMER_PPI] {
         gic::ppi_enable(ppi, false);
         gic::ppi_reset_state(ppi);
     }
@@ -211,7 +223,12 @@ fn action_spi(action: &Action) -> Option<u32> {
 /// enabling it or setting it pending may inject it.
 fn apply_virtual(cell: &'static CellDesc, action: Action) {
     match action {
-        Action::Enable { .. } => virtual_line(cell, vconsole::line_level(cell.id.index())),
+        Action::Enable { .. } => {
+            let level = UART_LINE
+                .get(cell.id.index())
+                .is_some_and(|line| line.load(Ordering::Relaxed));
+            virtual_line(cell, level);
+        }
         Action::SetPending { .. } => virtual_line(cell, true),
         _ => {}
     }
@@ -233,12 +250,12 @@ fn apply(cell: &'static CellDesc, action: Action) {
         Action::Priority { intid, priority } => gic::spi_priority(intid, priority),
         Action::Config { intid, edge } => gic::spi_config(intid, edge),
         Action::Route { intid, vcpu } => {
-            if let Some(cpu) = cells::cpu_of(cell, vcpu) {
+            if let Some(cpu) = cpu_of(cell, vcpu) {
                 gic::spi_route(intid, cpu);
             }
         }
         Action::SendSgi { intid, targets } => {
-            let source = cells::vcpu_of(super::cpu::current_index()).map_or(0, |(_, v)| v as u8);
+            let source = vcpu_of(&TABLES, cpu::current_index()).map_or(0, |(_, v)| v as u8);
             for vcpu in 0..cell.cpus.len().min(8) {
                 if targets & (1 << vcpu) != 0 {
                     send(
@@ -253,7 +270,7 @@ fn apply(cell: &'static CellDesc, action: Action) {
             let on = matches!(action, Action::PrivateEnable { .. });
             // The cell's timer PPIs are physical on the vCPU's own core.
             if timer::owns_timer_ppi(cell, intid)
-                && cells::cpu_of(cell, vcpu) == Some(super::cpu::current_index())
+                && cpu_of(cell, vcpu) == Some(cpu::current_index())
             {
                 gic::ppi_enable(intid, on);
             }
@@ -280,15 +297,15 @@ fn priority(cell: &CellDesc, vcpu: usize, intid: u32) -> u8 {
 /// Queues `irq` for `vcpu` of `cell`: directly when it runs on this core,
 /// through its inbox and an SGI otherwise.
 fn send(cell: &CellDesc, vcpu: usize, irq: VirtualIrq) {
-    let Some(cpu) = cells::cpu_of(cell, vcpu) else {
+    let Some(cpu) = cpu_of(cell, vcpu) else {
         return;
     };
     // Counted before it can be seen: the target may read its counters as
     // soon as the interrupt arrives.
-    if let Some(counters) = COUNTERS.get(cell.id.index()) {
-        counters.interrupts.record(irq.intid);
+    if let Some(counters) = DELIVERED.get(cell.id.index()) {
+        counters.record(irq.intid);
     }
-    if cpu == super::cpu::current_index() {
+    if cpu == cpu::current_index() {
         inject(cpu, irq);
     } else {
         // One notification per batch: a non-empty inbox already has an
@@ -316,9 +333,7 @@ fn inject(cpu: usize, irq: VirtualIrq) {
     lists.refill(lr_state, &mut |lr, irq, state: LrState| {
         write_lr(lr, &irq, state)
     });
-    if let crate::arch::aarch64::model::vgic::list::InjectResult::Written { lr, irq, state } =
-        lists.inject(irq)
-    {
+    if let InjectResult::Written { lr, irq, state } = lists.inject(irq) {
         write_lr(lr, &irq, state);
     }
 }
@@ -326,7 +341,7 @@ fn inject(cpu: usize, irq: VirtualIrq) {
 /// Brings this core's list registers up to date: pulls the inbox, frees
 /// what the guest completed, fills from the queue. Called at every exit
 /// before the guest resumes.
-pub fn sync(cpu: usize) {
+pub(super) fn sync(cpu: usize) {
     if !enabled() {
         return;
     }
@@ -350,12 +365,7 @@ pub fn sync(cpu: usize) {
         if !inbox.is_empty() {
             gic::clear_pending_sgi(INJECT_SGI);
             while let Some(irq) = inbox.pop() {
-                if let crate::arch::aarch64::model::vgic::list::InjectResult::Written {
-                    lr,
-                    irq,
-                    state,
-                } = lists.inject(irq)
-                {
+                if let InjectResult::Written { lr, irq, state } = lists.inject(irq) {
                     write_lr(lr, &irq, state);
                 }
             }
@@ -379,7 +389,7 @@ static UNDERFLOW: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; C
 
 /// Whether the vCPU on `cpu` has a virtual interrupt waiting to be taken
 /// (in a list register, its queue, or its inbox).
-pub fn has_pending(cpu: usize) -> bool {
+pub(super) fn has_pending(cpu: usize) -> bool {
     if !enabled() {
         return false;
     }
@@ -398,11 +408,11 @@ pub fn has_pending(cpu: usize) -> bool {
 
 /// Handles a physical interrupt taken while the guest on `cpu` ran. Returns
 /// whether it was one of the virtual GIC's.
-pub fn handle_irq(cpu: usize, intid: u32) -> bool {
+pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
     if !enabled() {
         return false;
     }
-    let Some((cell, vcpu)) = cells::vcpu_of(cpu) else {
+    let Some((cell, vcpu)) = vcpu_of(&TABLES, cpu) else {
         return false;
     };
     match intid {
@@ -411,7 +421,7 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
             gic::end_of_interrupt(intid);
             let irq = VirtualIrq::hardware(intid, priority(cell, vcpu, intid), intid);
             inject(cpu, irq);
-            COUNTERS[cell.id.index()].interrupts.record(intid);
+            DELIVERED[cell.id.index()].record(intid);
             true
         }
         INJECT_SGI | MAINTENANCE_PPI => {
@@ -426,7 +436,7 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
                 .as_ref()
                 .map_or(0xa0, |d| d.spi_priority(spi));
             inject(cpu, VirtualIrq::hardware(spi, priority, spi));
-            COUNTERS[cell.id.index()].interrupts.record(spi);
+            DELIVERED[cell.id.index()].record(spi);
             true
         }
         spi if spi >= 32 => {
@@ -438,7 +448,7 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
                     .lock()
                     .as_ref()
                     .map_or(0, |d| d.target_vcpu(spi));
-                if let Some(target) = cells::cpu_of(owner, vcpu) {
+                if let Some(target) = cpu_of(owner, vcpu) {
                     gic::spi_route(spi, target);
                 }
             } else {
@@ -453,19 +463,30 @@ pub fn handle_irq(cpu: usize, intid: u32) -> bool {
 }
 
 /// Whether `ipa` is in the guest's view of the GIC distributor.
-pub fn is_distributor(ipa: u64) -> bool {
+pub(super) fn is_distributor(ipa: u64) -> bool {
     let d = PLATFORM.intc.distributor;
     enabled() && ipa >= d.base.as_u64() && ipa < d.end().as_u64()
 }
 
 /// Whether `ipa` is in the guest's view of the redistributors.
-pub fn is_redistributor(ipa: u64) -> bool {
+pub(super) fn is_redistributor(ipa: u64) -> bool {
     let r = PLATFORM.intc.redistributor;
     enabled() && ipa >= r.base.as_u64() && ipa < r.end().as_u64()
 }
 
+/// What a guest access to its distributor counts as: an SGI send for a
+/// GICv2 GICD_SGIR write, an emulated GICD access otherwise.
+pub(super) fn distributor_exit_cause(ipa: u64, write: bool) -> ExitCause {
+    let offset = ipa.wrapping_sub(PLATFORM.intc.distributor.base.as_u64());
+    if !is_v3() && offset == GICD_SGIR && write {
+        ExitCause::SgiSend
+    } else {
+        ExitCause::MmioDistributor
+    }
+}
+
 /// Emulates a guest access to its distributor.
-pub fn distributor_access(
+pub(super) fn distributor_access(
     cell: &'static CellDesc,
     vcpu: usize,
     ipa: u64,
@@ -473,12 +494,6 @@ pub fn distributor_access(
     write: Option<u64>,
 ) -> u64 {
     let offset = ipa - PLATFORM.intc.distributor.base.as_u64();
-    let cause = if !is_v3() && offset == GICD_SGIR && write.is_some() {
-        ExitCause::SgiSend
-    } else {
-        ExitCause::MmioDistributor
-    };
-    count(cell.id.index(), cause);
     let mut guard = DISTRIBUTORS[cell.id.index()].lock();
     let Some(distributor) = guard.as_mut() else {
         return 0;
@@ -497,13 +512,12 @@ pub fn distributor_access(
 }
 
 /// Emulates a guest access to its redistributor frames.
-pub fn redistributor_access(
+pub(super) fn redistributor_access(
     cell: &'static CellDesc,
     ipa: u64,
     size: AccessSize,
     write: Option<u64>,
 ) -> u64 {
-    count(cell.id.index(), ExitCause::MmioRedistributor);
     let offset = ipa - PLATFORM.intc.redistributor.base.as_u64();
     let frame = (offset / FRAME_STRIDE) as usize;
     let mut guard = REDISTRIBUTORS[cell.id.index()].lock();
@@ -524,11 +538,81 @@ pub fn redistributor_access(
 }
 
 /// A trapped ICC_SGI1R_EL1 write by `vcpu` of `cell`.
-pub fn send_sgi(cell: &'static CellDesc, vcpu: usize, value: u64) {
-    count(cell.id.index(), ExitCause::SgiSend);
-    if let Some(action) =
-        crate::arch::aarch64::model::vgic::redistributor::decode_sgi1r(value, vcpu, cell.cpus.len())
-    {
+pub(super) fn send_sgi(cell: &'static CellDesc, vcpu: usize, value: u64) {
+    if let Some(action) = decode_sgi1r(value, vcpu, cell.cpus.len()) {
         apply(cell, action);
     }
 }
+
+/// What [`take_pending`] found among the physical interrupts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// Nothing (spurious).
+    Nothing,
+    /// Only the maintenance interrupt (list-register underflow).
+    MaintenanceOnly,
+    /// Only the kick.
+    KickOnly,
+    /// Something for the guest.
+    Some,
+}
+
+/// What [`take_pending`] did.
+#[derive(Clone, Copy)]
+pub(super) struct Pending {
+    /// The interrupts it took.
+    pub(super) taken: Taken,
+    /// The console's receive interrupt was among them: typed input waits.
+    pub(super) console_input: bool,
+}
+
+/// Acknowledges and handles every physical interrupt pending at this core:
+/// the vGIC's go to the vCPU on `cpu`; the console's is acknowledged and
+/// reported (the caller moves the input); the kick only wakes.
+pub(super) fn take_pending(cpu: usize) -> Pending {
+    let mut pending = Pending {
+        taken: Taken::Nothing,
+        console_input: false,
+    };
+    let console = console_input_irq();
+    while let Some(intid) = gic::acknowledge() {
+        pending.taken = match (pending.taken, intid) {
+            (Taken::Nothing | Taken::MaintenanceOnly, MAINTENANCE_PPI) => Taken::MaintenanceOnly,
+            (Taken::Nothing | Taken::KickOnly, KICK_SGI) => Taken::KickOnly,
+            _ => Taken::Some,
+        };
+        if Some(intid) == console {
+            pending.console_input = true;
+            gic::end_of_interrupt(intid);
+            gic::deactivate(intid);
+            continue;
+        }
+        if handle_irq(cpu, intid) {
+            continue;
+        }
+        gic::end_of_interrupt(intid);
+        gic::deactivate(intid);
+        if intid != KICK_SGI {
+            crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
+        }
+    }
+    pending
+}
+
+/// Routes the console's receive interrupt to `cpu`, or disables it.
+pub(super) fn route_console_input(cpu: Option<usize>) {
+    let Some(irq) = console_input_irq() else {
+        return;
+    };
+    match cpu {
+        Some(cpu) => {
+            gic::spi_priority(irq, CONSOLE_INPUT_PRIORITY);
+            gic::spi_route(irq, cpu);
+            gic::spi_enable(irq, true);
+        }
+        None => gic::spi_enable(irq, false),
+    }
+}
+
+/// Priority of the console's input interrupt at the physical GIC.
+const CONSOLE_INPUT_PRIORITY: u8 = 0xa0;

@@ -1,31 +1,28 @@
 //! VM exits: what each one means for the cell, and the answer it gets.
 //!
-//! Every exit gets a defined answer; anything unexpected goes to the
-//! cell's fault policy with a report. The pure decoding lives in
-//! `exit`, `x2apic`, `cpuid` (host-tested); this module reads the VMCS
-//! and acts.
+//! Every exit gets a defined answer, and [`handle`] returns the exit's
+//! [`Next`] to `vcpu_loop`. `VMCALL` goes to the core's guest-call front
+//! end (`Hypervisor::answer_call`); EPT violations, triple faults and
+//! anything unexpected go to the core's fault containment
+//! (`Hypervisor::contain`). The pure decoding lives in `model`
+//! (`exit_decode`, `x2apic`, `cpuid`, host-tested); this module reads the
+//! VMCS and acts.
 
-use super::cells::{self, Next};
-use super::console::println;
-use super::cpu;
 use super::model::cpuid::{self, CellTopology};
 use super::model::exit_decode::{self as exit, EptViolation, ExitInfo, ExitReason, IoAccess};
-use super::model::exit_kind::{ExitCounters, X86Exit};
+use super::model::exit_kind::X86Exit;
 use super::model::msr_bitmap;
 use super::model::x2apic::{self, Icr};
-use super::vconsole;
 use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
-use crate::addr::{CellId, GuestPhysAddr};
-use crate::calls::hypercall::{CellServices, OutsideCell};
-use crate::calls::psci::{self, CellControl, Outcome, PsciError, VcpuPower};
-use crate::config::{CELL_COUNT, CPUS, CellDesc, FaultPolicy};
-
-/// Exit counters, per cell.
-pub static COUNTERS: [ExitCounters; CELL_COUNT] = [const { ExitCounters::new() }; CELL_COUNT];
+use super::{HV, cell_maps, cpu};
+use crate::arch::Next;
+use crate::cell::fault::{Access, Fault, Resolution};
+use crate::config::{CPUS, CellDesc};
+use crate::hv_println;
 
 fn count(cell: &CellDesc, kind: X86Exit) {
-    COUNTERS[cell.id.index()].count(kind);
+    HV.count_exit(cell.id.index(), kind);
 }
 
 /// Guest RFLAGS.IF.
@@ -55,16 +52,16 @@ fn rip() -> u64 {
 }
 
 /// Handles the exit that just happened on `cpu` (vCPU `vcpu` of `cell`).
-pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) -> Next {
+pub(crate) fn handle(
+    cell: &'static CellDesc,
+    vcpu: usize,
+    cpu: usize,
+    regs: &mut GuestRegs,
+) -> Next {
     let info = ExitInfo::decode(vmx::read(field::EXIT_REASON) as u32);
     if info.entry_failure {
-        return contain(
-            cell,
-            vcpu,
-            cpu,
-            format_args!("VM entry failed: {}", info.reason.name()),
-            None,
-        );
+        let reason = format_args!("VM entry failed: {}", info.reason.name());
+        return contain(cell, vcpu, cpu, None, &reason, false);
     }
     match info.reason {
         ExitReason::Cpuid => {
@@ -99,8 +96,9 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             // Only the guest's kernel may call: CPL is SS.DPL.
             let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
             if cpl != 0 {
-                if vconsole::may_report(cell.id.index()) {
-                    println!(
+                if HV.may_report(cell.id.index()) {
+                    hv_println!(
+                        HV,
                         "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: VMCALL from CPL {cpl} refused -> -1",
                         cell.name,
                         rip()
@@ -120,7 +118,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             count(cell, X86Exit::Hlt);
             advance_rip();
             if vmx::read(field::GUEST_RFLAGS) & RFLAGS_IF != 0 {
-                if cells::hlt_activity() {
+                if cell_maps::hlt_activity() {
                     // Wait in the guest's HLT state: the next interrupt
                     // wakes it without another exit.
                     vmx::write(field::GUEST_ACTIVITY_STATE, 1);
@@ -132,7 +130,7 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                     cell.name,
                     vcpu
                 );
-                vconsole::flush(cell.id.index());
+                HV.flush_cell_console(cell.id.index());
                 Next::Park
             }
         }
@@ -145,44 +143,33 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
                 // A stop request or console input (the UART's interrupt
                 // comes as an NMI): take the input; the caller checks
                 // whether the cell stopped.
-                vconsole::poll_input();
+                HV.poll_console_input();
                 // A kick: the caller checks whether the cell stopped.
                 return Next::Resume;
             }
-            contain(
-                cell,
-                vcpu,
-                cpu,
-                format_args!("unexpected exception {} exit", interruption.vector),
-                None,
-            )
+            let reason = format_args!("unexpected exception {} exit", interruption.vector);
+            contain(cell, vcpu, cpu, None, &reason, false)
         }
         ExitReason::EptViolation => {
             let violation = EptViolation::decode(vmx::read(field::EXIT_QUALIFICATION));
             let gpa = vmx::read(field::GUEST_PHYSICAL_ADDRESS);
-            contain(
-                cell,
-                vcpu,
-                cpu,
-                format_args!(
-                    "EPT violation: {} at gpa {gpa:#x}, outside the cell's memory",
-                    violation.access()
-                ),
-                Some(Injectable::Gp),
-            )
+            let access = violation.access();
+            let reason = "EPT violation (not the cell's memory)";
+            contain(cell, vcpu, cpu, Some((access, gpa)), &reason, true)
         }
         ExitReason::NmiWindow => {
             count(cell, X86Exit::Kick);
             // A kick that arrived in the hypervisor: the loop looks again.
-            cells::nmi_window_seen();
-            vconsole::poll_input();
+            cell_maps::nmi_window_seen();
+            HV.poll_console_input();
             Next::Resume
         }
-        ExitReason::TripleFault => contain(cell, vcpu, cpu, format_args!("triple fault"), None),
+        ExitReason::TripleFault => contain(cell, vcpu, cpu, None, &"triple fault", false),
         ExitReason::CrAccess => {
             count(cell, X86Exit::Other);
-            if vconsole::may_report(cell.id.index()) {
-                println!(
+            if HV.may_report(cell.id.index()) {
+                hv_println!(
+                    HV,
                     "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: write to CR4.VMXE refused -> #GP",
                     cell.name,
                     rip()
@@ -195,76 +182,46 @@ pub fn handle(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut Guest
             count(cell, X86Exit::Other);
             xsetbv(cell, vcpu, regs)
         }
-        other => contain(
-            cell,
-            vcpu,
-            cpu,
-            format_args!("unexpected VM exit: {}", other.name()),
-            None,
-        ),
+        other => {
+            let reason = format_args!("unexpected VM exit: {}", other.name());
+            contain(cell, vcpu, cpu, None, &reason, false)
+        }
     }
 }
 
-/// What `inject` means for a fault.
-enum Injectable {
-    /// Inject #GP(0).
-    Gp,
-}
-
-/// Reports a fault and applies the cell's policy.
+/// The core's containment, then the #GP it asks for (EPT violations are
+/// the only faults a guest can be told about).
 fn contain(
     cell: &'static CellDesc,
     vcpu: usize,
     cpu: usize,
-    what: core::fmt::Arguments<'_>,
-    injectable: Option<Injectable>,
+    access: Option<(Access, u64)>,
+    reason: &dyn core::fmt::Display,
+    injectable: bool,
 ) -> Next {
-    count(cell, X86Exit::Fault);
-    let policy = match (cell.fault_policy, &injectable) {
-        (FaultPolicy::Inject, Some(_)) => "inject #GP",
-        (FaultPolicy::Inject, None) | (FaultPolicy::Halt, _) => "halted",
-        (FaultPolicy::Restart, _) => "restarting",
+    let fault = Fault {
+        pc: rip(),
+        access,
+        reason,
+        injection: injectable.then_some("#GP"),
     };
-    if vconsole::may_report(cell.id.index()) {
-        println!(
-            "bulkhead: fault: cell {} vcpu {vcpu} (cpu {cpu}) rip {:#x}: {what} -> {policy}",
-            cell.name,
-            rip()
-        );
+    let resolution = HV.contain(cpu, cell, vcpu, &fault);
+    if resolution == Resolution::Inject {
+        inject_gp();
     }
-    crate::log::warn!(
-        "fault: cell {=str} vcpu {=usize} -> {=str}",
-        cell.name,
-        vcpu,
-        policy
-    );
-    match (cell.fault_policy, injectable) {
-        (FaultPolicy::Inject, Some(Injectable::Gp)) => {
-            inject_gp();
-            Next::Resume
-        }
-        (FaultPolicy::Restart, _) => {
-            cells::restart(cell, cpu);
-            Next::Park
-        }
-        _ => {
-            if vconsole::may_report(cell.id.index()) {
-                println!("bulkhead: cell {} halted", cell.name);
-            }
-            cells::halt(cell);
-            Next::Park
-        }
-    }
+    resolution.next()
 }
 
 /// VM entry itself failed (a hypervisor bug or a guest state it let
-/// through): report and halt the cell.
-pub fn entry_failed(cell: &'static CellDesc, vcpu: usize, cpu: usize, error: u64) {
-    println!(
+/// through): reported, and the cell halted whatever its policy.
+pub(super) fn entry_failed(cell: &'static CellDesc, vcpu: usize, cpu: usize, error: u64) -> Next {
+    hv_println!(
+        HV,
         "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}): VM entry failed (VM-instruction error {error}) -> halted",
         cell.name
     );
-    cells::halt(cell);
+    HV.halt(cell);
+    Next::Park
 }
 
 fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -> Next {
@@ -272,8 +229,9 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
     let index = cell.id.index();
     if access.string || access.rep {
         count(cell, X86Exit::IoRefused);
-        if vconsole::may_report(index) {
-            println!(
+        if HV.may_report(index) {
+            hv_println!(
+                HV,
                 "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: string I/O at port {:#x} is not emulated -> skipped",
                 cell.name,
                 rip(),
@@ -288,11 +246,11 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
     let mut refused = false;
     for k in 0..u16::from(access.size) {
         let port = access.port.wrapping_add(k);
-        if vconsole::claims(index, port) {
+        if let Some(offset) = HV.virtual_uart_offset(index, u64::from(port)) {
             if access.input {
-                value |= u32::from(vconsole::read(index, port)) << (8 * k);
+                value |= (HV.virtual_uart_read(index, offset, 1) & 0xff) << (8 * k);
             } else {
-                vconsole::write(index, port, (written >> (8 * k)) as u8);
+                HV.virtual_uart_write(index, offset, (written >> (8 * k)) & 0xff);
             }
         } else {
             refused = true;
@@ -307,9 +265,10 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
             X86Exit::IoConsole
         },
     );
-    if refused && vconsole::may_report(index) {
+    if refused && HV.may_report(index) {
         if access.input {
-            println!(
+            hv_println!(
+                HV,
                 "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: read of I/O port {:#x} ({} byte{}) refused: not assigned to the cell -> {value:#x}",
                 cell.name,
                 rip(),
@@ -318,7 +277,8 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
                 if access.size == 1 { "" } else { "s" }
             );
         } else {
-            println!(
+            hv_println!(
+                HV,
                 "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: write of {written:#x} to I/O port {:#x} refused: not assigned to the cell -> dropped",
                 cell.name,
                 rip(),
@@ -334,17 +294,19 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
 }
 
 fn report_msr(cell: &CellDesc, vcpu: usize, op: &str, msr: u32, value: Option<u64>) {
-    if !vconsole::may_report(cell.id.index()) {
+    if !HV.may_report(cell.id.index()) {
         return;
     }
     let name = msr_bitmap::name(msr).unwrap_or("not allowed");
     match value {
-        Some(value) => println!(
+        Some(value) => hv_println!(
+            HV,
             "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: {op} MSR {msr:#x} ({name}) value {value:#x} refused -> #GP",
             cell.name,
             rip()
         ),
-        None => println!(
+        None => hv_println!(
+            HV,
             "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: {op} MSR {msr:#x} ({name}) refused -> #GP",
             cell.name,
             rip()
@@ -377,8 +339,9 @@ fn wrmsr(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs)
         }
         Err(refusal) => {
             count(cell, X86Exit::IpiRefused);
-            if vconsole::may_report(cell.id.index()) {
-                println!(
+            if HV.may_report(cell.id.index()) {
+                hv_println!(
+                    HV,
                     "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: {refusal} -> dropped",
                     cell.name,
                     rip()
@@ -405,8 +368,9 @@ fn xsetbv(cell: &'static CellDesc, vcpu: usize, regs: &mut GuestRegs) -> Next {
         }
         advance_rip();
     } else {
-        if vconsole::may_report(cell.id.index()) {
-            println!(
+        if HV.may_report(cell.id.index()) {
+            hv_println!(
+                HV,
                 "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: XSETBV {value:#x} refused -> #GP",
                 cell.name,
                 rip()
@@ -417,108 +381,11 @@ fn xsetbv(cell: &'static CellDesc, vcpu: usize, regs: &mut GuestRegs) -> Next {
     Next::Resume
 }
 
-/// The calling cell, as `vcpu::psci` sees it.
-struct ThisCell {
-    cell: &'static CellDesc,
-}
-
-impl CellControl for ThisCell {
-    fn vcpu_count(&self) -> usize {
-        self.cell.cpus.len()
-    }
-
-    fn vcpu_power(&self, vcpu: usize) -> VcpuPower {
-        match cells::vcpu_power(self.cell, vcpu) {
-            cells::power::ON => VcpuPower::On,
-            cells::power::ON_PENDING => VcpuPower::OnPending,
-            _ => VcpuPower::Off,
-        }
-    }
-
-    fn start_vcpu(
-        &mut self,
-        vcpu: usize,
-        entry: GuestPhysAddr,
-        context: u64,
-    ) -> Result<(), PsciError> {
-        cells::request_start(self.cell, vcpu, entry.as_u64(), context).map_err(
-            |state| match state {
-                cells::power::ON => PsciError::AlreadyOn,
-                cells::power::ON_PENDING => PsciError::OnPending,
-                _ => PsciError::InternalFailure,
-            },
-        )
-    }
-
-    fn entry_is_valid(&self, entry: GuestPhysAddr) -> bool {
-        crate::cell::entry_is_valid(self.cell, entry)
-    }
-
-    fn firmware_call(&mut self, _function_id: u32, _args: [u64; 3]) -> [u64; 4] {
-        // No SMCCC firmware on x86.
-        [u64::MAX, 0, 0, 0]
-    }
-}
-
-impl CellServices for ThisCell {
-    fn cell_id(&self) -> CellId {
-        self.cell.id
-    }
-
-    fn read_guest(&self, gpa: GuestPhysAddr, buf: &mut [u8]) -> Result<(), OutsideCell> {
-        let host = cells::ram_host_address(self.cell, gpa.as_u64(), buf.len() as u64)
-            .ok_or(OutsideCell)?;
-        // SAFETY: `host..host + len` is the cell's own RAM (checked just
-        // now), identity-mapped.
-        unsafe { core::ptr::copy_nonoverlapping(host as *const u8, buf.as_mut_ptr(), buf.len()) };
-        Ok(())
-    }
-
-    fn console_write(&mut self, bytes: &[u8]) {
-        vconsole::output(self.cell.id.index(), bytes);
-    }
-
-    fn counter(&self, index: u64) -> Option<u64> {
-        COUNTERS[self.cell.id.index()].get(index)
-    }
-}
-
 /// VMCALL: PSCI and Bulkhead hypercalls (RAX = function id, RDI/RSI/RDX =
 /// arguments; results in RAX/RDI/RSI/RDX).
 fn call(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) -> Next {
-    let call = psci::decode(regs.rax, [regs.rdi, regs.rsi, regs.rdx]);
-    let mut this = ThisCell { cell };
-    let outcome = psci::handle(&call, vcpu, &mut this);
-    if let Some(note) = outcome.note()
-        && vconsole::may_report(cell.id.index())
-    {
-        let mut out = [0u64; 4];
-        outcome.apply(&mut out);
-        println!(
-            "bulkhead: cell {} vcpu {vcpu}: {note} -> {}",
-            cell.name, out[0] as i64
-        );
-    }
-    match outcome {
-        Outcome::Return1(_) | Outcome::Return4(_) | Outcome::Refused { .. } => {
-            let mut r = [regs.rax, regs.rdi, regs.rsi, regs.rdx];
-            outcome.apply(&mut r);
-            [regs.rax, regs.rdi, regs.rsi, regs.rdx] = r;
-            Next::Resume
-        }
-        Outcome::CpuOff => Next::Park,
-        Outcome::SystemOff => {
-            println!("bulkhead: cell {} powered off (PSCI SYSTEM_OFF)", cell.name);
-            cells::halt(cell);
-            Next::Park
-        }
-        Outcome::SystemReset => {
-            println!(
-                "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
-                cell.name
-            );
-            cells::restart(cell, cpu);
-            Next::Park
-        }
-    }
+    let mut call = [regs.rax, regs.rdi, regs.rsi, regs.rdx];
+    let next = HV.answer_call(cpu, cell, vcpu, &mut call);
+    [regs.rax, regs.rdi, regs.rsi, regs.rdx] = call;
+    next
 }
