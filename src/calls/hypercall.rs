@@ -110,8 +110,8 @@ pub(crate) const fn uid_registers(uid: &[u8; 16]) -> [u64; 4] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub(crate) enum HypercallError {
-    /// Unknown function id.
-    NotSupported = -1,
+    // -1, NOT_SUPPORTED (an unknown id), is answered by the dispatcher as
+    // for every unknown call (`smccc::NOT_SUPPORTED`).
     /// An argument is invalid (for instance a buffer outside the cell).
     InvalidParameters = -2,
 }
@@ -447,7 +447,6 @@ mod tests {
 
     #[test]
     fn error_codes() {
-        assert_eq!(HypercallError::NotSupported.to_register(), u64::MAX);
         assert_eq!(HypercallError::InvalidParameters.code(), -2);
         assert_eq!(
             HypercallError::InvalidParameters.to_register(),
@@ -459,7 +458,7 @@ mod tests {
             psci::PsciError::InvalidParameters.code()
         );
         assert_eq!(
-            HypercallError::NotSupported.code(),
+            smccc::NOT_SUPPORTED,
             psci::PsciError::NotSupported.code()
         );
     }

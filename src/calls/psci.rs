@@ -156,6 +156,10 @@ pub(crate) const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// PSCI return codes other than success. They differ from SMCCC's own codes
 /// from -2 on (see [`smccc`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    not(target_arch = "aarch64"),
+    allow(dead_code, reason = "cells never get some codes; firmware (AArch64) may return them")
+)]
 #[repr(i32)]
 pub(crate) enum PsciError {
     /// The function is not implemented.
@@ -189,6 +193,7 @@ impl PsciError {
         smccc::return_code(self.code())
     }
     /// The error a (firmware's) PSCI return value names, if it names one.
+    #[cfg(any(test, target_arch = "aarch64"))]
     pub(crate) const fn from_code(code: i64) -> Option<Self> {
         Some(match code {
             -1 => Self::NotSupported,

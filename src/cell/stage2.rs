@@ -16,11 +16,6 @@ use crate::mm::{
     DescriptorFormat, Level, MapError, MemAttrs, PAGE_SIZE, PageTable, Perm, SetupError, TablePool,
 };
 
-/// Input-address bits of every cell's stage-2 space (lookup from level 1).
-pub(crate) const IPA_BITS: u32 = 39;
-/// First lookup level for [`IPA_BITS`] with a 4 KiB granule.
-pub(crate) const START_LEVEL: Level = Level::One;
-
 /// What could not be mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]
@@ -61,20 +56,11 @@ fn page_round(base: u64, size: u64) -> (u64, u64) {
     (start, end - start)
 }
 
-/// Builds `cell`'s stage-2 tables from `pool`, AArch64 geometry: root at
-/// [`START_LEVEL`], [`IPA_BITS`] input bits.
-pub(crate) fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
-    tables: &Tables<'_>,
-    cell: &CellDesc,
-    pool: TablePool<'a>,
-) -> Result<PageTable<'a, F>, Stage2Error> {
-    build_at(tables, cell, pool, START_LEVEL, IPA_BITS)
-}
-
 /// Builds `cell`'s stage-2 tables from `pool` with the root at `start` and
-/// `input_bits` input bits (x86 EPT: level 0, 48 bits; see
-/// `arch::x86_64::ept`).
-pub(crate) fn build_at<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
+/// `input_bits` input bits (AArch64 stage 2: level 1, 39 bits, see
+/// `arch::aarch64::model::descriptors`; x86 EPT: level 0, 48 bits, see
+/// `arch::x86_64::model::ept`).
+pub(crate) fn build<'a, F: DescriptorFormat<Input = GuestPhysAddr>>(
     tables: &Tables<'_>,
     cell: &CellDesc,
     pool: TablePool<'a>,

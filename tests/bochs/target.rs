@@ -54,7 +54,7 @@ const REPORT_CELL: &str = "cell intruder";
 const REPORT_PORT: &[&str] = &[REPORT_CELL, "port 0x70"];
 const REPORT_MSR: &[&str] = &[REPORT_CELL, "MSR 0x3a"];
 const REPORT_IPI: &[&str] = &[REPORT_CELL, "IPI", "APIC id 0"];
-const REPORT_EPT: &[&str] = &[REPORT_CELL, "EPT violation", "halted"];
+const REPORT_EPT: &[&str] = &[REPORT_CELL, "EPT violation (not the cell's memory) -> halt"];
 /// The intruder's own IPI (shorthand self) is allowed and arrives.
 const INTRUDER_SELF_IPI: &str = "[intruder] intruder: self IPI delivered 1 times";
 /// Printed only if the write outside its memory did not stop the intruder.
@@ -83,12 +83,12 @@ const FAULTS_RESET: &str = "bulkhead: cell faults restarting (PSCI SYSTEM_RESET)
 /// Run 2 ends with a triple fault (the rip between the parts varies).
 const FAULTS_TRIPLE: &[&str] = &[
     "bulkhead: fault: cell faults vcpu 0 (cpu 0) rip 0x",
-    ": triple fault -> restarting",
+    ": triple fault -> restart",
 ];
 /// Run 3 ends with a write outside its 4 MiB of RAM.
 const FAULTS_EPT: &[&str] = &[
     "bulkhead: fault: cell faults vcpu 0 (cpu 0) rip 0x",
-    ": EPT violation: write at gpa 0x800000, outside the cell's memory -> restarting",
+    ": write 0x800000: EPT violation (not the cell's memory) -> restart",
 ];
 /// Run 4's last words before SYSTEM_OFF.
 const FAULTS_DONE: &str = "[faults] faults: all restarts seen";
@@ -96,7 +96,7 @@ const FAULTS_DONE: &str = "[faults] faults: all restarts seen";
 /// outside its RAM gets #GP(0), which it survives.
 const INJECT_EPT: &[&str] = &[
     "bulkhead: fault: cell inject vcpu 0 (cpu 1) rip 0x",
-    ": EPT violation: read at gpa 0x900000, outside the cell's memory -> inject #GP",
+    ": read 0x900000: EPT violation (not the cell's memory) -> inject #GP",
 ];
 const INJECT_GP: &str = "[inject] faults: read of gpa 0x900000 -> #GP(0x0)";
 const INJECT_ALIVE: &str = "[inject] faults: #GP after the EPT violation, still running";
@@ -618,7 +618,7 @@ fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
         line_with(
             &out.serial,
             &[
-                "PANIC on cpu 0 at src/arch/x86_64/idt.rs:",
+                "PANIC on cpu 0 at src/arch/x86_64/host_exceptions.rs:",
                 "unexpected exception 14"
             ],
             None
@@ -969,7 +969,7 @@ fn a_cell_restarts_again_and_again_with_a_vcpu_that_never_exits() {
         for needle in [
             START,
             "[intruder] intruder: vcpu 1 spinning without exits",
-            "outside the cell's memory -> restarting",
+            "EPT violation (not the cell's memory) -> restart",
             "bulkhead: cell intruder vcpu 1 (cpu 2) stopped",
         ] {
             let at = out.serial[from..].find(needle).unwrap_or_else(|| {

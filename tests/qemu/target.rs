@@ -381,7 +381,7 @@ fn three_cells_print_from_every_core_and_the_intruder_is_contained() {
         ("write", "0x9030000"),
     ] {
         let report = format!(
-            ": {access} {address}: stage-2 translation fault (not the cell's memory) -> inject"
+            ": {access} {address}: stage-2 translation fault (not the cell's memory) -> inject external abort"
         );
         assert!(
             console.lines().any(|l| l

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::asm::barrier;
 
-use super::model::descriptors::Stage2;
+use super::model::descriptors::{STAGE2_IPA_BITS, STAGE2_START_LEVEL, Stage2};
 use crate::cell::stage2;
 use crate::config::{CELL_COUNT, CELLS, STAGE2_TABLES_PER_CELL, TABLES};
 use crate::mm::{Table, TablePool};
@@ -46,17 +46,17 @@ fn physical_address_bits() -> u32 {
 /// Builds every cell's stage-2 tables. Boot core, once, before any guest.
 pub(super) fn build_stage2() {
     let pa_bits = physical_address_bits();
-    if pa_bits < stage2::IPA_BITS {
+    if pa_bits < STAGE2_IPA_BITS {
         // Platform data (or the core) does not fit the stage-2 layout.
         panic!(
             "the cores implement {pa_bits}-bit physical addresses, less than the {}-bit IPA space cells use",
-            stage2::IPA_BITS
+            STAGE2_IPA_BITS
         );
     }
     crate::log::info!(
         "{=u32}-bit physical addresses, {=u32}-bit IPA",
         pa_bits,
-        stage2::IPA_BITS
+        STAGE2_IPA_BITS
     );
     for cell in &CELLS {
         // SAFETY: called once on the boot core before any other CPU runs
@@ -66,7 +66,7 @@ pub(super) fn build_stage2() {
             Ok(pool) => pool,
             Err(error) => panic!("cell {}: stage-2 pool: {error:?}", cell.name),
         };
-        match stage2::build::<Stage2>(&TABLES, cell, pool) {
+        match stage2::build::<Stage2>(&TABLES, cell, pool, STAGE2_START_LEVEL, STAGE2_IPA_BITS) {
             Ok(map) => {
                 STAGE2_ROOTS[cell.id.index()].store(map.root().as_u64(), Ordering::Release);
                 crate::log::info!(

@@ -13,6 +13,7 @@ use aarch64_cpu::registers::{
     SPSR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 
+use super::model::descriptors::STAGE2_IPA_BITS;
 use super::trap_frame::{FRAME_SIZE, TrapFrame};
 use super::{cpu, stacks};
 
@@ -78,7 +79,7 @@ fn vtcr_value() -> u64 {
         | (0b01 << 10)
         | (0b01 << 8)
         | (0b01 << 6)
-        | u64::from(64 - crate::cell::stage2::IPA_BITS)
+        | u64::from(64 - STAGE2_IPA_BITS)
 }
 
 /// A vCPU's timer controls (see `timer`).

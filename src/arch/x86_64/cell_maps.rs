@@ -90,7 +90,7 @@ pub(super) fn build() {
         let tables = unsafe { &mut EPT_POOLS.boot_mut()[i] };
         let pool = TablePool::identity(tables)
             .unwrap_or_else(|e| panic!("cell {}: EPT pool: {e:?}", cell.name));
-        match stage2::build_at::<Ept>(&TABLES, cell, pool, ept::START_LEVEL, ept::INPUT_BITS) {
+        match stage2::build::<Ept>(&TABLES, cell, pool, ept::START_LEVEL, ept::INPUT_BITS) {
             Ok(map) => {
                 if map.blocks_at(crate::mm::Level::One) > 0 && !controls().ept_1g {
                     panic!(

@@ -71,7 +71,7 @@ bulkhead_vmx_run:
     push r14
     push r15
     push rdi
-    mov rax, 0x6c14
+    mov rax, {host_rsp}
     vmwrite rax, rsp
     test rsi, rsi
     mov rax, [rdi + 0]
@@ -132,7 +132,8 @@ bulkhead_vmx_exit:
     pop rbp
     xor eax, eax
     ret
-"#
+"#,
+    host_rsp = const vmx::field::HOST_RSP,
 );
 
 /// Per-vCPU addresses the VMCS points at.
@@ -247,7 +248,7 @@ pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     write(field::GUEST_CS_SELECTOR, u64::from(boot_area::CODE64));
     write(field::GUEST_CS_BASE, 0);
     write(field::GUEST_CS_LIMIT, 0xffff_ffff);
-    write(field::GUEST_CS_AR, 0xa09b);
+    write(field::GUEST_CS_AR, u64::from(boot_area::CODE64_ACCESS_RIGHTS));
     for (selector, base, limit, ar) in [
         (
             field::GUEST_DS_SELECTOR,
@@ -283,7 +284,7 @@ pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
         write(selector, u64::from(boot_area::DATA));
         write(base, 0);
         write(limit, 0xffff_ffff);
-        write(ar, 0xc093);
+        write(ar, u64::from(boot_area::DATA_ACCESS_RIGHTS));
     }
     write(field::GUEST_LDTR_SELECTOR, 0);
     write(field::GUEST_LDTR_BASE, 0);
@@ -291,8 +292,8 @@ pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     write(field::GUEST_LDTR_AR, 1 << 16); // unusable
     write(field::GUEST_TR_SELECTOR, u64::from(boot_area::TSS));
     write(field::GUEST_TR_BASE, area + boot_area::TSS_OFFSET);
-    write(field::GUEST_TR_LIMIT, 0x67);
-    write(field::GUEST_TR_AR, 0x8b);
+    write(field::GUEST_TR_LIMIT, u64::from(boot_area::TSS_LIMIT));
+    write(field::GUEST_TR_AR, u64::from(boot_area::TSS_ACCESS_RIGHTS));
     write(field::GUEST_GDTR_BASE, area);
     write(field::GUEST_GDTR_LIMIT, u64::from(boot_area::GDT_LIMIT));
     write(field::GUEST_IDTR_BASE, 0);

@@ -394,13 +394,10 @@ pub(crate) mod field {
     pub(crate) const ENTRY_MSR_LOAD_COUNT: u32 = 0x4014;
     pub(crate) const ENTRY_INTERRUPTION_INFO: u32 = 0x4016;
     pub(crate) const ENTRY_EXCEPTION_ERROR_CODE: u32 = 0x4018;
-    pub(crate) const ENTRY_INSTRUCTION_LENGTH: u32 = 0x401a;
     pub(crate) const PROC_BASED_CONTROLS2: u32 = 0x401e;
     pub(crate) const VM_INSTRUCTION_ERROR: u32 = 0x4400;
     pub(crate) const EXIT_REASON: u32 = 0x4402;
     pub(crate) const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
-    pub(crate) const EXIT_INTERRUPTION_ERROR: u32 = 0x4406;
-    pub(crate) const IDT_VECTORING_INFO: u32 = 0x4408;
     pub(crate) const EXIT_INSTRUCTION_LENGTH: u32 = 0x440c;
     pub(crate) const GUEST_ES_LIMIT: u32 = 0x4800;
     pub(crate) const GUEST_CS_LIMIT: u32 = 0x4802;
@@ -429,7 +426,6 @@ pub(crate) mod field {
     pub(crate) const CR0_READ_SHADOW: u32 = 0x6004;
     pub(crate) const CR4_READ_SHADOW: u32 = 0x6006;
     pub(crate) const EXIT_QUALIFICATION: u32 = 0x6400;
-    pub(crate) const GUEST_LINEAR_ADDRESS: u32 = 0x640a;
     pub(crate) const GUEST_CR0: u32 = 0x6800;
     pub(crate) const GUEST_CR3: u32 = 0x6802;
     pub(crate) const GUEST_CR4: u32 = 0x6804;

@@ -27,6 +27,13 @@
 use crate::addr::{GuestPhysAddr, PhysAddr, VirtAddr};
 use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
+
+/// Input-address bits of every cell's stage-2 space (lookup from level 1):
+/// a 39-bit IPA space.
+pub(crate) const STAGE2_IPA_BITS: u32 = 39;
+/// First stage-2 lookup level for [`STAGE2_IPA_BITS`] with a 4 KiB granule.
+pub(crate) const STAGE2_START_LEVEL: Level = Level::One;
+
 /// `MAIR_EL2` attribute index of Device-nGnRE memory.
 pub(crate) const MAIR_DEVICE_NGNRE_INDEX: u8 = 0;
 

@@ -42,7 +42,8 @@ pub(crate) const PDPT_OFFSET: u64 = 0x2000;
 /// Offset of the first of the four page directories.
 pub(crate) const PD_OFFSET: u64 = 0x3000;
 /// Offset of the reserved page.
-pub(crate) const RESERVED_OFFSET: u64 = 0x7000;
+#[cfg(test)]
+const RESERVED_OFFSET: u64 = 0x7000;
 
 /// TSS limit: 104 bytes minus one.
 pub(crate) const TSS_LIMIT: u32 = 0x67;

@@ -229,10 +229,6 @@ impl ExitInfo {
     }
 }
 
-/// Shorthand for [`ExitInfo::decode`].
-pub(crate) fn decode(raw_exit_reason: u32) -> ExitInfo {
-    ExitInfo::decode(raw_exit_reason)
-}
 
 /// An I/O instruction, from its exit qualification (SDM table 28-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -377,6 +373,7 @@ impl InterruptionType {
     }
 
     /// The 3-bit encoding.
+    #[cfg(test)]
     pub(crate) fn bits(self) -> u8 {
         match self {
             Self::ExternalInterrupt => 0,
@@ -428,6 +425,7 @@ impl Interruption {
     }
 
     /// The field's encoding (for the VM-entry interruption information).
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> u32 {
         let mut raw = u32::from(self.vector) | u32::from(self.kind.bits()) << 8;
         if self.error_code {

@@ -96,6 +96,7 @@ impl IoBitmaps {
 
     /// Whether a `size`-byte access at `port` exits, as the CPU decides
     /// it: if any of its bytes traps, or if it wraps past `0xffff`.
+    #[cfg(test)]
     pub(crate) fn traps_access(&self, port: u16, size: u8) -> bool {
         let last = u32::from(port) + u32::from(size.max(1)) - 1;
         last > 0xffff || (u32::from(port)..=last).any(|p| self.traps(p as u16))

@@ -180,6 +180,7 @@ impl MsrBitmap {
     }
 
     /// Whether `RDMSR` of `msr` exits.
+    #[cfg(test)]
     pub(crate) const fn traps_read(&self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => self.0[byte] & mask != 0,
@@ -188,6 +189,7 @@ impl MsrBitmap {
     }
 
     /// Whether `WRMSR` of `msr` exits.
+    #[cfg(test)]
     pub(crate) const fn traps_write(&self, msr: u32) -> bool {
         match read_slot(msr) {
             Some((byte, mask)) => self.0[WRITE_LOW + byte] & mask != 0,

@@ -67,6 +67,7 @@ impl DeliveryMode {
     }
 
     /// The 3-bit encoding.
+    #[cfg(test)]
     pub(crate) fn bits(self) -> u8 {
         match self {
             Self::Fixed => 0,
@@ -119,6 +120,7 @@ impl Shorthand {
     }
 
     /// The 2-bit encoding.
+    #[cfg(test)]
     pub(crate) fn bits(self) -> u8 {
         match self {
             Self::None => 0,
@@ -165,6 +167,7 @@ impl Icr {
     }
 
     /// The ICR value.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> u64 {
         let mut value = u64::from(self.vector)
             | u64::from(self.delivery.bits()) << 8
