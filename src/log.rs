@@ -12,6 +12,10 @@
 //! boot milestones, `debug` for per-exit detail.
 
 #[cfg(target_os = "none")]
+#[allow(
+    unused_imports,
+    reason = "the logging API: not every back end uses every level"
+)]
 pub(crate) use defmt::{debug, error, info, warn};
 
 /// Host builds: evaluates the arguments (so they type-check and count as
@@ -26,8 +30,16 @@ macro_rules! __discard_log_record {
 }
 
 #[cfg(not(target_os = "none"))]
+#[allow(
+    unused_imports,
+    reason = "the logging API: not every module uses every level"
+)]
 pub(crate) use crate::__discard_log_record as debug;
 #[cfg(not(target_os = "none"))]
+#[allow(
+    unused_imports,
+    reason = "the logging API: not every module uses every level"
+)]
 pub(crate) use crate::__discard_log_record as error;
 #[cfg(not(target_os = "none"))]
 pub(crate) use crate::__discard_log_record as info;

@@ -41,6 +41,13 @@ impl<T> BootCell<T> {
     }
 
     /// The value, once boot filled it.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        allow(
+            dead_code,
+            reason = "AArch64 reads its boot-built tables only through the MMU"
+        )
+    )]
     ///
     /// # Safety
     ///
@@ -52,6 +59,13 @@ impl<T> BootCell<T> {
     }
 
     /// Where the value lives (for the hardware: table roots, bitmaps).
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        allow(
+            dead_code,
+            reason = "AArch64 reads its boot-built tables only through the MMU"
+        )
+    )]
     pub(crate) const fn as_ptr(&self) -> *const T {
         self.0.get()
     }
@@ -73,6 +87,13 @@ impl<T, const CPUS: usize> PerCpu<T, CPUS> {
     }
 
     /// CPU `cpu`'s element.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        allow(
+            dead_code,
+            reason = "AArch64's only per-CPU memory is its stacks, used through SP"
+        )
+    )]
     ///
     /// # Safety
     ///

@@ -457,10 +457,7 @@ mod tests {
             HypercallError::InvalidParameters.code(),
             psci::PsciError::InvalidParameters.code()
         );
-        assert_eq!(
-            smccc::NOT_SUPPORTED,
-            psci::PsciError::NotSupported.code()
-        );
+        assert_eq!(smccc::NOT_SUPPORTED, psci::PsciError::NotSupported.code());
     }
 
     #[test]

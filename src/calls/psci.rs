@@ -158,7 +158,10 @@ pub(crate) const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(
     not(target_arch = "aarch64"),
-    allow(dead_code, reason = "cells never get some codes; firmware (AArch64) may return them")
+    allow(
+        dead_code,
+        reason = "cells never get some codes; firmware (AArch64) may return them"
+    )
 )]
 #[repr(i32)]
 pub(crate) enum PsciError {

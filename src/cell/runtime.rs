@@ -234,6 +234,10 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     /// An exit decided [`Next::Park`] on a back end whose exits arrive on
     /// their own stack (AArch64): the vCPU parks and the CPU's loop goes
     /// on (the stack starts over when the next vCPU enters).
+    #[cfg_attr(
+        not(target_arch = "aarch64"),
+        allow(dead_code, reason = "x86 exits return to its vCPU loop instead")
+    )]
     pub(crate) fn vcpu_parked(&self, cpu: usize) -> ! {
         self.park(cpu);
         self.run_cpu(cpu)

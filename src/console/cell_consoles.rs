@@ -84,14 +84,6 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         }
     }
 
-    /// Whether `cell`'s virtual UART asserts its interrupt line.
-    pub(crate) fn virtual_uart_line(&self, cell: usize) -> bool {
-        self.consoles
-            .uarts
-            .get(cell)
-            .is_some_and(|uart| uart.lock().interrupt_pending())
-    }
-
     /// Puts `cell`'s virtual UART back in its reset state (restart).
     pub(crate) fn reset_virtual_uart(&self, cell: usize) {
         if let Some(uart) = self.consoles.uarts.get(cell) {
@@ -310,8 +302,7 @@ pub(crate) mod tests {
             hv.arch
                 .events()
                 .into_iter()
-                .filter(|e| matches!(e, Event::RouteInput(_)))
-                .last(),
+                .rfind(|e| matches!(e, Event::RouteInput(_))),
             Some(Event::RouteInput(None))
         );
     }

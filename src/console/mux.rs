@@ -122,6 +122,7 @@ impl<const CELLS: usize, const LINE: usize> OutputTagger<CELLS, LINE> {
     }
 
     /// [`flush`](Self::flush) for every cell, in cell order.
+    #[cfg(test)]
     pub(crate) fn flush_all(&mut self, emit: &mut impl FnMut(&[u8])) {
         for cell in 0..CELLS {
             self.flush(cell, emit);
@@ -230,6 +231,7 @@ impl<const CELLS: usize> InputSwitch<CELLS> {
     }
 
     /// The target receiving input.
+    #[cfg(test)]
     pub(crate) const fn selected(&self) -> InputTarget {
         self.selected
     }

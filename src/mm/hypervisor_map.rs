@@ -174,8 +174,9 @@ pub(crate) fn build<F: DescriptorFormat<Input = VirtAddr>>(
 mod tests {
     use super::*;
     use crate::cell::stage2::tests::{config_files, load_config, tables as lower};
+    use crate::mm::Table;
     use crate::mm::fake::FakeFormat;
-    use crate::mm::{MemKind, Table};
+    use crate::mm::page_table::MemKind;
 
     /// A plausible image: 64 KiB code, 16 KiB read-only data, 2 MiB of
     /// data and stacks with two guard pages.
@@ -233,7 +234,7 @@ mod tests {
             .unwrap();
             assert_eq!(
                 executable,
-                [layout.text.clone()],
+                core::slice::from_ref(&layout.text),
                 "{}: only code executes",
                 config.name
             );

@@ -37,6 +37,10 @@ const INDEX_BITS: u32 = 9;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Level {
     /// Each entry covers 512 GiB; only tables here.
+    #[cfg_attr(
+        target_arch = "aarch64",
+        allow(dead_code, reason = "AArch64's maps start at level 1 (39-bit spaces)")
+    )]
     Zero = 0,
     /// Each entry covers 1 GiB.
     One = 1,
@@ -48,9 +52,11 @@ pub(crate) enum Level {
 
 impl Level {
     /// All levels, top to bottom.
+    #[cfg(test)]
     pub(crate) const ALL: [Level; 4] = [Level::Zero, Level::One, Level::Two, Level::Three];
 
     /// The level as a number, 0 to 3.
+    #[cfg(test)]
     pub(crate) const fn number(self) -> u8 {
         self as u8
     }
@@ -108,6 +114,7 @@ pub(crate) struct Perm {
 
 impl Perm {
     /// No access at all.
+    #[cfg(test)]
     pub(crate) const NONE: Perm = Perm {
         read: false,
         write: false,
@@ -132,6 +139,7 @@ impl Perm {
         execute: true,
     };
     /// Read, write and execute.
+    #[cfg(test)]
     pub(crate) const RWX: Perm = Perm {
         read: true,
         write: true,
@@ -189,12 +197,14 @@ pub(crate) enum Decoded {
 /// table cannot be handed a virtual address or vice versa.
 pub(crate) trait InputAddress: Copy {
     /// Wraps a raw address.
+    #[cfg(test)]
     fn from_raw(raw: u64) -> Self;
     /// The raw address.
     fn to_raw(self) -> u64;
 }
 
 impl InputAddress for VirtAddr {
+    #[cfg(test)]
     fn from_raw(raw: u64) -> Self {
         VirtAddr::new(raw)
     }
@@ -205,6 +215,7 @@ impl InputAddress for VirtAddr {
 }
 
 impl InputAddress for GuestPhysAddr {
+    #[cfg(test)]
     fn from_raw(raw: u64) -> Self {
         GuestPhysAddr::new(raw)
     }
@@ -341,6 +352,7 @@ impl<'a> TablePool<'a> {
     }
 
     /// Number of tables in the pool.
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.tables.len()
     }
@@ -351,6 +363,7 @@ impl<'a> TablePool<'a> {
     }
 
     /// Physical address of the first table.
+    #[cfg(test)]
     pub(crate) fn base(&self) -> PhysAddr {
         self.base
     }
@@ -435,11 +448,13 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     }
 
     /// Level of the root table.
+    #[cfg(test)]
     pub(crate) fn start_level(&self) -> Level {
         self.start_level
     }
 
     /// Number of input-address bits translated.
+    #[cfg(test)]
     pub(crate) fn input_bits(&self) -> u32 {
         self.input_bits
     }
@@ -450,6 +465,7 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     }
 
     /// Total tables in the pool.
+    #[cfg(test)]
     pub(crate) fn tables_capacity(&self) -> usize {
         self.pool.capacity()
     }
@@ -500,6 +516,7 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     }
 
     /// Output address and attributes that `input` translates to, if mapped.
+    #[cfg(test)]
     pub(crate) fn translate(&self, input: F::Input) -> Option<(PhysAddr, MemAttrs)> {
         let input = input.to_raw();
         if input >> self.input_bits != 0 {
@@ -526,10 +543,12 @@ impl<'a, F: DescriptorFormat> PageTable<'a, F> {
     /// in the tree, in ascending input order: an audit of everything the
     /// tables map, not just of what was asked for (the isolation tests use
     /// it). Entries pointing outside the pool are skipped.
+    #[cfg(test)]
     pub(crate) fn for_each_mapping(&self, mut visit: impl FnMut(u64, PhysAddr, u64, MemAttrs)) {
         self.walk(self.start_level, self.root, 0, &mut visit);
     }
 
+    #[cfg(test)]
     fn walk(
         &self,
         level: Level,

@@ -248,7 +248,10 @@ pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     write(field::GUEST_CS_SELECTOR, u64::from(boot_area::CODE64));
     write(field::GUEST_CS_BASE, 0);
     write(field::GUEST_CS_LIMIT, 0xffff_ffff);
-    write(field::GUEST_CS_AR, u64::from(boot_area::CODE64_ACCESS_RIGHTS));
+    write(
+        field::GUEST_CS_AR,
+        u64::from(boot_area::CODE64_ACCESS_RIGHTS),
+    );
     for (selector, base, limit, ar) in [
         (
             field::GUEST_DS_SELECTOR,

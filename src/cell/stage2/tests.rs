@@ -8,9 +8,9 @@ use bulkhead_config::model::{self, Config};
 use bulkhead_config::{LoadOptions, load};
 
 use super::build;
-use crate::arch::aarch64::model::descriptors::{STAGE2_IPA_BITS, STAGE2_START_LEVEL};
 use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
 use crate::arch::aarch64::model::descriptors::Stage2;
+use crate::arch::aarch64::model::descriptors::{STAGE2_IPA_BITS, STAGE2_START_LEVEL};
 use crate::arch::x86_64::model::ept::{self, Ept};
 use crate::arch::x86_64::model::io_bitmap::IoBitmaps;
 use crate::config::{
@@ -18,9 +18,8 @@ use crate::config::{
     HypervisorDesc, ImageDesc, ImageKind, IntcDesc, LogTransport, MemRange, PhysicalTimer,
     PlatformDesc, PortRange, RegionDesc, RegionKind, Tables, UartDesc, UartKind, VirtualCounter,
 };
-use crate::mm::{
-    DescriptorFormat, Level, MapError, MemAttrs, MemKind, PAGE_SIZE, Perm, Table, TablePool,
-};
+use crate::mm::page_table::MemKind;
+use crate::mm::{DescriptorFormat, Level, MapError, MemAttrs, PAGE_SIZE, Perm, Table, TablePool};
 
 fn leak<T>(items: Vec<T>) -> &'static [T] {
     Box::leak(items.into_boxed_slice())

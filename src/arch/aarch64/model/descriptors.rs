@@ -27,7 +27,6 @@
 use crate::addr::{GuestPhysAddr, PhysAddr, VirtAddr};
 use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
-
 /// Input-address bits of every cell's stage-2 space (lookup from level 1):
 /// a 39-bit IPA space.
 pub(crate) const STAGE2_IPA_BITS: u32 = 39;

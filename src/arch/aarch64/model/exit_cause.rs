@@ -162,21 +162,9 @@ impl InterruptCounters {
         ]
         .map(|counter| counter.load(Ordering::Relaxed))
     }
-
-    /// Sets every counter to zero (cell restart).
-    pub(crate) fn reset(&self) {
-        for counter in [
-            &self.injected_timer,
-            &self.injected_sgi,
-            &self.injected_ppi,
-            &self.injected_spi,
-        ] {
-            counter.store(0, Ordering::Relaxed);
-        }
-    }
 }
 
-/// Names of the delivered-interrupt counters, in [`InterruptCounters::get`]
+/// Names of the delivered-interrupt counters, in [`InterruptCounters::snapshot`]
 /// order.
 pub(crate) const INTERRUPT_KINDS: [&str; 4] = ["timer", "sgi", "ppi", "spi"];
 
@@ -233,7 +221,5 @@ mod tests {
             interrupts.record(intid);
         }
         assert_eq!(interrupts.snapshot(), [2, 1, 1, 2]);
-        interrupts.reset();
-        assert_eq!(interrupts.snapshot(), [0; 4]);
     }
 }

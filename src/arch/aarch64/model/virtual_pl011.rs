@@ -231,6 +231,7 @@ impl VirtualPl011 {
     }
 
     /// Number of received bytes waiting for the guest.
+    #[cfg(test)]
     pub(crate) fn pending_input(&self) -> usize {
         self.rx_fifo.len()
     }

@@ -32,7 +32,7 @@
 //! Bulkhead does not rely on, so every mapping must be readable.
 
 use crate::addr::{GuestPhysAddr, PhysAddr};
-use crate::mm::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
+use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
 /// Root level of the walk: the PML4.
 pub(crate) const START_LEVEL: Level = Level::Zero;

@@ -229,7 +229,6 @@ impl ExitInfo {
     }
 }
 
-
 /// An I/O instruction, from its exit qualification (SDM table 28-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(target_os = "none", derive(defmt::Format))]

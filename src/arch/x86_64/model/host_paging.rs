@@ -12,7 +12,7 @@
 //! without read permission cannot be expressed.
 
 use crate::addr::{PhysAddr, VirtAddr};
-use crate::mm::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
+use crate::mm::page_table::{Decoded, DescriptorFormat, Level, MemAttrs, MemKind, Perm};
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;

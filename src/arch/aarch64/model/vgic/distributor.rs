@@ -132,6 +132,7 @@ pub(crate) enum GicVersion {
 impl GicVersion {
     /// The version for an architecture revision number (2 or 3), `None`
     /// for anything else.
+    #[cfg(test)]
     pub(crate) const fn from_number(number: u32) -> Option<Self> {
         match number {
             2 => Some(Self::V2),
@@ -312,21 +313,25 @@ impl PrivateIrqs {
     }
 
     /// Whether SGI/PPI `intid` is enabled (`false` for `intid >= 32`).
+    #[cfg(test)]
     pub(crate) const fn enabled(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.enabled & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is pending in the virtual mirror.
+    #[cfg(test)]
     pub(crate) const fn pending(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.pending & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is active in the virtual mirror.
+    #[cfg(test)]
     pub(crate) const fn active(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.active & (1 << intid) != 0
     }
 
     /// Whether SGI/PPI `intid` is edge-triggered.
+    #[cfg(test)]
     pub(crate) const fn edge(&self, intid: u32) -> bool {
         intid < PRIVATE_COUNT && self.edge & (1 << intid) != 0
     }
@@ -339,6 +344,7 @@ impl PrivateIrqs {
     /// Updates the pending/active mirror of `intid` (the arch layer reports
     /// what it injected and what the guest completed); ignored for
     /// `intid >= 32`.
+    #[cfg(test)]
     pub(crate) fn set_state(&mut self, intid: u32, pending: bool, active: bool) {
         if intid < PRIVATE_COUNT {
             let bit = 1u32 << intid;
@@ -562,22 +568,26 @@ impl VirtualDistributor {
     }
 
     /// The GIC version the guest sees.
+    #[cfg(test)]
     pub(crate) const fn version(&self) -> GicVersion {
         self.version
     }
 
     /// Number of INTIDs (after clamping to `32..=1020`).
+    #[cfg(test)]
     pub(crate) const fn irq_count(&self) -> u32 {
         self.irq_count
     }
 
     /// Number of vCPUs (after clamping to [`MAX_VCPUS`]).
+    #[cfg(test)]
     pub(crate) const fn vcpus(&self) -> usize {
         self.vcpus
     }
 
     /// Whether the guest enabled forwarding: GICv2 GICD_CTLR.Enable,
     /// GICv3 GICD_CTLR.EnableGrp1.
+    #[cfg(test)]
     pub(crate) const fn enabled(&self) -> bool {
         match self.version {
             GicVersion::V2 => self.ctlr & CTLR_V2_ENABLE != 0,
@@ -621,6 +631,7 @@ impl VirtualDistributor {
     }
 
     /// Whether owned SPI `intid` is edge-triggered (`false` if not owned).
+    #[cfg(test)]
     pub(crate) fn spi_edge(&self, intid: u32) -> bool {
         self.owns(intid) && test_bit(&self.edge, intid)
     }
@@ -628,6 +639,7 @@ impl VirtualDistributor {
     /// GICv2: whether SGI/PPI `intid` of vCPU `vcpu` is enabled (`false`
     /// for an invalid vCPU or INTID; always `false` on GICv3, whose
     /// SGIs/PPIs live in the redistributor).
+    #[cfg(test)]
     pub(crate) fn sgi_ppi_enabled(&self, vcpu: usize, intid: u32) -> bool {
         self.bank(vcpu).is_some_and(|bank| bank.enabled(intid))
     }
@@ -635,6 +647,7 @@ impl VirtualDistributor {
     /// Virtual priority of `intid` as vCPU `vcpu` sees it: its banked
     /// SGI/PPI priority (GICv2) for `intid < 32`, the SPI's otherwise.
     /// 0 for anything invalid or not owned.
+    #[cfg(test)]
     pub(crate) fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < PRIVATE_COUNT {
             self.bank(vcpu).map_or(0, |bank| bank.priority(intid))
@@ -664,6 +677,7 @@ impl VirtualDistributor {
     /// `intid` of vCPU `vcpu`. The arch layer calls it when it injects an
     /// interrupt and when a list register shows the guest completed one.
     /// Ignored for anything else.
+    #[cfg(test)]
     pub(crate) fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
         if intid < PRIVATE_COUNT {
             if let Some(bank) = self.bank_mut(vcpu) {

@@ -129,6 +129,7 @@ impl LrState {
     }
 
     /// The two-bit State field.
+    #[cfg(test)]
     pub(crate) const fn bits(self) -> u8 {
         self as u8
     }
@@ -183,6 +184,7 @@ impl PendingQueue {
     }
 
     /// Number of queued interrupts.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -193,6 +195,7 @@ impl PendingQueue {
     }
 
     /// Whether the queue is full.
+    #[cfg(test)]
     pub(crate) fn is_full(&self) -> bool {
         self.entries.is_full()
     }
@@ -203,6 +206,7 @@ impl PendingQueue {
     }
 
     /// The queued interrupts, best first.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &VirtualIrq> {
         self.entries.iter()
     }
@@ -255,6 +259,7 @@ impl PendingQueue {
 
     /// Removes `intid` from the queue (the guest cleared its pending state
     /// or disabled it); returns what was removed.
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, intid: u32) -> Option<VirtualIrq> {
         let index = self.entries.iter().position(|irq| irq.intid == intid)?;
         Some(self.entries.remove(index))
@@ -301,28 +306,33 @@ impl ListRegisters {
 
     /// Forgets every LR and queued interrupt (vCPU reset; the caller clears
     /// the hardware LRs). The drop count is kept.
+    #[cfg(test)]
     pub(crate) fn reset(&mut self) {
         self.slots = [None; MAX_LIST_REGISTERS];
         self.queue.clear();
     }
 
     /// Number of list registers managed.
+    #[cfg(test)]
     pub(crate) const fn count(&self) -> usize {
         self.count
     }
 
     /// Interrupts lost because the queue was full.
+    #[cfg(test)]
     pub(crate) const fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// The pending queue.
+    #[cfg(test)]
     pub(crate) const fn queue(&self) -> &PendingQueue {
         &self.queue
     }
 
     /// What LR `lr` holds and its last known state (`None` when free or out
     /// of range).
+    #[cfg(test)]
     pub(crate) fn lr(&self, lr: usize) -> Option<(VirtualIrq, LrState)> {
         self.live_slots()
             .get(lr)
@@ -357,6 +367,7 @@ impl ListRegisters {
     }
 
     /// Removes `intid` from the queue (see [`PendingQueue::remove`]).
+    #[cfg(test)]
     pub(crate) fn remove_queued(&mut self, intid: u32) -> Option<VirtualIrq> {
         self.queue.remove(intid)
     }

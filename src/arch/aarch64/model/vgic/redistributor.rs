@@ -71,6 +71,7 @@ const PIDR2_GICV3: u32 = 3 << 4;
 
 /// Splits an offset in the cell's GICR region into the frame (vCPU) index
 /// and the offset inside that frame.
+#[cfg(test)]
 pub(crate) fn split_offset(offset: u64) -> (usize, u64) {
     let frame = usize::try_from(offset / FRAME_STRIDE).unwrap_or(usize::MAX);
     (frame, offset % FRAME_STRIDE)
@@ -110,11 +111,13 @@ impl VirtualRedistributors {
     }
 
     /// Returns every frame to its reset state (cell start or restart).
+    #[cfg(test)]
     pub(crate) fn reset(&mut self) {
         self.frames = [Frame::RESET; MAX_VCPUS];
     }
 
     /// Number of frames the guest sees (the cell's vCPUs).
+    #[cfg(test)]
     pub(crate) const fn vcpus(&self) -> usize {
         self.vcpus
     }
@@ -126,6 +129,7 @@ impl VirtualRedistributors {
 
     /// Whether SGI/PPI `intid` of vCPU `vcpu` is enabled (`false` for an
     /// invalid vCPU or INTID).
+    #[cfg(test)]
     pub(crate) fn enabled(&self, vcpu: usize, intid: u32) -> bool {
         self.irqs(vcpu).is_some_and(|irqs| irqs.enabled(intid))
     }
@@ -138,6 +142,7 @@ impl VirtualRedistributors {
 
     /// Whether vCPU `vcpu`'s redistributor is awake (the guest cleared
     /// GICR_WAKER.ProcessorSleep).
+    #[cfg(test)]
     pub(crate) fn awake(&self, vcpu: usize) -> bool {
         self.frame(vcpu)
             .is_some_and(|frame| frame.waker & WAKER_PROCESSOR_SLEEP == 0)
@@ -146,6 +151,7 @@ impl VirtualRedistributors {
     /// Updates the pending/active mirror of SGI/PPI `intid` of vCPU `vcpu`
     /// (the arch layer reports injections and completions); ignored for an
     /// invalid vCPU or INTID.
+    #[cfg(test)]
     pub(crate) fn set_state(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
         if let Some(frame) = self.frame_mut(vcpu) {
             frame.irqs.set_state(intid, pending, active);
