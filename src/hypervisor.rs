@@ -13,7 +13,7 @@
 //! | guest calls: PSCI, SMCCC, hypercalls, their outcome | `calls::front_end` |
 //! | cells' virtual consoles, typed input, console commands | `console::cell_consoles` |
 //! | the hypervisor console | `console::hypervisor_console` |
-//! | the boot sequence | `boot` |
+//! | the boot sequence | `boot_sequence` |
 //! | the panic report and stopping every CPU | `stop` |
 
 use crate::arch::Arch;

@@ -27,7 +27,7 @@
 
 mod addr;
 mod arch;
-mod boot;
+mod boot_sequence;
 mod calls;
 mod cell;
 mod config;
@@ -36,6 +36,8 @@ mod console;
 mod host_memory;
 mod hypervisor;
 mod log;
+#[cfg(target_os = "none")]
+mod logger;
 mod mm;
 mod partition_table;
 mod stop;

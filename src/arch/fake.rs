@@ -25,6 +25,7 @@ use std::time::Instant;
 use super::{Arch, ConsoleUart, Next, Print, Wake};
 use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
 use crate::calls::dispatch::Call;
+use crate::cell::access::AccessSize;
 use crate::cell::counters::ExitKind;
 use crate::cell::lifecycle::Start;
 use crate::config::{
@@ -128,7 +129,7 @@ impl VirtualUart for FakeUart {
     };
     const WINDOW: u64 = 8;
 
-    fn read(&mut self, _offset: u64, _bytes: u8) -> u32 {
+    fn read(&mut self, _offset: u64, _size: AccessSize) -> u32 {
         if self.received.is_empty() {
             0
         } else {
@@ -486,7 +487,8 @@ impl FakeArch {
         std::thread::spawn(move || {
             hv.arch.as_cpu(cpu, || {
                 hv.arch.wait_for(&Event::Kick(cpu));
-                assert_eq!(hv.after_exit(cpu, Next::Resume), Next::Park);
+                let (cell, vcpu) = hv.vcpu_of(cpu).expect("a cell's CPU");
+                assert_eq!(hv.after_exit(cpu, cell, vcpu, Next::Resume), Next::Park);
                 hv.arch.record(Event::Parked(cpu));
                 hv.life.park(cpu);
             });
@@ -596,6 +598,14 @@ impl Arch for FakeArch {
     fn now_micros(&self) -> Option<u64> {
         Some(self.started.elapsed().as_micros() as u64)
     }
+
+    fn log_enter(&self) -> usize {
+        0
+    }
+
+    fn log_exit(&self, _saved: usize) {}
+
+    fn log_semihosting(&self, _bytes: &[u8]) {}
 
     fn console_uart(&self) -> FakeConsole {
         FakeConsole(Arc::clone(&self.state))

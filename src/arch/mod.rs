@@ -142,6 +142,18 @@ pub(crate) trait Arch: Sync + Sized + 'static {
     /// rate it knows.
     fn now_micros(&self) -> Option<u64>;
 
+    // --- log records (the core's `logger`) -------------------------------
+
+    /// Masks interrupts around a log record; returns what
+    /// [`log_exit`](Self::log_exit) restores.
+    fn log_enter(&self) -> usize;
+    /// Restores what [`log_enter`](Self::log_enter) returned.
+    fn log_exit(&self, saved: usize);
+    /// Appends log bytes to the semihosting log file, where the back end
+    /// has semihosting (`log = "semihosting"`; the checker allows it on
+    /// AArch64 only). Gives up quietly when nothing answers.
+    fn log_semihosting(&self, bytes: &[u8]);
+
     // --- the hypervisor console ---------------------------------------------
 
     /// A handle on the console UART. The core serialises users with its own

@@ -19,31 +19,11 @@
 use core::fmt;
 
 use crate::arch::{Arch, Next};
+use crate::cell::access::Access;
 use crate::cell::counters::ExitKind;
 use crate::config::{CellDesc, FaultPolicy};
 use crate::hv_println;
 use crate::hypervisor::Hypervisor;
-
-/// What the guest was doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// A load.
-    Read,
-    /// A store.
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
-
-impl Access {
-    fn as_str(self) -> &'static str {
-        match self {
-            Access::Read => "read",
-            Access::Write => "write",
-            Access::Execute => "execute",
-        }
-    }
-}
 
 /// A fault to contain.
 #[derive(Clone, Copy)]

@@ -1,5 +1,6 @@
 //! Cells: the partitions Bulkhead runs, and what each may reach.
 
+pub(crate) mod access;
 pub(crate) mod counters;
 pub(crate) mod fault;
 pub(crate) mod lifecycle;

@@ -66,34 +66,23 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         }
     }
 
-    /// Whether the vCPU on `cpu` belongs to a cell stopped or restarted
-    /// since it started (it must park instead of resuming).
-    pub(crate) fn stale(&self, cpu: usize) -> bool {
-        // Hot path (every exit): the owning cell straight from the CPU table.
-        self.tables()
-            .cpus
-            .get(cpu)
-            .and_then(|c| c.cell)
-            .is_none_or(|cell| self.life.stale(cpu, cell.index()))
-    }
-
-    /// What a CPU does once an exit of its vCPU was handled (`next`):
-    /// resume, unless the handler parked it or its cell was stopped or
-    /// restarted meanwhile (then it parks, and says so).
-    pub(crate) fn after_exit(&self, cpu: usize, next: Next) -> Next {
+    /// What a CPU does once an exit of vCPU `vcpu` of `cell` on `cpu` was
+    /// handled (`next`): resume, unless the handler parked it or its cell
+    /// was stopped or restarted meanwhile (then it parks, and says so).
+    /// Every exit passes here; the caller already knows the cell, so this
+    /// is one epoch comparison.
+    pub(crate) fn after_exit(&self, cpu: usize, cell: &CellDesc, vcpu: usize, next: Next) -> Next {
         if next == Next::Park {
             return Next::Park;
         }
-        if !self.stale(cpu) {
+        if !self.life.stale(cpu, cell.id.index()) {
             return Next::Resume;
         }
-        if let Some((cell, vcpu)) = self.vcpu_of(cpu) {
-            hv_println!(
-                self,
-                "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}) stopped",
-                cell.name
-            );
-        }
+        hv_println!(
+            self,
+            "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}) stopped",
+            cell.name
+        );
         Next::Park
     }
 
@@ -342,14 +331,14 @@ mod tests {
             "not the caller"
         );
         assert!(hv.is_stopped(beta));
-        assert_eq!(hv.after_exit(2, Next::Resume), Next::Park);
+        assert_eq!(hv.after_exit(2, beta, 1, Next::Resume), Next::Park);
         assert!(
             hv.arch
                 .console_text()
                 .contains("bulkhead: cell beta vcpu 1 (cpu 2) stopped")
         );
         assert_eq!(
-            hv.after_exit(0, Next::Resume),
+            hv.after_exit(0, cell(&hv, 0), 0, Next::Resume),
             Next::Resume,
             "alpha runs on"
         );
@@ -451,9 +440,15 @@ mod tests {
         let hv = TestHv::over(FakeArch::two_cells());
         hv.start_all();
         hv.life.take_start(0, 0).unwrap();
-        assert!(!hv.stale(0));
-        assert_eq!(hv.after_exit(0, Next::Resume), Next::Resume);
-        assert_eq!(hv.after_exit(0, Next::Park), Next::Park);
-        assert!(hv.stale(3), "a CPU no cell owns is never fresh");
+        let alpha = cell(&hv, 0);
+        assert_eq!(hv.after_exit(0, alpha, 0, Next::Resume), Next::Resume);
+        assert_eq!(hv.after_exit(0, alpha, 0, Next::Park), Next::Park);
+        hv.arch.as_cpu(1, || hv.halt(alpha));
+        assert_eq!(hv.after_exit(0, alpha, 0, Next::Resume), Next::Park);
+        assert!(
+            hv.arch
+                .console_text()
+                .contains("bulkhead: cell alpha vcpu 0 (cpu 0) stopped")
+        );
     }
 }

@@ -14,6 +14,7 @@ use core::fmt;
 use super::hub::InputHandler;
 use super::virtual_uart::{LINE_LENGTH, VirtualUart};
 use crate::arch::Arch;
+use crate::cell::access::AccessSize;
 use crate::config::CellConsole;
 use crate::hv_println;
 use crate::hypervisor::Hypervisor;
@@ -47,14 +48,14 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         (desc.console == CellConsole::Virtual && offset < A::VirtualUart::WINDOW).then_some(offset)
     }
 
-    /// A guest read of `bytes` at `offset` of `cell`'s virtual UART. Typed
+    /// A guest read of `size` at `offset` of `cell`'s virtual UART. Typed
     /// input is fetched first, so a guest polling its UART sees it.
-    pub(crate) fn virtual_uart_read(&self, cell: usize, offset: u64, bytes: u8) -> u32 {
+    pub(crate) fn virtual_uart_read(&self, cell: usize, offset: u64, size: AccessSize) -> u32 {
         self.poll_console_input();
         self.consoles
             .uarts
             .get(cell)
-            .map_or(0, |uart| uart.lock().read(offset, bytes))
+            .map_or(0, |uart| uart.lock().read(offset, size))
     }
 
     /// A guest write of `value` at `offset` of `cell`'s virtual UART: what

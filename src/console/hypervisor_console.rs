@@ -91,9 +91,11 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         self.with_console(|out| f(&mut |bytes| out.write(bytes)));
     }
 
-    /// A byte typed on the console, if any.
+    /// A byte typed on the console, if any. (A short, printless critical
+    /// section: it needs no owner for the emergency path.)
     pub(crate) fn read_console_byte(&self) -> Option<u8> {
-        self.with_console(|out| out.0.read_byte())
+        let _guard = self.console.lock.lock();
+        self.arch.console_uart().read_byte()
     }
 
     /// Lets typed bytes raise the console's interrupt.

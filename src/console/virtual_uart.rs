@@ -10,6 +10,7 @@
 use spin::Mutex;
 
 use super::hub::ConsoleHub;
+use crate::cell::access::AccessSize;
 
 /// Longest output line of a cell before it is split.
 pub(crate) const LINE_LENGTH: usize = 160;
@@ -23,8 +24,8 @@ pub(crate) trait VirtualUart: Send {
     /// occupies from its base.
     const WINDOW: u64;
 
-    /// A guest read of `bytes` (1, 2, 4 or 8) at `offset` from its base.
-    fn read(&mut self, offset: u64, bytes: u8) -> u32;
+    /// A guest read of `size` at `offset` from its base.
+    fn read(&mut self, offset: u64, size: AccessSize) -> u32;
     /// A guest write of `value` at `offset`; bytes it transmits go to
     /// `transmit`.
     fn write(&mut self, offset: u64, value: u32, transmit: &mut dyn FnMut(u8));

@@ -282,7 +282,7 @@ fn xtask_run_boots_the_default_config_and_decodes_log_records() {
     assert!(
         stderr
             .lines()
-            .any(|l| l.starts_with("[hv] ") && l.contains("INFO") && l.contains("start.rs:")),
+            .any(|l| l.starts_with("[hv] ") && l.contains("INFO") && l.contains("cpu_entry.rs:")),
         "{transcript}"
     );
 }

@@ -1,18 +1,27 @@
 //! `impl Arch for Aarch64`: the contract, on the drivers and helpers of
 //! this back end.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, Readable};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, Readable, Writeable};
 
 use super::model::exit_cause::{ExitCause, INTERRUPT_KINDS};
 use super::model::virtual_pl011::VirtualPl011;
 use super::pl011::{self, Pl011};
 use super::{
-    Aarch64, cpu, el2_mmu, firmware, gic, guest_memory, secondaries, timer, vcpu,
+    Aarch64, cpu, el2_mmu, firmware, gic, guest_memory, secondaries, semihosting, timer, vcpu,
     virtual_interrupts,
 };
 use crate::arch::{Arch, Print, Wake};
 use crate::cell::lifecycle::Start;
 use crate::config::{CellDesc, HYPERVISOR, TABLES, Tables};
+
+/// Microseconds of the system counter.
+fn micros() -> u64 {
+    let count = CNTPCT_EL0.get();
+    let frequency = CNTFRQ_EL0.get().max(1);
+    (count / frequency) * 1_000_000 + (count % frequency) * 1_000_000 / frequency
+}
+
+defmt::timestamp!("{=u64:us}", micros());
 
 impl Arch for Aarch64 {
     type ExitKind = ExitCause;
@@ -79,9 +88,22 @@ impl Arch for Aarch64 {
     }
 
     fn now_micros(&self) -> Option<u64> {
-        let count = CNTPCT_EL0.get();
-        let frequency = CNTFRQ_EL0.get().max(1);
-        Some((count / frequency) * 1_000_000 + (count % frequency) * 1_000_000 / frequency)
+        Some(micros())
+    }
+
+    /// Masks IRQ, FIQ and SError; returns the DAIF bits before.
+    fn log_enter(&self) -> usize {
+        let saved = DAIF.get();
+        DAIF.set(saved | (0b0111 << 6));
+        saved as usize
+    }
+
+    fn log_exit(&self, saved: usize) {
+        DAIF.set(saved as u64);
+    }
+
+    fn log_semihosting(&self, bytes: &[u8]) {
+        semihosting::write_log(bytes);
     }
 
     fn console_uart(&self) -> Pl011 {

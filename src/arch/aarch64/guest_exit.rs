@@ -24,22 +24,56 @@ use super::trap_frame::TrapFrame;
 use super::virtual_interrupts::{self, Taken};
 use super::{HV, gic, timer};
 use crate::arch::Next;
-use crate::cell::fault::{Access, Fault};
+use crate::cell::access::Access;
+use crate::cell::fault::{Fault, Resolution};
 use crate::config::CellDesc;
 use crate::hv_println;
 
 /// What `inject` raises for a fault on AArch64.
 const INJECTION: Option<&str> = Some("external abort");
 
-/// A synchronous exception from the guest on `cpu`.
-pub(super) fn handle_sync(frame: &mut TrapFrame, cpu: usize) -> Next {
+/// Which kind of exception the guest took.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ExitKind {
+    /// A synchronous exception (a call, an abort, a trapped instruction).
+    Sync,
+    /// A physical IRQ or FIQ.
+    Irq,
+    /// An SError.
+    SError,
+}
+
+/// An exit from the guest on `cpu`: handled, then the core's check that
+/// the vCPU's cell still runs. Returns whether to resume or park.
+pub(super) fn handle(frame: &mut TrapFrame, kind: ExitKind, cpu: usize) -> Next {
     let Some((cell, vcpu)) = HV.vcpu_of(cpu) else {
         panic!("guest exception on cpu {cpu}, which runs no cell");
     };
-    // A vCPU of a stopped or restarted cell parks instead of being served.
-    if HV.after_exit(cpu, Next::Resume) == Next::Park {
-        return Next::Park;
-    }
+    let next = match kind {
+        ExitKind::Sync => {
+            // A vCPU of a stopped or restarted cell parks instead of being
+            // served.
+            if HV.after_exit(cpu, cell, vcpu, Next::Resume) == Next::Park {
+                return Next::Park;
+            }
+            handle_sync(frame, cpu, cell, vcpu)
+        }
+        ExitKind::Irq => handle_irq(cpu, cell),
+        ExitKind::SError => {
+            let fault = Fault {
+                pc: frame.elr,
+                access: None,
+                reason: &"SError",
+                injection: INJECTION,
+            };
+            contain(frame, cpu, cell, vcpu, &fault)
+        }
+    };
+    HV.after_exit(cpu, cell, vcpu, next)
+}
+
+/// A synchronous exception from vCPU `vcpu` of `cell` on `cpu`.
+fn handle_sync(frame: &mut TrapFrame, cpu: usize, cell: &'static CellDesc, vcpu: usize) -> Next {
     let syndrome = ESR_EL2.get();
     match esr::exception_class(syndrome) {
         esr::EC_HVC64 => call(frame, cpu, cell, vcpu),
@@ -84,43 +118,26 @@ pub(super) fn handle_sync(frame: &mut TrapFrame, cpu: usize) -> Next {
     }
 }
 
-/// A physical interrupt taken while the guest ran: the vGIC's (injected
-/// into the guest), console input, or the kick, which brings a vCPU of a
-/// stopped or restarted cell back to park (the vectors check).
-pub(super) fn handle_irq(cpu: usize) -> Next {
+/// A physical interrupt taken while the guest of `cell` ran: the vGIC's
+/// (injected into the guest), console input, or the kick, which brings a
+/// vCPU of a stopped or restarted cell back to park.
+fn handle_irq(cpu: usize, cell: &CellDesc) -> Next {
     // A panic elsewhere rings every core: stop here too.
     HV.stop_if_requested();
     let taken = virtual_interrupts::take_pending(cpu);
     if taken.console_input {
         HV.poll_console_input();
     }
-    if let Some((cell, _)) = HV.vcpu_of(cpu) {
-        // An exit only for the list-register underflow, or only for a
-        // doorbell that turned out to concern nobody running here (a start
-        // request rung just as the vCPU entered), is bookkeeping, not an
-        // interrupt delivery.
-        let cause = match taken.taken {
-            Taken::MaintenanceOnly => ExitCause::Maintenance,
-            Taken::KickOnly => ExitCause::Other,
-            Taken::Nothing | Taken::Some => ExitCause::Irq,
-        };
-        HV.count_exit(cell.id.index(), cause);
-    }
+    // An exit only for the list-register underflow, or only for a doorbell
+    // that turned out to concern nobody running here (a start request rung
+    // just as the vCPU entered), is bookkeeping, not an interrupt delivery.
+    let cause = match taken.taken {
+        Taken::MaintenanceOnly => ExitCause::Maintenance,
+        Taken::KickOnly => ExitCause::Other,
+        Taken::Nothing | Taken::Some => ExitCause::Irq,
+    };
+    HV.count_exit(cell.id.index(), cause);
     Next::Resume
-}
-
-/// An SError from the guest: contained like a fault.
-pub(super) fn handle_serror(frame: &mut TrapFrame, cpu: usize) -> Next {
-    let Some((cell, vcpu)) = HV.vcpu_of(cpu) else {
-        panic!("guest SError on cpu {cpu}, which runs no cell");
-    };
-    let fault = Fault {
-        pc: frame.elr,
-        access: None,
-        reason: &"SError",
-        injection: INJECTION,
-    };
-    contain(frame, cpu, cell, vcpu, &fault)
 }
 
 /// HVC or SMC: x0 = function id, x1..x3 = arguments; results in x0..x3
@@ -141,7 +158,7 @@ fn contain(
     fault: &Fault<'_>,
 ) -> Next {
     let resolution = HV.contain(cpu, cell, vcpu, fault);
-    if resolution == crate::cell::fault::Resolution::Inject {
+    if resolution == Resolution::Inject {
         let access = fault.access.map_or(Access::Read, |(access, _)| access);
         inject::external_abort(frame, access);
     }
@@ -227,7 +244,7 @@ fn data_abort(
                 HV.virtual_uart_write(id, offset, value as u32);
                 0
             }
-            None => u64::from(HV.virtual_uart_read(id, offset, size.bytes() as u8)),
+            None => u64::from(HV.virtual_uart_read(id, offset, size)),
         })
     } else {
         Err(reason(fault_status(syndrome)))

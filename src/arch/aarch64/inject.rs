@@ -6,7 +6,7 @@
 use core::arch::asm;
 
 use super::trap_frame::TrapFrame;
-use crate::cell::fault::Access;
+use crate::cell::access::Access;
 
 /// Makes the guest take a synchronous external abort: ESR/FAR/ELR/SPSR_EL1
 /// as the hardware would set them, and the frame returns to the guest's

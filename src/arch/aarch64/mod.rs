@@ -12,10 +12,10 @@
 //!   the virtual CPU interfaces), `virtual_interrupts` (the cells' vGIC at
 //!   run time), `timer`, `guest_memory` (stage 2, image loading), `vcpu`
 //!   (EL2 controls, entering a guest), `inject` (exceptions into a guest),
-//!   `trap_frame`, `semihosting` and `logger`;
+//!   `trap_frame`, `semihosting` (log records to the host);
 //! - `back_end`: `impl Arch for Aarch64`, on those;
-//! - entry points, which use [`HV`]: `boot` (entry assembly) and `start`
-//!   (the Rust entries), `vectors` (the EL2 exception vectors), `guest_exit`
+//! - entry points, which use [`HV`]: `entry_asm` (the entry assembly) and
+//!   `cpu_entry` (the Rust entries), `vectors` (the EL2 exception vectors), `guest_exit`
 //!   (what each exit means and its answer), `fatal` (unhandled exceptions,
 //!   stack overflows, the panic handler).
 
@@ -24,11 +24,13 @@ pub(crate) mod model;
 #[cfg(target_os = "none")]
 mod back_end;
 #[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
 mod cpu;
 #[cfg(target_os = "none")]
+mod cpu_entry;
+#[cfg(target_os = "none")]
 mod el2_mmu;
+#[cfg(target_os = "none")]
+mod entry_asm;
 #[cfg(target_os = "none")]
 mod fatal;
 #[cfg(target_os = "none")]
@@ -44,8 +46,6 @@ mod inject;
 #[cfg(target_os = "none")]
 mod layout;
 #[cfg(target_os = "none")]
-mod logger;
-#[cfg(target_os = "none")]
 mod pl011;
 #[cfg(target_os = "none")]
 mod platform;
@@ -55,8 +55,6 @@ mod secondaries;
 mod semihosting;
 #[cfg(target_os = "none")]
 mod stacks;
-#[cfg(target_os = "none")]
-mod start;
 #[cfg(target_os = "none")]
 mod timer;
 #[cfg(target_os = "none")]

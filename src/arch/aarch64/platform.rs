@@ -12,7 +12,7 @@ pub(super) const MAX_CPUS: usize = CPU_COUNT;
 const _: () = assert!(MAX_CPUS <= 64, "online masks are 64-bit");
 
 /// Usable stack per CPU. A power of two: the exception vectors detect a
-/// stack overflow with one bit test (see `boot.rs`).
+/// stack overflow with one bit test (see `stacks`).
 pub(super) const STACK_SIZE: usize = 16 * 1024;
 /// Unmapped guard below every stack.
 pub(super) const STACK_GUARD_SIZE: usize = 4 * 1024;

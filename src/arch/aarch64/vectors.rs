@@ -14,9 +14,10 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, VBAR_EL2};
 use tock_registers::interfaces::{Readable, Writeable};
 
+use super::guest_exit::ExitKind;
 use super::model::esr;
 use super::trap_frame::{self, TrapFrame};
-use super::{HV, cpu, fatal, guest_exit, layout, logger, semihosting, virtual_interrupts};
+use super::{HV, cpu, fatal, guest_exit, layout, semihosting, virtual_interrupts};
 use crate::arch::Next;
 
 /// Which of the 16 vector entries was taken (value = entry number).
@@ -130,12 +131,12 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     };
     if !kind.is_current_el() {
         let cpu = cpu::current_index();
-        let next = match kind as u64 % 4 {
-            0 => guest_exit::handle_sync(frame, cpu),
-            3 => guest_exit::handle_serror(frame, cpu),
-            _ => guest_exit::handle_irq(cpu),
+        let exit = match kind as u64 % 4 {
+            0 => ExitKind::Sync,
+            3 => ExitKind::SError,
+            _ => ExitKind::Irq,
         };
-        match HV.after_exit(cpu, next) {
+        match guest_exit::handle(frame, exit, cpu) {
             Next::Resume => virtual_interrupts::sync(cpu),
             Next::Park => HV.vcpu_parked(cpu),
         }
@@ -146,7 +147,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
         // A log record was sent over semihosting but nothing answers it (no
         // `-semihosting` on the QEMU line, no debugger on a board): the call
         // fails with -1 and logging turns itself off.
-        logger::SEMIHOSTING_UNAVAILABLE.store(true, Ordering::Relaxed);
+        semihosting::UNAVAILABLE.store(true, Ordering::Relaxed);
         frame.x[0] = u64::MAX;
         frame.elr = elr + 4;
         return;
@@ -154,7 +155,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     fatal::unhandled_el2_exception(frame, kind.class(), kind.source())
 }
 
-/// Rust entry from `__bulkhead_stack_overflow` (boot.rs), running on this
+/// Rust entry from `__bulkhead_stack_overflow` (`entry_asm`), running on this
 /// CPU's overflow stack. The general purpose registers of the faulting
 /// context are not saved (there was no stack to save them on).
 pub(super) extern "C" fn handle_stack_overflow(cpu: usize, kind: u64) -> ! {

@@ -30,6 +30,11 @@ fn nmi_seen(cpu: usize) -> bool {
         .is_some_and(|seen| seen.swap(false, Ordering::AcqRel))
 }
 
+defmt::timestamp!("{=u64}", {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+});
+
 impl Arch for X86_64 {
     type ExitKind = X86Exit;
     type VirtualUart = Virtual16550;
@@ -103,6 +108,16 @@ impl Arch for X86_64 {
     fn now_micros(&self) -> Option<u64> {
         None
     }
+
+    /// Nothing to mask: the hypervisor always runs with interrupts masked.
+    fn log_enter(&self) -> usize {
+        0
+    }
+
+    fn log_exit(&self, _saved: usize) {}
+
+    /// No semihosting on x86 (the checker refuses `log = "semihosting"`).
+    fn log_semihosting(&self, _bytes: &[u8]) {}
 
     fn console_uart(&self) -> Uart16550 {
         Uart16550

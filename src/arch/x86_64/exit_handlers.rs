@@ -17,7 +17,8 @@ use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
 use super::{HV, cell_maps, cpu};
 use crate::arch::Next;
-use crate::cell::fault::{Access, Fault, Resolution};
+use crate::cell::access::{Access, AccessSize};
+use crate::cell::fault::{Fault, Resolution};
 use crate::config::{CPUS, CellDesc};
 use crate::hv_println;
 
@@ -248,7 +249,7 @@ fn io(cell: &'static CellDesc, vcpu: usize, _cpu: usize, regs: &mut GuestRegs) -
         let port = access.port.wrapping_add(k);
         if let Some(offset) = HV.virtual_uart_offset(index, u64::from(port)) {
             if access.input {
-                value |= (HV.virtual_uart_read(index, offset, 1) & 0xff) << (8 * k);
+                value |= (HV.virtual_uart_read(index, offset, AccessSize::Byte) & 0xff) << (8 * k);
             } else {
                 HV.virtual_uart_write(index, offset, (written >> (8 * k)) & 0xff);
             }

@@ -10,7 +10,7 @@
 use core::arch::global_asm;
 use core::sync::atomic::AtomicBool;
 
-use super::boot::CODE_SELECTOR;
+use super::entry_asm::CODE_SELECTOR;
 use crate::sync::BootCell;
 
 /// The registers the exception stubs save.

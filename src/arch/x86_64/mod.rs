@@ -7,14 +7,14 @@
 //!
 //! - drivers and helpers, which never name the running hypervisor: `cpu`
 //!   (MSRs, ports, the local APIC, waiting), `uart16550` (the console),
-//!   `boot` (multiboot2 entry assembly, AP stacks and trampoline), `idt`,
+//!   `entry_asm` (multiboot2 entry assembly, AP stacks and trampoline), `idt`,
 //!   `ioapic`, `vmx` (capabilities, VMXON, VMCS access), `vcpu` (guest
 //!   registers, VM entry, VMCS set-up), `page_tables` (the hypervisor's own
 //!   map), `cell_maps` (EPT, I/O and MSR bitmaps, boot areas),
-//!   `secondaries` (INIT-SIPI-SIPI), `logger`;
+//!   `secondaries` (INIT-SIPI-SIPI);
 //! - `back_end`: `impl Arch for X86_64`, on those;
-//! - entry points, which use [`HV`]: `start` (the Rust entries of the boot
-//!   assembly), `vcpu_loop` (entering the guest and handling its exits),
+//! - entry points, which use [`HV`]: `cpu_entry` (the Rust entries of the
+//!   entry assembly), `vcpu_loop` (entering the guest and handling its exits),
 //!   `exit_handlers` (what each VM exit means and its answer),
 //!   `host_exceptions` (NMIs and faults in VMX root mode, the panic
 //!   handler).
@@ -24,11 +24,13 @@ pub(crate) mod model;
 #[cfg(target_os = "none")]
 mod back_end;
 #[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
 mod cell_maps;
 #[cfg(target_os = "none")]
 mod cpu;
+#[cfg(target_os = "none")]
+mod cpu_entry;
+#[cfg(target_os = "none")]
+mod entry_asm;
 #[cfg(target_os = "none")]
 mod exit_handlers;
 #[cfg(target_os = "none")]
@@ -38,13 +40,9 @@ mod idt;
 #[cfg(target_os = "none")]
 mod ioapic;
 #[cfg(target_os = "none")]
-mod logger;
-#[cfg(target_os = "none")]
 mod page_tables;
 #[cfg(target_os = "none")]
 mod secondaries;
-#[cfg(target_os = "none")]
-mod start;
 #[cfg(target_os = "none")]
 mod uart16550;
 #[cfg(target_os = "none")]

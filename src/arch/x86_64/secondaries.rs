@@ -3,8 +3,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::boot::{self, AP_CPU, AP_STACK_TOP, TRAMPOLINE};
 use super::cpu;
+use super::entry_asm::{self, AP_CPU, AP_STACK_TOP, TRAMPOLINE};
 use crate::arch::Print;
 use crate::config::CPUS;
 
@@ -28,7 +28,7 @@ pub(super) fn online_mask() -> u64 {
 /// runs on the entry code's flat map (the hypervisor's own map leaves low
 /// memory out; the APs run the trampoline with paging off).
 pub(super) fn copy_trampoline() {
-    let code = boot::trampoline();
+    let code = entry_asm::trampoline();
     // SAFETY: conventional memory at 0x8000 is outside the hypervisor and
     // every cell (platform RAM starts at 1 MiB) and identity-mapped by the
     // entry code's tables; no other CPU runs yet.
@@ -46,7 +46,7 @@ pub(super) fn start(me: usize, print: Print<'_>) -> u64 {
         }
         let apic = desc.hw_id;
         AP_CPU.store(index as u64, Ordering::Release);
-        AP_STACK_TOP.store(boot::stack_top(index), Ordering::Release);
+        AP_STACK_TOP.store(entry_asm::stack_top(index), Ordering::Release);
         // INIT, then two start-up IPIs with the trampoline's page.
         cpu::send_ipi((apic << 32) | (0b101 << 8) | (1 << 14));
         cpu::delay(10_000);

@@ -7,7 +7,7 @@
 
 use core::arch::{asm, global_asm};
 
-use super::boot::{CODE_SELECTOR, DATA_SELECTOR, TSS_SELECTOR};
+use super::entry_asm::{CODE_SELECTOR, DATA_SELECTOR, TSS_SELECTOR};
 use super::model::boot_area;
 use super::vmx::{self, Controls, field};
 

@@ -37,7 +37,7 @@ pub(super) fn run(cpu: usize, cell: &'static CellDesc, vcpu: usize, start: Start
             eptp,
             io_bitmaps: cell_maps::io_bitmaps(index),
             msr_bitmap: cell_maps::msr_bitmap(),
-            gdt: (&raw const super::boot::gdt64) as u64,
+            gdt: (&raw const super::entry_asm::gdt64) as u64,
             idt: idt::base(),
             cpu: cpu as u64,
         },
@@ -56,7 +56,7 @@ pub(super) fn run(cpu: usize, cell: &'static CellDesc, vcpu: usize, start: Start
     };
     let mut launched = false;
     // A stop may have come between taking the start and here.
-    let mut next = HV.after_exit(cpu, Next::Resume);
+    let mut next = HV.after_exit(cpu, cell, vcpu, Next::Resume);
     while next == Next::Resume {
         HV.stop_if_requested();
         next = match vcpu::enter(&mut regs, launched) {
@@ -66,6 +66,6 @@ pub(super) fn run(cpu: usize, cell: &'static CellDesc, vcpu: usize, start: Start
             }
             vcpu::Entry::Failed(error) => exit_handlers::entry_failed(cell, vcpu, cpu, error),
         };
-        next = HV.after_exit(cpu, next);
+        next = HV.after_exit(cpu, cell, vcpu, next);
     }
 }

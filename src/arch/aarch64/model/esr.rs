@@ -24,6 +24,8 @@
 
 use core::fmt;
 
+pub(crate) use crate::cell::access::AccessSize;
+
 /// Exception class: unknown reason (an instruction EL2 does not know, e.g.
 /// an unanswered semihosting `hlt`, or an AArch32 call).
 pub(crate) const EC_UNKNOWN: u8 = 0x00;
@@ -67,59 +69,13 @@ const fn bit(esr: u64, position: u32) -> bool {
     (esr >> position) & 1 == 1
 }
 
-/// Width of a memory access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum AccessSize {
-    /// 8 bits.
-    Byte,
-    /// 16 bits.
-    Half,
-    /// 32 bits.
-    Word,
-    /// 64 bits.
-    Double,
-}
-
-impl AccessSize {
-    /// Number of bytes accessed (1, 2, 4 or 8).
-    pub(crate) const fn bytes(self) -> u64 {
-        match self {
-            Self::Byte => 1,
-            Self::Half => 2,
-            Self::Word => 4,
-            Self::Double => 8,
-        }
-    }
-
-    /// Mask with the low `8 * bytes()` bits set.
-    pub(crate) const fn mask(self) -> u64 {
-        match self {
-            Self::Byte => 0xff,
-            Self::Half => 0xffff,
-            Self::Word => 0xffff_ffff,
-            Self::Double => u64::MAX,
-        }
-    }
-
-    /// The size for a byte count of 1, 2, 4 or 8; `None` for anything else.
-    pub(crate) const fn from_bytes(bytes: u64) -> Option<Self> {
-        match bytes {
-            1 => Some(Self::Byte),
-            2 => Some(Self::Half),
-            4 => Some(Self::Word),
-            8 => Some(Self::Double),
-            _ => None,
-        }
-    }
-
-    /// Decodes the two-bit SAS field (0 = byte ... 3 = doubleword).
-    const fn from_sas(sas: u64) -> Self {
-        match sas & 0b11 {
-            0 => Self::Byte,
-            1 => Self::Half,
-            2 => Self::Word,
-            _ => Self::Double,
-        }
+/// Decodes the two-bit SAS field (0 = byte ... 3 = doubleword).
+const fn size_from_sas(sas: u64) -> AccessSize {
+    match sas & 0b11 {
+        0 => AccessSize::Byte,
+        1 => AccessSize::Half,
+        2 => AccessSize::Word,
+        _ => AccessSize::Double,
     }
 }
 
@@ -226,7 +182,7 @@ pub(crate) const fn decode_data_abort(esr: u64) -> Result<MmioAccess, DecodeErro
         return Err(DecodeError::NoValidSyndrome);
     }
     Ok(MmioAccess {
-        size: AccessSize::from_sas(esr >> SAS_SHIFT),
+        size: size_from_sas(esr >> SAS_SHIFT),
         write: bit(esr, WNR_BIT),
         register: ((esr >> SRT_SHIFT) & SRT_MASK) as u8,
         sign_extend: bit(esr, SSE_BIT),

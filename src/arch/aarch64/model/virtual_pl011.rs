@@ -60,8 +60,7 @@ impl VirtualUart for VirtualPl011 {
     const RESET: Self = Self::new();
     const WINDOW: u64 = MMIO_SIZE;
 
-    fn read(&mut self, offset: u64, bytes: u8) -> u32 {
-        let size = AccessSize::from_bytes(u64::from(bytes)).unwrap_or(AccessSize::Word);
+    fn read(&mut self, offset: u64, size: AccessSize) -> u32 {
         VirtualPl011::read(self, offset, size)
     }
 

@@ -4,7 +4,7 @@
 //! (Intel SDM Vol. 3C chapter 28 "VM Exits" and appendix C "VMX Basic Exit
 //! Reasons"); nothing here touches the CPU.
 
-use crate::cell::fault::Access;
+use crate::cell::access::Access;
 
 /// Basic exit reason (SDM appendix C), the low 16 bits of the VMCS
 /// `EXIT_REASON` field.

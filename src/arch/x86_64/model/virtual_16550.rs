@@ -9,6 +9,7 @@
 //! RBR; a byte arriving at a full FIFO is dropped and sets the overrun bit
 //! (LSR bit 1), which reading LSR clears. Arch-neutral and host-tested.
 
+use crate::cell::access::AccessSize;
 use crate::console::virtual_uart::VirtualUart;
 
 /// Register block size in ports.
@@ -111,7 +112,7 @@ impl VirtualUart for Virtual16550 {
     const WINDOW: u64 = PORTS as u64;
 
     /// Port I/O reaches it a byte at a time.
-    fn read(&mut self, offset: u64, _bytes: u8) -> u32 {
+    fn read(&mut self, offset: u64, _size: AccessSize) -> u32 {
         u32::from(Virtual16550::read(self, offset as u16))
     }
 

@@ -227,8 +227,8 @@ __bulkhead_set_stack:
 .size __bulkhead_set_stack, . - __bulkhead_set_stack
 .ltorg
 "#,
-    boot_main = sym super::start::boot_main,
-    secondary_main = sym super::start::secondary_main,
+    boot_main = sym super::cpu_entry::boot_main,
+    secondary_main = sym super::cpu_entry::secondary_main,
     cpus = sym CPUS,
     cpu_hw_id = const offset_of!(CpuDesc, hw_id),
     cpu_stride = const size_of::<CpuDesc>(),
