@@ -95,49 +95,9 @@ pub enum MemKind {
     Device,
 }
 
-/// Access permissions of a mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Perm {
-    /// Loads allowed.
-    pub read: bool,
-    /// Stores allowed.
-    pub write: bool,
-    /// Instruction fetches allowed.
-    pub execute: bool,
-}
-
-impl Perm {
-    /// No access at all.
-    pub const NONE: Perm = Perm {
-        read: false,
-        write: false,
-        execute: false,
-    };
-    /// Read-only.
-    pub const R: Perm = Perm {
-        read: true,
-        write: false,
-        execute: false,
-    };
-    /// Read and write.
-    pub const RW: Perm = Perm {
-        read: true,
-        write: true,
-        execute: false,
-    };
-    /// Read and execute.
-    pub const RX: Perm = Perm {
-        read: true,
-        write: false,
-        execute: true,
-    };
-    /// Read, write and execute.
-    pub const RWX: Perm = Perm {
-        read: true,
-        write: true,
-        execute: true,
-    };
-}
+/// Access permissions of a mapping: a configuration type (a cell region's
+/// `perm`), defined with the other table types in `bulkhead-tables`.
+pub use bulkhead_tables::Perm;
 
 /// Arch-neutral attributes of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

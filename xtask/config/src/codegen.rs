@@ -1,8 +1,8 @@
 //! Code generation: a checked [`Config`] becomes Rust `static` tables.
 //!
 //! The output is included by the hypervisor (`src/config.rs`) from
-//! `$OUT_DIR/config.rs`. It uses only const-constructible types defined
-//! there, so the target needs no parser and no allocator. The text is stable
+//! `$OUT_DIR/config.rs`. It uses only the const-constructible types of
+//! `bulkhead-tables`, so the target needs no parser and no allocator. The text is stable
 //! (no absolute paths, no timestamps) and snapshot-tested.
 
 use std::fmt::Write;
