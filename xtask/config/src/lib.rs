@@ -9,9 +9,11 @@ pub mod codegen;
 pub mod diag;
 pub mod dtb;
 pub mod load;
+mod lower;
 pub mod model;
 pub mod schema;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{LoadOptions, load};
+pub use lower::lower;
 pub use model::Config;
