@@ -23,7 +23,7 @@ use crate::diag::Diagnostic;
 use crate::model::{Arch, Cell, CellConsole, Hypervisor};
 use crate::schema::{RawCell, RawConfig};
 
-use super::Checker;
+use super::checker::Checker;
 
 impl Checker<'_> {
     /// Every cell of the config, in order (its index is its id).

@@ -16,7 +16,7 @@ use crate::diag::{Diagnostic, suggestion};
 use crate::model::{Cell, Channel, ChannelEnd, Range};
 use crate::schema::{RawChannel, RawChannelEnd, RawConfig};
 
-use super::{Checker, HostClaim, PAGE_SIZE};
+use super::checker::{Checker, HostClaim, PAGE_SIZE};
 
 impl Checker<'_> {
     /// The config's channels between `cells` (the usable ones).

@@ -14,7 +14,7 @@ use crate::diag::Diagnostic;
 use crate::model::{Arch, Cpu};
 use crate::schema::RawCell;
 
-use super::Checker;
+use super::checker::Checker;
 use super::platform::PlatformChecker;
 
 impl PlatformChecker<'_> {

@@ -26,8 +26,8 @@ use crate::diag::{Diagnostic, Location, suggestion};
 use crate::model::{Arch, Device, PortRange, Range};
 use crate::schema::{RawCell, RawDevice, RawPortRange};
 
+use super::checker::{Checker, range, span_of};
 use super::platform::PlatformChecker;
-use super::{Checker, range, span_of};
 
 /// Every port range seen so far: owner, range, where it is declared.
 type PortClaims = Vec<(String, PortRange, Span<usize>)>;

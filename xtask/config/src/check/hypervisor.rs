@@ -15,7 +15,7 @@ use crate::diag::Diagnostic;
 use crate::model::{Arch, Hypervisor, LogTransport};
 use crate::schema::RawHypervisor;
 
-use super::Checker;
+use super::checker::Checker;
 
 impl Checker<'_> {
     /// The hypervisor's memory, console and log transport.

@@ -30,7 +30,7 @@ use crate::model::{
 };
 use crate::schema::{RawCell, RawImage};
 
-use super::{Checker, PAGE_SIZE, known_names};
+use super::checker::{Checker, PAGE_SIZE, known_names};
 
 /// What the hypervisor needs besides the cells' images: code, tables,
 /// stacks (the linker checks the exact figure; this catches a config whose

@@ -23,8 +23,8 @@ use crate::diag::{Diagnostic, Location};
 use crate::model::{Arch, Intc, IntcKind};
 use crate::schema::{RawCell, RawIntc};
 
+use super::checker::{Checker, DEFAULT_IOAPIC_INPUTS, FIRST_SPI, range, span_of};
 use super::platform::PlatformChecker;
-use super::{Checker, DEFAULT_IOAPIC_INPUTS, FIRST_SPI, range, span_of};
 
 impl PlatformChecker<'_> {
     /// The interrupt controller.

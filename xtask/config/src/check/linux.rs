@@ -33,8 +33,8 @@ use crate::model::{
 };
 use crate::schema::RawImage;
 
+use super::checker::{Checker, PAGE_SIZE};
 use super::images::normalize;
-use super::{Checker, PAGE_SIZE};
 
 /// Largest device tree a Linux cell may get: the 2 MiB block reserved for
 /// it (the arm64 boot protocol's limit, too).

@@ -27,7 +27,7 @@ use crate::diag::{Diagnostic, Location};
 use crate::model::{Range, Region};
 use crate::schema::{RawCell, RawRange, RawRegion};
 
-use super::{Checker, HostClaim, PAGE_SIZE, range};
+use super::checker::{Checker, HostClaim, PAGE_SIZE, range};
 
 impl Checker<'_> {
     /// Checks alignment, size and wrapping of a host range; returns

@@ -15,6 +15,7 @@
 //! | pass | what it checks |
 //! | --- | --- |
 //! | this file | parsing (unknown keys, malformed values, via `schema`), the platform named exists |
+//! | `options.rs`, `checker.rs` | (no rule) where files are; the `Checker` the passes share: claims so far, diagnostics |
 //! | `platform.rs` | the platform file: RAM, console, load address, Bochs settings |
 //! | `cpus.rs` | CPU ids of the platform; the CPUs each cell owns |
 //! | `devices.rs` | platform devices and their I/O ports; passthrough devices and device windows |
@@ -35,6 +36,7 @@
 
 mod cells;
 mod channels;
+mod checker;
 mod cpus;
 mod devices;
 mod hypervisor;
@@ -42,73 +44,20 @@ mod images;
 mod irqs;
 mod linux;
 mod memory;
+mod options;
 mod platform;
 mod x86;
 
-use std::collections::BTreeMap;
-use std::ops::Range as Span;
 use std::path::{Path, PathBuf};
 
+use checker::Checker;
+pub use checker::{DEFAULT_IOAPIC_INPUTS, FIRST_SPI, PAGE_SIZE, known_names};
 pub use linux::{DTB_SLOT, LinuxHeader};
+pub use options::LoadOptions;
 
 use crate::diag::{Diagnostic, Diagnostics, Location, Source, suggestion};
-use crate::model::{Arch, Cell, Channel, Config, Hypervisor, Platform, Range};
-use crate::schema::{RawConfig, RawPlatform, RawRange};
-
-/// Smallest mapping granule: every region is a multiple of this.
-pub const PAGE_SIZE: u64 = 4096;
-
-/// First INTID a cell may own (SGIs and PPIs are per core, not assignable).
-pub const FIRST_SPI: u32 = 32;
-
-/// I/O APIC inputs (GSIs) of an APIC platform that does not say otherwise.
-pub const DEFAULT_IOAPIC_INPUTS: u32 = 24;
-
-/// Where to find platforms and guest builds, and how strict to be about
-/// image files.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// Folder holding `<platform>.toml` files.
-    pub platforms_dir: PathBuf,
-    /// Folder holding guest crates (`tests/guests/<name>/`).
-    pub guests_dir: PathBuf,
-    /// Cargo target folder where guest builds land.
-    pub target_dir: PathBuf,
-    /// Whether image files must exist and are read (target builds, `xtask
-    /// check`), or are not read at all (host builds of the core, which embed
-    /// no images).
-    pub require_images: bool,
-    /// Paths in messages are shown relative to this folder.
-    pub display_root: PathBuf,
-}
-
-impl LoadOptions {
-    /// The standard layout of a Bulkhead checkout rooted at `root`.
-    pub fn for_workspace(root: &Path) -> Self {
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        LoadOptions {
-            platforms_dir: root.join("platforms"),
-            guests_dir: root.join("tests").join("guests"),
-            target_dir,
-            require_images: true,
-            display_root: root.to_path_buf(),
-        }
-    }
-
-    /// Where `cargo xtask build` puts guest crate `name` for `arch`.
-    pub fn guest_image_path(&self, arch: Arch, name: &str) -> PathBuf {
-        let triple = match arch {
-            Arch::Aarch64 => "aarch64-unknown-none",
-            Arch::X86_64 => "x86_64-unknown-none",
-        };
-        self.target_dir
-            .join(triple)
-            .join("release")
-            .join(format!("guest-{name}"))
-    }
-}
+use crate::model::Config;
+use crate::schema::{RawConfig, RawPlatform};
 
 /// Loads, parses and checks the product configuration at `path`.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
@@ -212,111 +161,4 @@ fn find_platform(
     let platform_source = read_source(&platform_path, options)
         .map_err(|m| Diagnostic::new(source.at(raw.platform.span()), m))?;
     Ok((platform_path, platform_source))
-}
-
-/// Stems of the files with extension `ext` (or folder names when `ext` is
-/// empty) in `dir`, sorted.
-pub fn known_names(dir: &Path, ext: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            if ext.is_empty() {
-                p.is_dir()
-            } else {
-                p.extension().is_some_and(|e| e == ext)
-            }
-        })
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    names
-}
-
-fn range(raw: &RawRange) -> Range {
-    Range::new(*raw.base.get_ref(), raw.size.get_ref().0)
-}
-
-fn span_of(raw: &RawRange) -> Span<usize> {
-    raw.base.span().start..raw.size.span().end
-}
-
-/// Who owns a piece of host memory, for overlap messages.
-struct HostClaim {
-    owner: String,
-    range: Range,
-    location: Location,
-}
-
-/// The cell that claimed a CPU, device or interrupt, and where.
-type Owner = (String, Location);
-
-/// The checks of a product config against its checked platform, with what
-/// the cells checked so far have claimed.
-struct Checker<'a> {
-    source: &'a Source,
-    platform_source: &'a Source,
-    raw_platform: &'a RawPlatform,
-    platform: &'a Platform,
-    options: &'a LoadOptions,
-    errors: Diagnostics,
-    /// Host memory claimed so far: the hypervisor's, cells' RAM regions,
-    /// channels. No two may overlap.
-    claims: Vec<HostClaim>,
-    /// Cell names seen so far, where each is declared.
-    cell_names: BTreeMap<String, Location>,
-    /// Owner of each platform CPU index claimed so far.
-    cpu_owner: BTreeMap<u32, Owner>,
-    /// Owner of each platform device index claimed so far.
-    device_owner: BTreeMap<usize, Owner>,
-    /// Owner of each interrupt claimed so far.
-    irq_owner: BTreeMap<u32, Owner>,
-    /// Where each Linux cell's image is named (for errors found once the
-    /// whole config is known: its device tree).
-    linux_images: Vec<(String, Location)>,
-}
-
-impl<'a> Checker<'a> {
-    fn new(
-        source: &'a Source,
-        platform_source: &'a Source,
-        raw_platform: &'a RawPlatform,
-        platform: &'a Platform,
-        options: &'a LoadOptions,
-    ) -> Self {
-        Checker {
-            source,
-            platform_source,
-            raw_platform,
-            platform,
-            options,
-            errors: Diagnostics::default(),
-            claims: Vec::new(),
-            cell_names: BTreeMap::new(),
-            cpu_owner: BTreeMap::new(),
-            device_owner: BTreeMap::new(),
-            irq_owner: BTreeMap::new(),
-            linux_images: Vec::new(),
-        }
-    }
-
-    /// The hypervisor, then each cell, then the channels (which refer to
-    /// the cells).
-    fn check(&mut self, raw: &RawConfig) -> (Hypervisor, Vec<Cell>, Vec<Channel>) {
-        let hypervisor = self.check_hypervisor(&raw.hypervisor);
-        let cells = self.check_cells(raw, &hypervisor);
-        let channels = self.check_channels(raw, &cells);
-        (hypervisor, cells, channels)
-    }
-
-    /// A location in the config file.
-    fn at(&self, span: Span<usize>) -> Location {
-        self.source.at(span)
-    }
-
-    fn error(&mut self, diagnostic: Diagnostic) {
-        self.errors.push(diagnostic);
-    }
 }

@@ -19,7 +19,7 @@ use crate::diag::{Diagnostic, Diagnostics, Location, Source, suggestion};
 use crate::model::{Arch, Bochs, Device, Platform, Qemu, Range};
 use crate::schema::RawPlatform;
 
-use super::range;
+use super::checker::range;
 
 /// The checks of one platform file.
 pub(super) struct PlatformChecker<'a> {

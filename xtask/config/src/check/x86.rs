@@ -23,7 +23,7 @@ use crate::model::{
 };
 use crate::schema::RawCell;
 
-use super::{Checker, PAGE_SIZE};
+use super::checker::{Checker, PAGE_SIZE};
 
 impl Checker<'_> {
     /// The x86_64 rules for cell `name`.

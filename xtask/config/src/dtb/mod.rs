@@ -12,8 +12,8 @@
 //! The layout follows QEMU's `virt` machine: a flat tree, every device a
 //! child of the root with 2-cell addresses and sizes, GIC interrupt
 //! specifiers of 3 cells `<type number flags>`. Everything is computed and
-//! checked first (a `Plan`, with the device nodes of [`nodes`]), then
-//! written in one go through [`tree`].
+//! checked first (a `Plan`, with the device nodes of `nodes.rs`), then
+//! written in one go through `tree.rs`.
 
 mod nodes;
 mod tree;
