@@ -1,6 +1,7 @@
 //! A cell: its memory, image, console and policies.
 
-use crate::{CellId, CpuId, GuestPhysAddr, IrqNum, Perm, PhysAddr};
+use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
+use crate::perm::Perm;
 
 /// What backs a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Shared-memory channels between cells.
 
-use crate::{CellId, GuestPhysAddr, MemRange, Perm};
+use crate::addr::{CellId, GuestPhysAddr};
+use crate::perm::Perm;
+use crate::range::MemRange;
 
 /// One side of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

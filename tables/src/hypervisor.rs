@@ -1,6 +1,7 @@
 //! The hypervisor's own resources: memory, console, log transport.
 
-use crate::{MemRange, UartDesc};
+use crate::platform::UartDesc;
+use crate::range::MemRange;
 
 /// Where hypervisor `defmt` log records go (`log = "semihosting"`, `"ring"`
 /// or `"none"`).

@@ -1,6 +1,7 @@
 //! The board: architecture, CPUs, interrupt controller, UARTs and devices.
 
-use crate::{CellId, IrqNum, MemRange, PhysAddr, PortRange};
+use crate::addr::{CellId, IrqNum, PhysAddr};
+use crate::range::{MemRange, PortRange};
 
 /// CPU architecture of a platform (`arch = "aarch64"` or `"x86_64"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

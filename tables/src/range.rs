@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::PhysAddr;
+use crate::addr::PhysAddr;
 
 /// A physical range `base..base + size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

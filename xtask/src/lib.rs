@@ -13,4 +13,5 @@ pub mod layout;
 pub mod linux;
 pub mod paths;
 pub mod qemu;
+pub mod structure;
 pub mod tools;

@@ -77,9 +77,22 @@ enum Task {
         #[arg(long)]
         compare: Option<PathBuf>,
     },
-    /// Run every check CI runs: format, clippy (host and bare-metal targets),
-    /// host unit and integration tests, the QEMU integration tests, then the
-    /// Bochs (x86_64) integration tests.
+    /// Check the code's structure: no file over 600 lines of non-test code,
+    /// no function over 100 lines, no files importing each other in a
+    /// circle.
+    ///
+    /// Reads the Rust sources under each ROOT (default: src tables xtask;
+    /// `tests/` folders left out) and prints `file:line` for each problem,
+    /// every import circle with the names that tie it, and a summary.
+    /// Exits non-zero on any problem.
+    Structure {
+        /// Folders (relative to the workspace) to check.
+        #[arg(default_values = STRUCTURE_ROOTS)]
+        roots: Vec<String>,
+    },
+    /// Run every check CI runs: format, structure, clippy (host and
+    /// bare-metal targets), host unit and integration tests, the QEMU
+    /// integration tests, then the Bochs (x86_64) integration tests.
     Test {
         /// Skip the QEMU and Bochs integration tests (for a quick local loop).
         #[arg(long)]
@@ -95,6 +108,7 @@ fn main() -> ExitCode {
         Task::Run { config } => run(config),
         Task::Test { host_only } => test(host_only),
         Task::Bench { quick, compare } => bench(quick, compare),
+        Task::Structure { roots } => structure(&roots),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,8 +238,22 @@ fn step(name: &str, command: &mut Command) -> Result<()> {
 /// guest images).
 const X86_LINT_CONFIG: &str = "configs/bochs-demo.toml";
 
+/// What `cargo xtask structure` checks by default, and `test` always.
+const STRUCTURE_ROOTS: [&str; 3] = ["src", "tables", "xtask"];
+
+fn structure(roots: &[String]) -> Result<()> {
+    let report = xtask::structure::check(&paths::workspace(), roots)?;
+    print!("{report}");
+    if !report.is_clean() {
+        bail!("the structure check failed in {}", roots.join(", "));
+    }
+    Ok(())
+}
+
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
+    eprintln!("\n==> structure ({})", STRUCTURE_ROOTS.join(", "));
+    structure(&STRUCTURE_ROOTS.map(String::from))?;
     // Linux cells (configs/ and the QEMU tests) need the prepared guest.
     eprintln!("\n==> Linux guest ({})", xtask::linux::ARM64_DIR);
     xtask::linux::prepare()?;
