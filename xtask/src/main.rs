@@ -280,15 +280,7 @@ fn clippy() -> Result<()> {
     )?;
     step(
         "clippy (hypervisor, aarch64-unknown-none-softfloat)",
-        cargo()
-            .args([
-                "clippy",
-                "-p",
-                "bulkhead",
-                "--target",
-                "aarch64-unknown-none-softfloat",
-            ])
-            .args(DENY),
+        clippy_hypervisor("aarch64-unknown-none-softfloat").args(DENY),
     )?;
     step(
         "clippy (guests, aarch64-unknown-none)",
@@ -299,14 +291,7 @@ fn clippy() -> Result<()> {
     // creeping in, a bare-metal build does.
     step(
         "clippy (hypervisor, x86_64-unknown-none)",
-        cargo()
-            .args([
-                "clippy",
-                "-p",
-                "bulkhead",
-                "--target",
-                "x86_64-unknown-none",
-            ])
+        clippy_hypervisor("x86_64-unknown-none")
             .args(DENY)
             .env("BULKHEAD_CONFIG", X86_LINT_CONFIG),
     )?;
@@ -321,6 +306,13 @@ fn clippy() -> Result<()> {
             .args(["clippy", "-p", "xtask", "--test", "bochs"])
             .args(DENY),
     )
+}
+
+/// `cargo clippy -p bulkhead --target TRIPLE`.
+fn clippy_hypervisor(triple: &str) -> Command {
+    let mut command = cargo();
+    command.args(["clippy", "-p", "bulkhead", "--target", triple]);
+    command
 }
 
 /// `cargo clippy --target TRIPLE -p guest-...` for every guest of `arch`.
