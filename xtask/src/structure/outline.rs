@@ -131,10 +131,6 @@ impl Walker<'_> {
                 (Kind::Punct('(' | '['), _) => self.parens += 1,
                 (Kind::Punct(')' | ']'), _) => self.parens = self.parens.saturating_sub(1),
                 (Kind::Punct(';'), _) => self.end_of_item(line),
-                // A struct field or enum variant under `#[cfg(test)]` ends here.
-                (Kind::Punct(','), _) => {
-                    let _ = self.take_test();
-                }
                 (_, Some("mod")) => self.module(line),
                 (_, Some("fn")) => self.function(line),
                 (_, Some("use")) => self.use_tree(line),
@@ -204,7 +200,8 @@ impl Walker<'_> {
     }
 
     fn close(&mut self, line: usize) {
-        // An attribute never waits past the end of its block.
+        // An attribute never waits past the end of its block (a field's
+        // `#[cfg(test)]`, say).
         self.test_attribute = None;
         match self.frames.pop() {
             Some(Frame::Test(start)) => self.mark_test(start, line),

@@ -136,7 +136,7 @@ fn test_modules_and_test_files_are_left_out() {
         function("huge", MAX_FN_LINES * 2),
         "const T: u8 = 0;\n".repeat(MAX_FILE_LINES)
     );
-    let text = format!("pub fn small() {{}}\n{tests}");
+    let text = format!("pub fn small() {{}}\n#[cfg(test)]\nconst HELPER: u8 = 0;\n{tests}");
     let outline = outline(&text);
     assert_eq!(outline.code_lines, 1);
     assert_eq!(outline.functions.len(), 1);

@@ -43,10 +43,12 @@ pub fn known_names(dir: &Path, ext: &str) -> Vec<String> {
     names
 }
 
+/// A raw `{ base, size }` as a model range.
 pub(super) fn range(raw: &RawRange) -> Range {
     Range::new(*raw.base.get_ref(), raw.size.get_ref().0)
 }
 
+/// Where a raw `{ base, size }` is written, for messages.
 pub(super) fn span_of(raw: &RawRange) -> Span<usize> {
     raw.base.span().start..raw.size.span().end
 }
