@@ -173,7 +173,9 @@ pub(crate) fn build<F: DescriptorFormat<Input = VirtAddr>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::stage2::tests::{config_files, load_config, tables as lower};
+    use bulkhead_config::lower;
+
+    use crate::cell::stage2::tests::{config_files, load_config};
     use crate::mm::Table;
     use crate::mm::fake::FakeFormat;
     use crate::mm::page_table::MemKind;

@@ -101,51 +101,9 @@ pub(crate) enum MemKind {
     Device,
 }
 
-/// Access permissions of a mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Perm {
-    /// Loads allowed.
-    pub(crate) read: bool,
-    /// Stores allowed.
-    pub(crate) write: bool,
-    /// Instruction fetches allowed.
-    pub(crate) execute: bool,
-}
-
-impl Perm {
-    /// No access at all.
-    #[cfg(test)]
-    pub(crate) const NONE: Perm = Perm {
-        read: false,
-        write: false,
-        execute: false,
-    };
-    /// Read-only.
-    pub(crate) const R: Perm = Perm {
-        read: true,
-        write: false,
-        execute: false,
-    };
-    /// Read and write.
-    pub(crate) const RW: Perm = Perm {
-        read: true,
-        write: true,
-        execute: false,
-    };
-    /// Read and execute.
-    pub(crate) const RX: Perm = Perm {
-        read: true,
-        write: false,
-        execute: true,
-    };
-    /// Read, write and execute.
-    #[cfg(test)]
-    pub(crate) const RWX: Perm = Perm {
-        read: true,
-        write: true,
-        execute: true,
-    };
-}
+/// Access permissions of a mapping: a configuration type (a cell region's
+/// `perm`), defined with the other table types in `bulkhead-tables`.
+pub(crate) use bulkhead_tables::Perm;
 
 /// Arch-neutral attributes of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use xtask::bochs::{Ending, RunFiles, RunOutput, available, run_captured};
-use xtask::build::{BuildOptions, Dist, build};
+use xtask::dist::{BuildOptions, Dist, build};
 
 // --- the contract ----------------------------------------------------------
 
@@ -709,7 +709,7 @@ impl Console {
         serial_to_socket(&files, port);
         let mut command =
             xtask::bochs::command(&files).unwrap_or_else(|e| panic!("Bochs command: {e:#}"));
-        let command_line = xtask::qemu::describe(&command);
+        let command_line = xtask::tools::describe(&command);
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start `{command_line}`: {e}"));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use xtask::build::{BuildOptions, Dist, build};
+use xtask::dist::{BuildOptions, Dist, build};
 use xtask::qemu::{RunOutput, Typing, available, run_captured, run_scripted};
 
 /// Builds share `target/`: one at a time.
@@ -199,7 +199,7 @@ fn image_has_no_toml_parser_and_no_allocator() {
     }
     // The dependency tree of the target build agrees.
     let _guard = lock();
-    let tree = xtask::build::cargo()
+    let tree = xtask::tools::cargo()
         .args([
             "tree",
             "-p",

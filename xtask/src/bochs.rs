@@ -1,5 +1,5 @@
-//! x86_64 images under Bochs: the host tools (installed like QEMU), the
-//! GRUB ISO, the bochsrc, and interactive and captured runs.
+//! x86_64 images under Bochs: the tools it needs, the bochsrc, and
+//! interactive and captured runs of the GRUB ISO ([`crate::iso`]).
 //!
 //! Bochs' pitfalls (docs/x86-prototype/NOTES.md) are handled here once:
 //! Debian's Bochs has no headless display library, so the rfb one runs with
@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bulkhead_config::Config;
 
-use crate::build::Dist;
-use crate::qemu::InstallPlan;
+use crate::dist::Dist;
+use crate::install::{Tool, ensure_tools, missing_packages};
+use crate::iso::ISO;
+use crate::tools::describe;
 
 /// Where Debian's `bochsbios` and `vgabios` put the ROM images.
 pub const BIOS: &str = "/usr/share/bochs/BIOS-bochs-latest";
@@ -44,43 +46,6 @@ pub const LOG: &str = "bochs.log";
 pub const STDOUT: &str = "bochs-stdout.txt";
 /// Bochs' standard error: its start-up messages (plugins, config).
 pub const STDERR: &str = "bochs-stderr.txt";
-/// The GRUB ISO `cargo xtask build` makes for x86_64 configs.
-pub const ISO: &str = "bulkhead.iso";
-
-/// Something a host tool check looks for, and the Debian package with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tool {
-    /// A program on `PATH` (no `/`) or a file (an absolute path).
-    pub what: &'static str,
-    /// The Debian/Ubuntu package that provides it.
-    pub package: &'static str,
-}
-
-/// What making the ISO needs: GRUB's BIOS modules and tools, xorriso and
-/// mtools (grub-mkrescue calls both).
-pub const ISO_TOOLS: &[Tool] = &[
-    Tool {
-        what: "grub-mkrescue",
-        package: "grub-common",
-    },
-    Tool {
-        what: "grub-file",
-        package: "grub-common",
-    },
-    Tool {
-        what: "/usr/lib/grub/i386-pc/multiboot2.mod",
-        package: "grub-pc-bin",
-    },
-    Tool {
-        what: "xorriso",
-        package: "xorriso",
-    },
-    Tool {
-        what: "mformat",
-        package: "mtools",
-    },
-];
-
 /// What running Bochs needs: the emulator, its BIOS and the VGA BIOS.
 pub const BOCHS_TOOLS: &[Tool] = &[
     Tool {
@@ -97,134 +62,10 @@ pub const BOCHS_TOOLS: &[Tool] = &[
     },
 ];
 
-fn on_path(binary: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
-}
-
-fn present(tool: &Tool) -> bool {
-    if tool.what.starts_with('/') {
-        Path::new(tool.what).exists()
-    } else {
-        on_path(tool.what)
-    }
-}
-
-/// The packages of `tools` whose tool is missing, each once, in order.
-pub fn missing_packages(tools: &[Tool]) -> Vec<&'static str> {
-    let mut packages: Vec<&'static str> = Vec::new();
-    for tool in tools.iter().filter(|t| !present(t)) {
-        if !packages.contains(&tool.package) {
-            packages.push(tool.package);
-        }
-    }
-    packages
-}
-
-/// How to get `packages`: install them with apt when running as root on a
-/// system with apt, otherwise the exact command to run.
-pub fn install_plan(packages: &[&str], is_root: bool, has_apt: bool) -> InstallPlan {
-    let list = packages.join(" ");
-    let command = format!("apt-get update && apt-get install -y {list}");
-    if is_root && has_apt {
-        InstallPlan::Install(command)
-    } else if has_apt {
-        InstallPlan::Explain(format!(
-            "{list} {} not installed; install with:\n    sudo sh -c '{command}'",
-            if packages.len() == 1 { "is" } else { "are" }
-        ))
-    } else {
-        InstallPlan::Explain(format!(
-            "{list} {} not installed; install Bochs 2.7 (with its BIOS and the VGA BIOS), \
-             GRUB's PC/BIOS modules, xorriso and mtools with your package manager \
-             (Debian/Ubuntu: `sudo apt-get install {list}`)",
-            if packages.len() == 1 { "is" } else { "are" }
-        ))
-    }
-}
-
-/// Makes sure every tool is there: installs the missing packages with apt
-/// when running as root, otherwise explains how.
-pub fn ensure_tools(tools: &[Tool]) -> Result<()> {
-    let missing = missing_packages(tools);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    match install_plan(&missing, is_root, on_path("apt-get")) {
-        InstallPlan::Install(command) => {
-            eprintln!("{} missing; installing: {command}", missing.join(", "));
-            let status = Command::new("sh")
-                .args(["-c", &command])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .context("run apt-get")?;
-            let still = missing_packages(tools);
-            if status.success() && still.is_empty() {
-                return Ok(());
-            }
-            bail!(
-                "installing {} failed; run `{command}` yourself",
-                missing.join(" ")
-            );
-        }
-        InstallPlan::Explain(text) => bail!("{text}"),
-    }
-}
-
 /// Whether `bochs` and its ROMs are installed (for tests that must fail,
 /// not skip, when they are missing).
 pub fn available() -> bool {
     missing_packages(BOCHS_TOOLS).is_empty()
-}
-
-/// GRUB's configuration on the ISO: no menu, straight into the hypervisor.
-pub const GRUB_CFG: &str = "set timeout=0\nmultiboot2 /boot/bulkhead.elf\nboot\n";
-
-/// Checks that `elf` is a multiboot2 image and wraps it in a bootable GRUB
-/// (BIOS) ISO `dir/bulkhead.iso`; returns its path.
-pub fn make_iso(elf: &Path, dir: &Path) -> Result<PathBuf> {
-    ensure_tools(ISO_TOOLS)?;
-    let status = Command::new("grub-file")
-        .arg("--is-x86-multiboot2")
-        .arg(elf)
-        .status()
-        .context("run grub-file")?;
-    if !status.success() {
-        bail!(
-            "{} is not a multiboot2 image (grub-file --is-x86-multiboot2): its `.multiboot2` \
-             header must lie 8-aligned in the first 32 KiB of the file (linker/x86_64.ld puts \
-             it first)",
-            elf.display()
-        );
-    }
-    let tree = dir.join("iso");
-    if tree.exists() {
-        std::fs::remove_dir_all(&tree).with_context(|| format!("remove {}", tree.display()))?;
-    }
-    std::fs::create_dir_all(tree.join("boot/grub"))?;
-    std::fs::copy(elf, tree.join("boot/bulkhead.elf"))?;
-    std::fs::write(tree.join("boot/grub/grub.cfg"), GRUB_CFG)?;
-    let iso = dir.join(ISO);
-    let output = Command::new("grub-mkrescue")
-        .arg("-o")
-        .arg(&iso)
-        .arg(&tree)
-        .output()
-        .context("run grub-mkrescue")?;
-    let log = dir.join("grub-mkrescue.log");
-    std::fs::write(&log, [output.stdout, output.stderr].concat())?;
-    if !output.status.success() {
-        bail!(
-            "grub-mkrescue failed ({}); see {}",
-            output.status,
-            log.display()
-        );
-    }
-    Ok(iso)
 }
 
 /// The Bochs settings of the config's platform.
@@ -464,7 +305,7 @@ pub fn run_interactive(dist: &Dist) -> Result<Ending> {
     ensure_tools(BOCHS_TOOLS)?;
     eprintln!(
         "running: {} (in {})",
-        crate::qemu::describe(&command(&files)?),
+        describe(&command(&files)?),
         crate::paths::shown(&files.dir).display()
     );
     eprintln!(
@@ -524,7 +365,7 @@ pub fn run_captured(
     done: impl Fn(&str) -> bool,
 ) -> Result<RunOutput> {
     let files = prepare(dist)?;
-    let line = crate::qemu::describe(&command(&files)?);
+    let line = describe(&command(&files)?);
     let (ending, serial) = supervise(&files, timeout, |_| {}, done)?;
     let log = std::fs::read_to_string(&files.log).unwrap_or_default();
     Ok(RunOutput {
@@ -542,28 +383,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_packages_are_installed_as_root_and_explained_otherwise() {
-        let packages = ["bochs", "vgabios"];
-        assert_eq!(
-            install_plan(&packages, true, true),
-            InstallPlan::Install("apt-get update && apt-get install -y bochs vgabios".into())
-        );
-        let InstallPlan::Explain(text) = install_plan(&packages, false, true) else {
-            panic!("a normal user must not get an install");
-        };
-        assert!(
-            text.contains("sudo sh -c 'apt-get update && apt-get install -y bochs vgabios'"),
-            "{text}"
-        );
-        let InstallPlan::Explain(text) = install_plan(&["xorriso"], true, false) else {
-            panic!("no apt, no install");
-        };
-        assert!(text.contains("sudo apt-get install xorriso"), "{text}");
-    }
-
-    #[test]
     fn every_needed_package_is_named() {
-        let mut packages: Vec<&str> = ISO_TOOLS
+        let mut packages: Vec<&str> = crate::iso::ISO_TOOLS
             .iter()
             .chain(BOCHS_TOOLS)
             .map(|t| t.package)
@@ -586,7 +407,7 @@ mod tests {
 
     fn load(config: &str) -> Config {
         let path = crate::paths::workspace().join(config);
-        bulkhead_config::load(&path, &crate::check::options(false))
+        bulkhead_config::load(&path, &crate::paths::load_options(false))
             .unwrap_or_else(|e| panic!("{e}"))
     }
 

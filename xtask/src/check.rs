@@ -3,27 +3,19 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::Result;
-use bulkhead_config::model::{Arch, Config, ImageSource, human_size};
-use bulkhead_config::{Diagnostics, LoadOptions, load};
+use bulkhead_config::model::{Arch, Cell, Config, ImageSource, human_size};
+use bulkhead_config::{Diagnostics, load};
 
+use crate::guests::build_guests;
 use crate::paths;
-
-/// Loading options for the workspace, requiring images or not.
-pub fn options(require_images: bool) -> LoadOptions {
-    LoadOptions {
-        require_images,
-        ..LoadOptions::for_workspace(&paths::workspace())
-    }
-}
 
 /// Loads `path`: first the structure (no image files needed), then builds
 /// the guest crates it names, then loads again with every image checked.
 pub fn load_and_build_guests(path: &Path) -> Result<Config, CheckError> {
     crate::linux::prepare_for(path).map_err(CheckError::Other)?;
-    let structure = load(path, &options(false)).map_err(CheckError::Config)?;
-    crate::build::build_guests(&structure).map_err(CheckError::Other)?;
-    load(path, &options(true)).map_err(CheckError::Config)
+    let structure = load(path, &paths::load_options(false)).map_err(CheckError::Config)?;
+    build_guests(&structure).map_err(CheckError::Other)?;
+    load(path, &paths::load_options(true)).map_err(CheckError::Config)
 }
 
 /// Why a check failed.
@@ -61,58 +53,77 @@ pub fn table(config: &Config) -> String {
         "id", "cell", "cpus", "memory gpa -> hpa (size perm)", "devices", "irqs"
     );
     for cell in &config.cells {
-        let cpus = join(cell.cpus.iter());
-        let devices = join(cell.devices.iter().map(|&d| &p.devices[d].name));
-        let irqs = join(cell.irqs.iter());
-        let image = match &cell.image.source {
-            ImageSource::Guest(g) => format!("guest {g}"),
-            ImageSource::File => paths::shown(&cell.image.path).display().to_string(),
-        };
-        let image = match cell.image.file_size {
-            Some(size) => format!(
-                "{image} ({}, {size} B)",
-                format!("{:?}", cell.image.kind).to_lowercase()
-            ),
-            None => format!(
-                "{image} ({})",
-                format!("{:?}", cell.image.kind).to_lowercase()
-            ),
-        };
-        for (i, region) in cell.memory.iter().enumerate() {
-            let memory = format!(
-                "{:#x} -> {:#x} ({} {})",
-                region.gpa,
-                region.hpa,
-                human_size(region.size),
-                region.perm
-            );
-            if i == 0 {
-                let _ = writeln!(
-                    out,
-                    "{:<4} {:<12} {:<8} {:<44} {:<16} {:<14} {image}",
-                    cell.id, cell.name, cpus, memory, devices, irqs
-                );
-            } else {
-                let _ = writeln!(out, "{:<4} {:<12} {:<8} {memory}", "", "", "");
-            }
-        }
-        if let Some(entry) = cell.entry {
-            // x86_64: where the hypervisor writes the guest's GDT, page
-            // tables and stack (docs/x86.md).
-            let boot_area = match (p.arch, cell.x86_boot_area()) {
-                (Arch::X86_64, Some(area)) => format!(", boot area {area}"),
-                _ => String::new(),
-            };
+        cell_rows(&mut out, config, cell);
+    }
+    channels(&mut out, config);
+    let free: Vec<String> = (0..p.cpus.len() as u32)
+        .filter(|c| config.cell_of_cpu(*c).is_none())
+        .map(|c| c.to_string())
+        .collect();
+    if !free.is_empty() {
+        let _ = writeln!(out, "\nunassigned CPUs: {}", free.join(", "));
+    }
+    out
+}
+
+/// A cell's lines: one per memory region (the first with the cell's CPUs,
+/// devices, interrupts and image), then its entry and policies.
+fn cell_rows(out: &mut String, config: &Config, cell: &Cell) {
+    let p = &config.platform;
+    let cpus = join(cell.cpus.iter());
+    let devices = join(cell.devices.iter().map(|&d| &p.devices[d].name));
+    let irqs = join(cell.irqs.iter());
+    let image = image_column(cell);
+    for (i, region) in cell.memory.iter().enumerate() {
+        let memory = format!(
+            "{:#x} -> {:#x} ({} {})",
+            region.gpa,
+            region.hpa,
+            human_size(region.size),
+            region.perm
+        );
+        if i == 0 {
             let _ = writeln!(
                 out,
-                "{:<4} {:<12} entry {entry:#x}{boot_area}, console {}, fault-policy {}",
-                "",
-                "",
-                lower(cell.console),
-                lower(cell.fault_policy)
+                "{:<4} {:<12} {:<8} {:<44} {:<16} {:<14} {image}",
+                cell.id, cell.name, cpus, memory, devices, irqs
             );
+        } else {
+            let _ = writeln!(out, "{:<4} {:<12} {:<8} {memory}", "", "", "");
         }
     }
+    if let Some(entry) = cell.entry {
+        // x86_64: where the hypervisor writes the guest's GDT, page
+        // tables and stack (docs/x86.md).
+        let boot_area = match (p.arch, cell.x86_boot_area()) {
+            (Arch::X86_64, Some(area)) => format!(", boot area {area}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<4} {:<12} entry {entry:#x}{boot_area}, console {}, fault-policy {}",
+            "",
+            "",
+            lower(cell.console),
+            lower(cell.fault_policy)
+        );
+    }
+}
+
+/// `guest NAME (kind, SIZE B)` or the image file.
+fn image_column(cell: &Cell) -> String {
+    let image = match &cell.image.source {
+        ImageSource::Guest(g) => format!("guest {g}"),
+        ImageSource::File => paths::shown(&cell.image.path).display().to_string(),
+    };
+    let kind = lower(cell.image.kind);
+    match cell.image.file_size {
+        Some(size) => format!("{image} ({kind}, {size} B)"),
+        None => format!("{image} ({kind})"),
+    }
+}
+
+fn channels(out: &mut String, config: &Config) {
     for channel in &config.channels {
         let ends = channel
             .ends
@@ -128,14 +139,6 @@ pub fn table(config: &Config) -> String {
             human_size(channel.memory.size)
         );
     }
-    let free: Vec<String> = (0..p.cpus.len() as u32)
-        .filter(|c| config.cell_of_cpu(*c).is_none())
-        .map(|c| c.to_string())
-        .collect();
-    if !free.is_empty() {
-        let _ = writeln!(out, "\nunassigned CPUs: {}", free.join(", "));
-    }
-    out
 }
 
 fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
@@ -143,6 +146,7 @@ fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
     if text.is_empty() { "-".into() } else { text }
 }
 
+/// A one-word value's name in lower case, as the config spells it.
 fn lower(value: impl std::fmt::Debug) -> String {
     format!("{value:?}").to_lowercase()
 }

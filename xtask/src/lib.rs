@@ -3,9 +3,15 @@
 
 pub mod bench;
 pub mod bochs;
-pub mod build;
 pub mod check;
+pub mod dist;
+pub mod guests;
 pub mod hvlog;
+pub mod install;
+pub mod iso;
+pub mod layout;
 pub mod linux;
 pub mod paths;
 pub mod qemu;
+pub mod structure;
+pub mod tools;

@@ -6,9 +6,14 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use bulkhead_config::model::Arch;
 use clap::{Parser, Subcommand};
-use xtask::bochs::Ending;
-use xtask::build::{BuildOptions, build, cargo, section_sizes};
+use xtask::bochs::{BOCHS_TOOLS, Ending};
 use xtask::check::{CheckError, load_and_build_guests, table};
+use xtask::dist::{BuildOptions, Dist, build};
+use xtask::guests::{build_all_guests, guest_packages};
+use xtask::install::ensure_tools;
+use xtask::iso::ISO_TOOLS;
+use xtask::layout::section_sizes;
+use xtask::tools::cargo;
 use xtask::{bochs, paths, qemu};
 
 /// Bulkhead's build tool.
@@ -72,9 +77,22 @@ enum Task {
         #[arg(long)]
         compare: Option<PathBuf>,
     },
-    /// Run every check CI runs: format, clippy (host and bare-metal targets),
-    /// host unit and integration tests, the QEMU integration tests, then the
-    /// Bochs (x86_64) integration tests.
+    /// Check the code's structure: no file over 600 lines of non-test code,
+    /// no function over 100 lines, no files importing each other in a
+    /// circle.
+    ///
+    /// Reads the Rust sources under each ROOT (default: src tables xtask;
+    /// `tests/` folders left out) and prints `file:line` for each problem,
+    /// every import circle with the names that tie it, and a summary.
+    /// Exits non-zero on any problem.
+    Structure {
+        /// Folders (relative to the workspace) to check.
+        #[arg(default_values = STRUCTURE_ROOTS)]
+        roots: Vec<String>,
+    },
+    /// Run every check CI runs: format, structure, clippy (host and
+    /// bare-metal targets), host unit and integration tests, the QEMU
+    /// integration tests, then the Bochs (x86_64) integration tests.
     Test {
         /// Skip the QEMU and Bochs integration tests (for a quick local loop).
         #[arg(long)]
@@ -90,6 +108,7 @@ fn main() -> ExitCode {
         Task::Run { config } => run(config),
         Task::Test { host_only } => test(host_only),
         Task::Bench { quick, compare } => bench(quick, compare),
+        Task::Structure { roots } => structure(&roots),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,7 +178,7 @@ fn run(config: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn run_bochs(dist: &xtask::build::Dist) -> Result<()> {
+fn run_bochs(dist: &Dist) -> Result<()> {
     let log = paths::shown(&dist.dir.join(bochs::LOG))
         .display()
         .to_string();
@@ -215,119 +234,99 @@ fn step(name: &str, command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Builds the guest crates every product config names (bare-metal builds
-/// of the hypervisor check and embed their images).
-fn build_all_guests() -> Result<()> {
-    eprintln!("\n==> guests of every config in configs/");
-    let mut configs: Vec<PathBuf> = std::fs::read_dir(paths::workspace().join("configs"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    configs.sort();
-    for path in configs {
-        let config = bulkhead_config::load(&path, &xtask::check::options(false))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        xtask::build::build_guests(&config)?;
-    }
-    Ok(())
-}
-
-/// Package names of the guest crates (with a binary) under tests/guests/
-/// for `arch`: folders named `x86-*` hold x86_64 guests, the others AArch64
-/// ones.
-fn guest_packages(arch: Arch) -> Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(paths::workspace().join("tests/guests"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("Cargo.toml").is_file() && p.join("src/main.rs").is_file())
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .filter(|name| name.starts_with("x86-") == (arch == Arch::X86_64))
-        .map(|name| format!("guest-{name}"))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 /// The config the x86_64 hypervisor is linted with (its tables and embedded
 /// guest images).
 const X86_LINT_CONFIG: &str = "configs/bochs-demo.toml";
 
+/// What `cargo xtask structure` checks by default, and `test` always.
+const STRUCTURE_ROOTS: [&str; 3] = ["src", "tables", "xtask"];
+
+fn structure(roots: &[String]) -> Result<()> {
+    let report = xtask::structure::check(&paths::workspace(), roots)?;
+    print!("{report}");
+    if !report.is_clean() {
+        bail!("the structure check failed in {}", roots.join(", "));
+    }
+    Ok(())
+}
+
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
+    eprintln!("\n==> structure ({})", STRUCTURE_ROOTS.join(", "));
+    structure(&STRUCTURE_ROOTS.map(String::from))?;
     // Linux cells (configs/ and the QEMU tests) need the prepared guest.
     eprintln!("\n==> Linux guest ({})", xtask::linux::ARM64_DIR);
     xtask::linux::prepare()?;
+    // Bare-metal builds of the hypervisor check and embed their images.
+    eprintln!("\n==> guests of every config in configs/");
     build_all_guests()?;
+    clippy()?;
+    step("host tests", cargo().args(["test", "--workspace"]))?;
+    if host_only {
+        return Ok(());
+    }
+    integration_tests()
+}
+
+/// `cargo clippy -- -D warnings` over everything CI builds: the host
+/// workspace, the hypervisor for both architectures, the guests.
+fn clippy() -> Result<()> {
+    const DENY: [&str; 3] = ["--", "-D", "warnings"];
     step(
         "clippy (host)",
-        cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
+        cargo()
+            .args(["clippy", "--workspace", "--all-targets"])
+            .args(DENY),
     )?;
     step(
         "clippy (hypervisor, aarch64-unknown-none-softfloat)",
-        cargo().args([
-            "clippy",
-            "-p",
-            "bulkhead",
-            "--target",
-            "aarch64-unknown-none-softfloat",
-            "--",
-            "-D",
-            "warnings",
-        ]),
+        clippy_hypervisor("aarch64-unknown-none-softfloat").args(DENY),
     )?;
-    let mut guests = cargo();
-    guests.args(["clippy", "--target", "aarch64-unknown-none"]);
-    for guest in guest_packages(Arch::Aarch64)? {
-        guests.args(["-p", &guest]);
-    }
     step(
         "clippy (guests, aarch64-unknown-none)",
-        guests.args(["--", "-D", "warnings"]),
+        clippy_guests(Arch::Aarch64, "aarch64-unknown-none")?.args(DENY),
     )?;
     // The x86_64 hypervisor (lib and bin) with an x86 config's tables; it
     // also keeps the core no_std: a host `cargo test` would not notice std
     // creeping in, a bare-metal build does.
     step(
         "clippy (hypervisor, x86_64-unknown-none)",
-        cargo()
-            .args([
-                "clippy",
-                "-p",
-                "bulkhead",
-                "--target",
-                "x86_64-unknown-none",
-                "--",
-                "-D",
-                "warnings",
-            ])
+        clippy_hypervisor("x86_64-unknown-none")
+            .args(DENY)
             .env("BULKHEAD_CONFIG", X86_LINT_CONFIG),
     )?;
-    let mut guests = cargo();
-    guests.args(["clippy", "--target", "x86_64-unknown-none"]);
-    for guest in guest_packages(Arch::X86_64)? {
-        guests.args(["-p", &guest]);
-    }
     step(
         "clippy (guests, x86_64-unknown-none)",
-        guests.args(["--", "-D", "warnings"]),
+        clippy_guests(Arch::X86_64, "x86_64-unknown-none")?.args(DENY),
     )?;
     // `--all-targets` leaves out test targets with `test = false`.
     step(
         "clippy (Bochs tests)",
-        cargo().args([
-            "clippy", "-p", "xtask", "--test", "bochs", "--", "-D", "warnings",
-        ]),
-    )?;
-    step("host tests", cargo().args(["test", "--workspace"]))?;
-    if host_only {
-        return Ok(());
+        cargo()
+            .args(["clippy", "-p", "xtask", "--test", "bochs"])
+            .args(DENY),
+    )
+}
+
+/// `cargo clippy -p bulkhead --target TRIPLE`.
+fn clippy_hypervisor(triple: &str) -> Command {
+    let mut command = cargo();
+    command.args(["clippy", "-p", "bulkhead", "--target", triple]);
+    command
+}
+
+/// `cargo clippy --target TRIPLE -p guest-...` for every guest of `arch`.
+fn clippy_guests(arch: Arch, triple: &str) -> Result<Command> {
+    let mut guests = cargo();
+    guests.args(["clippy", "--target", triple]);
+    for guest in guest_packages(arch)? {
+        guests.args(["-p", &guest]);
     }
+    Ok(guests)
+}
+
+/// The QEMU integration tests, then the Bochs ones.
+fn integration_tests() -> Result<()> {
     qemu::ensure_installed("qemu-system-aarch64")?;
     step(
         "QEMU integration tests",
@@ -345,8 +344,8 @@ fn test(host_only: bool) -> Result<()> {
     // Bochs and GRUB missing is a failure (installed here as root), never a
     // skip. The test target is left out of plain `cargo test` (test = false
     // in xtask/Cargo.toml): it boots a PC emulator for minutes.
-    bochs::ensure_tools(bochs::ISO_TOOLS)?;
-    bochs::ensure_tools(bochs::BOCHS_TOOLS)?;
+    ensure_tools(ISO_TOOLS)?;
+    ensure_tools(BOCHS_TOOLS)?;
     step(
         "Bochs integration tests (x86_64)",
         cargo().args([
@@ -358,6 +357,5 @@ fn test(host_only: bool) -> Result<()> {
             "--",
             "--test-threads=1",
         ]),
-    )?;
-    Ok(())
+    )
 }

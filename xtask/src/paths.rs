@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bulkhead_config::LoadOptions;
+
 /// The workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,4 +41,14 @@ pub fn config_path(arg: &Path) -> PathBuf {
 pub fn shown(path: &Path) -> PathBuf {
     path.strip_prefix(workspace())
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+}
+
+/// How `bulkhead-config` finds platforms, guest crates and guest builds in
+/// this checkout; `require_images` says whether image files must exist
+/// (and are read).
+pub fn load_options(require_images: bool) -> LoadOptions {
+    LoadOptions {
+        require_images,
+        ..LoadOptions::for_workspace(&workspace())
+    }
 }

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bulkhead_config::model::LogTransport;
 
-use crate::build::Dist;
+use crate::dist::Dist;
 use crate::hvlog::{LOG_FILE, LogDecoder};
+use crate::install::{InstallPlan, is_root, on_path};
+use crate::tools::describe;
 
 /// The Debian/Ubuntu package that provides a QEMU binary.
 fn package_of(binary: &str) -> &'static str {
@@ -20,20 +22,6 @@ fn package_of(binary: &str) -> &'static str {
     } else {
         "qemu-system-arm"
     }
-}
-
-fn on_path(binary: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
-}
-
-/// What to do about a missing QEMU binary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InstallPlan {
-    /// Run this shell command (as root, with apt).
-    Install(String),
-    /// Stop and tell the user this.
-    Explain(String),
 }
 
 /// Decides how to get `binary`: install it with apt when running as root
@@ -61,11 +49,7 @@ pub fn ensure_installed(binary: &str) -> Result<()> {
     if on_path(binary) {
         return Ok(());
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    match install_plan(binary, is_root, on_path("apt-get")) {
+    match install_plan(binary, is_root(), on_path("apt-get")) {
         InstallPlan::Install(command) => {
             eprintln!("{binary} is missing; installing it: {command}");
             let status = Command::new("sh")
@@ -137,15 +121,6 @@ pub fn run_interactive(dist: &Dist) -> Result<ExitStatus> {
         let _ = follower.join();
     }
     Ok(status)
-}
-
-/// `qemu ... args` as one shell-like line.
-pub fn describe(command: &Command) -> String {
-    std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// What a captured run printed.

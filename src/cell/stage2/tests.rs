@@ -1,11 +1,13 @@
 //! Isolation audit: for every config in `configs/` (and the good test
 //! configs), build each cell's stage-2 tables (AArch64 format and the
-//! adversarial fake format) and walk *everything* they map.
+//! adversarial fake format) and walk *everything* they map. The tables
+//! come from `bulkhead_config::lower`, the mapping codegen prints: the
+//! audit checks what the hypervisor is compiled with.
 
 use std::path::{Path, PathBuf};
 
 use bulkhead_config::model::{self, Config};
-use bulkhead_config::{LoadOptions, load};
+use bulkhead_config::{LoadOptions, load, lower};
 
 use super::build;
 use crate::addr::{CellId, CpuId, GuestPhysAddr, IrqNum, PhysAddr};
@@ -14,170 +16,15 @@ use crate::arch::aarch64::model::descriptors::{STAGE2_IPA_BITS, STAGE2_START_LEV
 use crate::arch::x86_64::model::ept::{self, Ept};
 use crate::arch::x86_64::model::io_bitmap::IoBitmaps;
 use crate::config::{
-    Arch, CellConsole, CellDesc, ChannelDesc, ChannelEndDesc, CpuDesc, DeviceDesc, FaultPolicy,
-    HypervisorDesc, ImageDesc, ImageKind, IntcDesc, LogTransport, MemRange, PhysicalTimer,
-    PlatformDesc, PortRange, RegionDesc, RegionKind, Tables, UartDesc, UartKind, VirtualCounter,
+    Arch, CellConsole, CellDesc, CpuDesc, DeviceDesc, FaultPolicy, HypervisorDesc, ImageDesc,
+    ImageKind, IntcDesc, LogTransport, MemRange, PhysicalTimer, PlatformDesc, PortRange,
+    RegionDesc, RegionKind, Tables, UartDesc, UartKind, VirtualCounter,
 };
 use crate::mm::page_table::MemKind;
 use crate::mm::{DescriptorFormat, Level, MapError, MemAttrs, PAGE_SIZE, Perm, Table, TablePool};
 
 fn leak<T>(items: Vec<T>) -> &'static [T] {
     Box::leak(items.into_boxed_slice())
-}
-
-fn range(r: model::Range) -> MemRange {
-    MemRange::new(PhysAddr::new(r.base), r.size)
-}
-
-fn perm(p: model::Perm) -> Perm {
-    Perm {
-        read: p.read,
-        write: p.write,
-        execute: p.execute,
-    }
-}
-
-/// The generated tables of `config`, built at run time (as codegen would).
-pub(crate) fn tables(config: &Config) -> Tables<'static> {
-    let p = &config.platform;
-    let none = MemRange::new(PhysAddr::new(0), 0);
-    let arch = match p.arch {
-        model::Arch::Aarch64 => Arch::Aarch64,
-        model::Arch::X86_64 => Arch::X86_64,
-    };
-    // As codegen does: an MMIO UART has a base, a port-mapped one a port.
-    let uart = |device: usize| {
-        let d = &p.devices[device];
-        UartDesc {
-            device,
-            kind: match arch {
-                Arch::Aarch64 => UartKind::Pl011,
-                Arch::X86_64 => UartKind::Ns16550,
-            },
-            base: PhysAddr::new(d.mmio.first().map_or(0, |m| m.base)),
-            port: match (d.mmio.first(), d.ports.first()) {
-                (None, Some(ports)) => ports.base,
-                _ => 0,
-            },
-        }
-    };
-    let platform = Box::leak(Box::new(PlatformDesc {
-        name: "test",
-        arch,
-        load_address: PhysAddr::new(p.load_address),
-        ram: leak(p.ram.iter().map(|r| range(*r)).collect()),
-        intc: IntcDesc {
-            version: p.intc.version,
-            distributor: p.intc.distributor.map_or(none, range),
-            redistributor: p.intc.redistributor.map_or(none, range),
-            cpu_interface: p.intc.cpu_interface.map_or(none, range),
-            virtual_control: p.intc.virtual_control.map_or(none, range),
-            virtual_cpu: p.intc.virtual_cpu.map_or(none, range),
-            maintenance_irq: IrqNum(p.intc.maintenance_irq),
-            irq_count: p.intc.irq_count,
-            io_apic: MemRange::new(PhysAddr::new(0), 0),
-        },
-        console: uart(p.console),
-    }));
-    let hypervisor = Box::leak(Box::new(HypervisorDesc {
-        memory: range(config.hypervisor.memory),
-        console: uart(config.hypervisor.console),
-        log: LogTransport::None,
-    }));
-    let devices = leak(
-        p.devices
-            .iter()
-            .map(|d| DeviceDesc {
-                name: "device",
-                compatible: "test",
-                mmio: leak(d.mmio.iter().map(|m| range(*m)).collect()),
-                irqs: leak(d.irqs.iter().map(|&i| IrqNum(i)).collect()),
-                ports: leak(
-                    d.ports
-                        .iter()
-                        .map(|r| PortRange::new(r.base, r.size))
-                        .collect(),
-                ),
-            })
-            .collect(),
-    );
-    let cells = leak(
-        config
-            .cells
-            .iter()
-            .map(|c| CellDesc {
-                id: CellId(c.id as u16),
-                name: "cell",
-                cpus: leak(c.cpus.iter().map(|&i| CpuId(i as u16)).collect()),
-                memory: leak(
-                    c.memory
-                        .iter()
-                        .map(|r| RegionDesc {
-                            gpa: GuestPhysAddr::new(r.gpa),
-                            hpa: PhysAddr::new(r.hpa),
-                            size: r.size,
-                            perm: perm(r.perm),
-                            kind: r.device.map_or(RegionKind::Ram, RegionKind::Device),
-                        })
-                        .collect(),
-                ),
-                devices: leak(c.devices.clone()),
-                irqs: leak(c.irqs.iter().map(|&i| IrqNum(i)).collect()),
-                image: ImageDesc {
-                    kind: ImageKind::Elf,
-                    name: "image",
-                    size: 0,
-                    segments: &[],
-                },
-                entry: GuestPhysAddr::new(c.entry.unwrap_or(0)),
-                boot_arg: c.image.boot_argument(),
-                console: match c.console {
-                    model::CellConsole::Virtual => CellConsole::Virtual,
-                    model::CellConsole::Passthrough => CellConsole::Passthrough,
-                    model::CellConsole::None => CellConsole::None,
-                },
-                fault_policy: FaultPolicy::Halt,
-                physical_timer: PhysicalTimer::Trap,
-                virtual_counter: VirtualCounter::Physical,
-            })
-            .collect(),
-    );
-    let channels = leak(
-        config
-            .channels
-            .iter()
-            .map(|ch| ChannelDesc {
-                name: "channel",
-                memory: range(ch.memory),
-                ends: leak(
-                    ch.ends
-                        .iter()
-                        .map(|e| ChannelEndDesc {
-                            cell: CellId(e.cell as u16),
-                            gpa: GuestPhysAddr::new(e.gpa),
-                            perm: perm(e.perm),
-                        })
-                        .collect(),
-                ),
-            })
-            .collect(),
-    );
-    let cpus = leak(vec![
-        CpuDesc {
-            hw_id: 0,
-            cell: None
-        };
-        p.cpus.len()
-    ]);
-    Tables {
-        name: "test",
-        platform,
-        hypervisor,
-        cpus,
-        devices,
-        cells,
-        channels,
-    }
 }
 
 pub(crate) fn config_files() -> Vec<PathBuf> {
@@ -255,7 +102,7 @@ fn grants(config: &Config, cell: &model::Cell) -> Vec<(u64, u64, u64, Perm, MemK
         } else {
             MemKind::Normal
         };
-        grants.push((region.gpa, region.hpa, region.size, perm(region.perm), kind));
+        grants.push((region.gpa, region.hpa, region.size, region.perm, kind));
     }
     for &device in &cell.devices {
         for mmio in &config.platform.devices[device].mmio {
@@ -280,7 +127,7 @@ fn grants(config: &Config, cell: &model::Cell) -> Vec<(u64, u64, u64, Perm, MemK
                 end.gpa,
                 channel.memory.base,
                 channel.memory.size,
-                perm(end.perm),
+                end.perm,
                 MemKind::Normal,
             ));
         }
@@ -296,7 +143,7 @@ fn at_most(have: Perm, granted: Perm) -> bool {
 
 fn audit<F: DescriptorFormat<Input = GuestPhysAddr>>(path: &Path, geometry: Geometry) {
     let config = load_config(path);
-    let tables = tables(&config);
+    let tables = lower(&config);
     let shown = path.file_name().unwrap().to_string_lossy().into_owned();
     for cell in &config.cells {
         // An AArch64 config's bound counts a level-1 root; walked from
@@ -393,7 +240,7 @@ fn every_x86_config_isolates_io_ports() {
         if config.platform.arch != model::Arch::X86_64 {
             continue;
         }
-        let tables = tables(&config);
+        let tables = lower(&config);
         let devices = &config.platform.devices;
         let in_ranges = |ranges: &[model::PortRange], port: u16| {
             ranges
@@ -607,7 +454,7 @@ fn placement_helpers_agree_with_every_config() {
     use crate::cell::{cpu_of, entry_is_valid, ram_host_address, vcpu_of};
     for path in config_files() {
         let config = load_config(&path);
-        let tables = tables(&config);
+        let tables = lower(&config);
         for (cpu, desc) in tables.cpus.iter().enumerate() {
             match vcpu_of(&tables, cpu) {
                 Some((cell, index)) => {

@@ -5,13 +5,15 @@
 //! cannot skip the checks). The hypervisor binary never contains it: it gets
 //! the `static` tables [`codegen`] writes.
 
+pub mod check;
 pub mod codegen;
 pub mod diag;
 pub mod dtb;
-pub mod load;
+mod lower;
 pub mod model;
 pub mod schema;
 
+pub use check::{LoadOptions, load};
 pub use diag::{Diagnostic, Diagnostics};
-pub use load::{LoadOptions, load};
+pub use lower::lower;
 pub use model::Config;

@@ -1,12 +1,13 @@
 //! The checked configuration: plain values, every cross-check passed.
 //!
-//! Only [`crate::load`] builds these ("parse, don't validate"); code
+//! Only [`crate::load()`] builds these ("parse, don't validate"); code
 //! generation and `cargo xtask` consume them.
 
 use std::path::PathBuf;
 
-pub use crate::schema::{
-    Arch, CellConsole, FaultPolicy, ImageKind, IntcKind, LogTransport, Perm, PhysicalTimer,
+pub use crate::schema::IntcKind;
+pub use bulkhead_tables::{
+    Arch, CellConsole, FaultPolicy, ImageKind, LogTransport, Perm, PhysicalTimer, PortRange,
     VirtualCounter,
 };
 
@@ -60,45 +61,6 @@ pub fn human_size(bytes: u64) -> String {
         }
     }
     format!("{bytes} B")
-}
-
-/// A range of x86 I/O ports `base..base + size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    /// First port.
-    pub base: u16,
-    /// Number of ports (at least 1; `base + size <= 0x10000`).
-    pub size: u16,
-}
-
-impl PortRange {
-    /// A range.
-    pub const fn new(base: u16, size: u16) -> Self {
-        PortRange { base, size }
-    }
-
-    /// One past the last port (0x10000 for a range that ends at the top).
-    pub const fn end(&self) -> u32 {
-        self.base as u32 + self.size as u32
-    }
-
-    /// Whether the two ranges share a port.
-    pub fn overlaps(&self, other: &PortRange) -> bool {
-        self.size > 0
-            && other.size > 0
-            && u32::from(self.base) < other.end()
-            && u32::from(other.base) < self.end()
-    }
-}
-
-impl std::fmt::Display for PortRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.size == 1 {
-            write!(f, "{:#x}", self.base)
-        } else {
-            write!(f, "{:#x}..={:#x}", self.base, self.end() - 1)
-        }
-    }
 }
 
 /// The guest boot area of an x86_64 cell: the top 32 KiB of its first RAM

@@ -3,8 +3,15 @@
 //! Every struct rejects unknown keys and every value a checker may complain
 //! about keeps its source span, so errors point at `file:line:col`. The doc
 //! comment on each field is the reference for TOML authors; the commented
-//! examples in `platforms/` and `configs/` follow it key by key.
+//! examples in `platforms/` and `configs/` follow it key by key. The values
+//! the hypervisor's tables hold too (architecture, permissions, image kind,
+//! log transport, the cell policies) are defined once, in `bulkhead-tables`,
+//! which derives their `Deserialize` in the TOML's spelling; they are
+//! re-exported here.
 
+pub use bulkhead_tables::{
+    Arch, CellConsole, FaultPolicy, ImageKind, LogTransport, Perm, PhysicalTimer, VirtualCounter,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -63,16 +70,6 @@ pub struct RawRange {
     pub base: Spanned<u64>,
     /// Length in bytes.
     pub size: Spanned<Size>,
-}
-
-/// CPU architecture of a platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    /// Armv8-A, hypervisor at EL2.
-    Aarch64,
-    /// x86_64 with VT-x and EPT.
-    X86_64,
 }
 
 /// One physical CPU of the board.
@@ -212,19 +209,6 @@ pub struct RawPlatform {
     pub bochs: Option<RawBochs>,
 }
 
-/// Where hypervisor `defmt` log records go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogTransport {
-    /// ARM semihosting to a host file (QEMU, or a debugger on a board).
-    #[default]
-    Semihosting,
-    /// An in-memory ring buffer a debugger reads (boards without a probe).
-    Ring,
-    /// No log records.
-    None,
-}
-
 /// `[hypervisor]` in a product config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -238,61 +222,6 @@ pub struct RawHypervisor {
     /// Where `defmt` log records go: `semihosting` (AArch64 default),
     /// `ring` or `none` (x86_64 default; x86_64 has no semihosting).
     pub log: Option<Spanned<LogTransport>>,
-}
-
-/// Access permissions of a region, written as a subset of `"rwx"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Perm {
-    /// Readable.
-    pub read: bool,
-    /// Writable.
-    pub write: bool,
-    /// Executable.
-    pub execute: bool,
-}
-
-impl<'de> Deserialize<'de> for Perm {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Perm::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a permission: write a non-empty subset of \
-                 \"rwx\" in that order, e.g. \"rw\" or \"rx\""
-            ))
-        })
-    }
-}
-
-impl Perm {
-    /// Parses `"r"`, `"rw"`, `"rx"`, `"rwx"`, ... (letters in `rwx` order).
-    pub fn parse(text: &str) -> Option<Perm> {
-        let mut perm = Perm::default();
-        let mut rest = text;
-        for (letter, flag) in [
-            ('r', &mut perm.read),
-            ('w', &mut perm.write),
-            ('x', &mut perm.execute),
-        ] {
-            if let Some(tail) = rest.strip_prefix(letter) {
-                *flag = true;
-                rest = tail;
-            }
-        }
-        (rest.is_empty() && !text.is_empty()).then_some(perm)
-    }
-}
-
-impl std::fmt::Display for Perm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bit = |on: bool, c: char| if on { c } else { '-' };
-        write!(
-            f,
-            "{}{}{}",
-            bit(self.read, 'r'),
-            bit(self.write, 'w'),
-            bit(self.execute, 'x')
-        )
-    }
 }
 
 /// One `[[cell.memory]]` region.
@@ -310,21 +239,6 @@ pub struct RawRegion {
     /// Set to a platform device name to map (part of) that device's MMIO
     /// instead of RAM; `hpa..hpa+size` must then lie inside the device.
     pub device: Option<Spanned<String>>,
-}
-
-/// Format of a cell image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageKind {
-    /// Flat binary, copied to `load` (default: the first region's start).
-    Raw,
-    /// ELF executable; its load segments are placed at their physical
-    /// addresses (guest-physical), its entry is the default entry point.
-    Elf,
-    /// An arm64 Linux kernel `Image`, booted by the Linux boot protocol:
-    /// placed `text_offset` above a 2 MiB boundary of the cell's first RAM
-    /// region, with its initrd and device tree at the top of that region.
-    Linux,
 }
 
 /// `[cell.image]`: what the cell runs.
@@ -350,56 +264,6 @@ pub struct RawImage {
     /// Raw and ELF images: the first vCPU's boot argument (AArch64 `x0`,
     /// x86_64 `RDI`); default 0.
     pub boot_arg: Option<Spanned<u64>>,
-}
-
-/// What a cell does when it faults (touches memory it does not own, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultPolicy {
-    /// Inject a synchronous external abort into the guest.
-    Inject,
-    /// Stop the cell's cores (default).
-    #[default]
-    Halt,
-    /// Reload the cell's image and start it again.
-    Restart,
-}
-
-/// Whether a cell's guest may use the EL1 physical timer (`CNTP_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PhysicalTimer {
-    /// Accesses trap: reads return zero, writes are ignored, and the cell's
-    /// console gets a report (default). Guests use the virtual timer.
-    #[default]
-    Trap,
-    /// The guest programs it directly; its interrupt (PPI 30) is injected
-    /// like the virtual timer's.
-    Allow,
-}
-
-/// What a cell's virtual counter (`CNTVCT_EL0`) shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum VirtualCounter {
-    /// The physical count: `CNTVOFF_EL2` = 0 (default).
-    #[default]
-    Physical,
-    /// Zero when the cell starts (and again at each restart).
-    CellStart,
-}
-
-/// How a cell's console is provided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum CellConsole {
-    /// An emulated PL011 multiplexed onto the hypervisor's UART (default).
-    #[default]
-    Virtual,
-    /// The cell owns a UART from its `devices` directly.
-    Passthrough,
-    /// No console.
-    None,
 }
 
 /// One `[[cell]]`.
@@ -492,14 +356,5 @@ mod tests {
         assert_eq!(parse_size("0x1000"), Some(0x1000));
         assert_eq!(parse_size("1_024"), Some(1024));
         assert_eq!(parse_size("3 parsecs"), None);
-    }
-
-    #[test]
-    fn perms() {
-        assert_eq!(Perm::parse("rw").map(|p| p.to_string()), Some("rw-".into()));
-        assert_eq!(Perm::parse("rx").map(|p| p.to_string()), Some("r-x".into()));
-        assert_eq!(Perm::parse("wr"), None);
-        assert_eq!(Perm::parse(""), None);
-        assert_eq!(Perm::parse("rwz"), None);
     }
 }

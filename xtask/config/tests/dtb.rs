@@ -178,12 +178,30 @@ fn expected_devices(config: &Config, cell: &Cell) -> Vec<(u64, Vec<u32>)> {
     expected
 }
 
+/// What a cell's tree is checked against, and the name messages use.
+struct Case<'c> {
+    config: &'c Config,
+    cell: &'c Cell,
+    what: String,
+}
+
 /// Checks one cell's tree against the config.
 fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
     let what = format!("{} cell `{}`", config.name, cell.name);
     let fdt = Fdt::new(dtb).unwrap_or_else(|e| panic!("{what}: the DTB does not parse: {e:?}"));
-    let root = root(&fdt);
-    let intc = &config.platform.intc;
+    let case = Case { config, cell, what };
+    check_root_and_cpus(&case, &fdt);
+    check_memory(&case, &fdt);
+    check_gic(&case, &fdt);
+    let clock_phandle = check_timer_and_clock(&case, &fdt);
+    let device_nodes = check_devices(&case, &fdt, &clock_phandle);
+    check_console_and_chosen(&case, &fdt, &device_nodes, boot);
+    check_reserved_memory(&case, &fdt);
+}
+
+fn check_root_and_cpus(case: &Case<'_>, fdt: &Fdt<'_>) {
+    let (cell, what) = (case.cell, &case.what);
+    let root = root(fdt);
     let n = cell.cpus.len();
 
     // Root.
@@ -219,7 +237,11 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
         ["arm,psci-1.0", "arm,psci-0.2"],
         "{what}"
     );
+}
 
+fn check_memory(case: &Case<'_>, fdt: &Fdt<'_>) {
+    let (cell, what) = (case.cell, &case.what);
+    let root = root(fdt);
     // Memory: exactly the RAM regions.
     let memory_nodes: Vec<_> = children(root)
         .into_iter()
@@ -235,7 +257,13 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
     }
     memory.sort_by_key(|r| r.base);
     assert_eq!(memory, ram_regions(cell), "{what}: memory nodes");
+}
 
+fn check_gic(case: &Case<'_>, fdt: &Fdt<'_>) {
+    let (config, what) = (case.config, &case.what);
+    let root = root(fdt);
+    let intc = &config.platform.intc;
+    let n = case.cell.cpus.len();
     // GIC: the only interrupt controller, the root's interrupt parent.
     let gics: Vec<_> = fdt
         .all_nodes()
@@ -279,7 +307,13 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
         fdt.find_compatible(&["arm,gic-v3-its", "arm,gic-v2m-frame"])
             .is_none()
     );
+}
 
+/// The timer and the APB clock; returns the clock's phandle.
+fn check_timer_and_clock(case: &Case<'_>, fdt: &Fdt<'_>) -> Vec<u32> {
+    let what = &case.what;
+    let intc = &case.config.platform.intc;
+    let n = case.cell.cpus.len();
     // Timer.
     let timer = fdt.find_node("/timer").expect("/timer");
     assert_eq!(strings(timer, "compatible"), ["arm,armv8-timer"], "{what}");
@@ -300,8 +334,17 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
     assert_eq!(strings(clock, "compatible"), ["fixed-clock"], "{what}");
     assert_eq!(cells(clock, "clock-frequency"), [24_000_000], "{what}");
     assert_eq!(cells(clock, "#clock-cells"), [0], "{what}");
-    let clock_phandle = cells(clock, "phandle");
+    cells(clock, "phandle")
+}
 
+/// Checks the device nodes and returns them.
+fn check_devices<'b, 'a>(
+    case: &Case<'_>,
+    fdt: &'b Fdt<'a>,
+    clock_phandle: &[u32],
+) -> Vec<FdtNode<'b, 'a>> {
+    let (config, cell, what) = (case.config, case.cell, &case.what);
+    let root = root(fdt);
     // Devices: exactly the virtual console and the passthrough devices, by
     // reg base; none of any other platform device.
     let structural = [
@@ -358,7 +401,16 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
             assert!(node.name.starts_with("virtio_mmio@"), "{what}");
         }
     }
+    device_nodes
+}
 
+fn check_console_and_chosen(
+    case: &Case<'_>,
+    fdt: &Fdt<'_>,
+    device_nodes: &[FdtNode<'_, '_>],
+    boot: &BootInfo,
+) {
+    let (config, cell, what) = (case.config, case.cell, &case.what);
     // Console.
     let console_base = config.platform.devices[config.platform.console].mmio[0].base;
     let virtual_console = device_nodes
@@ -410,7 +462,10 @@ fn check_tree(config: &Config, cell: &Cell, boot: &BootInfo, dtb: &[u8]) {
         boot.initrd.map(|r| (r.base, r.end())),
         "{what}: initrd"
     );
+}
 
+fn check_reserved_memory(case: &Case<'_>, fdt: &Fdt<'_>) {
+    let (config, cell, what) = (case.config, case.cell, &case.what);
     // Reserved memory: one no-map child per channel end of the cell.
     let mut wanted: Vec<(String, Range)> = config
         .channels
