@@ -19,9 +19,9 @@
 use crate::arch::Arch;
 use crate::cell::counters::CellCounters;
 use crate::cell::lifecycle::Lifecycle;
-use crate::console::hypervisor_console::HypervisorConsole;
+use crate::console::console_lock::ConsoleLock;
 use crate::console::virtual_uart::VirtualConsoles;
-use crate::stop::StopAll;
+use crate::stop_flags::StopFlags;
 
 /// The hypervisor on back end `A`, for `CPUS` CPUs and `CELLS` cells.
 pub(crate) struct Hypervisor<A: Arch, const CPUS: usize, const CELLS: usize> {
@@ -35,9 +35,9 @@ pub(crate) struct Hypervisor<A: Arch, const CPUS: usize, const CELLS: usize> {
     /// budgets.
     pub(crate) consoles: VirtualConsoles<A::VirtualUart, CELLS>,
     /// The hypervisor console's lock.
-    pub(crate) console: HypervisorConsole,
+    pub(crate) console: ConsoleLock,
     /// The stop-every-CPU protocol (panics).
-    pub(crate) stop: StopAll,
+    pub(crate) stop: StopFlags,
 }
 
 impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> {
@@ -48,8 +48,8 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
             life: Lifecycle::new(),
             counters: [const { CellCounters::new() }; CELLS],
             consoles: VirtualConsoles::new(cell_names),
-            console: HypervisorConsole::new(),
-            stop: StopAll::new(),
+            console: ConsoleLock::new(),
+            stop: StopFlags::new(),
         }
     }
 }

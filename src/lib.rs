@@ -20,6 +20,9 @@
 //!
 //! `docs/code-structure.md` maps each concept to its file.
 #![cfg_attr(not(test), no_std)]
+// Every module is crate-private: the docs are read with
+// `--document-private-items`, where these links resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 // On the host the library only serves its unit tests (the back ends, which
 // use everything, build for the target only); dead code is found by the
 // two bare-metal builds, which CI lints with `-D warnings`.
@@ -41,4 +44,5 @@ mod logger;
 mod mm;
 mod partition_table;
 mod stop;
+mod stop_flags;
 mod sync;

@@ -6,8 +6,8 @@
 use core::fmt::{self, Write};
 
 use crate::config::{
-    Arch, CellConsole, FaultPolicy, ImageKind, LogTransport, Perm, PhysicalTimer, RegionKind,
-    Tables, UartKind, VirtualCounter,
+    Arch, CellConsole, CellDesc, ChannelDesc, FaultPolicy, ImageKind, LogTransport, Perm,
+    PhysicalTimer, RegionKind, Tables, UartKind, VirtualCounter,
 };
 
 /// A byte count written as `16 MiB`, `64 KiB` or `1536 B`.
@@ -49,30 +49,46 @@ pub(crate) fn write_banner(out: &mut impl Write) -> fmt::Result {
     )
 }
 
-/// Writes the partition table of `tables`.
+/// Writes the partition table of `tables`: the configuration, the
+/// hypervisor's resources, every cell and every channel.
 pub(crate) fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
+    write_platform(out, tables)?;
+    write_hypervisor(out, tables)?;
+    writeln!(
+        out,
+        "partition table: {} cells, {} channels",
+        tables.cells.len(),
+        tables.channels.len()
+    )?;
+    for cell in tables.cells {
+        write_cell(out, tables, cell)?;
+    }
+    for channel in tables.channels {
+        write_channel(out, tables, channel)?;
+    }
+    Ok(())
+}
+
+/// `config <name> on <platform> (<arch>, <interrupt controller>, <n> CPUs)`.
+fn write_platform(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
     let platform = tables.platform;
-    let arch = match platform.arch {
-        Arch::Aarch64 => "aarch64",
-        Arch::X86_64 => "x86_64",
-    };
+    let cpus = tables.cpus.len();
     match platform.arch {
         Arch::Aarch64 => writeln!(
             out,
-            "config {} on {} ({arch}, GICv{}, {} CPUs)",
-            tables.name,
-            platform.name,
-            platform.intc.version,
-            tables.cpus.len()
-        )?,
+            "config {} on {} (aarch64, GICv{}, {cpus} CPUs)",
+            tables.name, platform.name, platform.intc.version,
+        ),
         Arch::X86_64 => writeln!(
             out,
-            "config {} on {} ({arch}, VT-x + EPT, x2APIC, {} CPUs)",
-            tables.name,
-            platform.name,
-            tables.cpus.len()
-        )?,
+            "config {} on {} (x86_64, VT-x + EPT, x2APIC, {cpus} CPUs)",
+            tables.name, platform.name,
+        ),
     }
+}
+
+/// The hypervisor's memory, console UART and log transport.
+fn write_hypervisor(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
     let hv = tables.hypervisor;
     let uart = match hv.console.kind {
         UartKind::Pl011 => "pl011",
@@ -95,105 +111,113 @@ pub(crate) fn write_partition_table(out: &mut impl Write, tables: &Tables<'_>) -
     } else {
         write!(out, "{}", hv.console.base)?;
     }
-    writeln!(out, ", log {log}")?;
-    writeln!(
-        out,
-        "partition table: {} cells, {} channels",
-        tables.cells.len(),
-        tables.channels.len()
-    )?;
-    for cell in tables.cells {
-        write!(out, "cell {} {}: cpus", cell.id, cell.name)?;
-        for (i, cpu) in cell.cpus.iter().enumerate() {
-            write!(out, "{}{}", if i == 0 { " " } else { "," }, cpu)?;
-        }
-        let console = match cell.console {
-            CellConsole::Virtual => "virtual",
-            CellConsole::Passthrough => "passthrough",
-            CellConsole::None => "none",
-        };
-        let policy = match cell.fault_policy {
-            FaultPolicy::Inject => "inject",
-            FaultPolicy::Halt => "halt",
-            FaultPolicy::Restart => "restart",
-        };
-        write!(out, ", console {console}, fault-policy {policy}")?;
-        // Timer settings only when they differ from the defaults.
-        if cell.physical_timer == PhysicalTimer::Allow {
-            write!(out, ", physical-timer allow")?;
-        }
-        if cell.virtual_counter == VirtualCounter::CellStart {
-            write!(out, ", virtual-counter cell-start")?;
-        }
-        writeln!(out)?;
-        for region in cell.memory {
-            let end = region.gpa.as_u64() + region.size;
-            write!(
-                out,
-                "  memory gpa {}..{:#x} -> hpa {} {} {}",
-                region.gpa,
-                end,
-                region.hpa,
-                Size(region.size),
-                Permissions(region.perm)
-            )?;
-            match region.kind {
-                RegionKind::Ram => writeln!(out)?,
-                RegionKind::Device(d) => writeln!(out, " (device {})", tables.devices[d].name)?,
-            }
-        }
-        for &index in cell.devices {
-            let device = &tables.devices[index];
-            write!(out, "  device {}", device.name)?;
-            for mmio in device.mmio {
-                write!(out, " mmio {}..{}", mmio.base, mmio.end())?;
-            }
-            writeln!(out)?;
-        }
-        if !cell.irqs.is_empty() {
-            write!(out, "  irqs")?;
-            for (i, irq) in cell.irqs.iter().enumerate() {
-                write!(out, "{}{}", if i == 0 { " " } else { "," }, irq)?;
-            }
-            writeln!(out)?;
-        }
-        let kind = match cell.image.kind {
-            ImageKind::Raw => "raw",
-            ImageKind::Elf => "elf",
-            ImageKind::Linux => "linux",
-        };
+    writeln!(out, ", log {log}")
+}
+
+/// A cell: its line, then its memory, devices, interrupts and image.
+fn write_cell(out: &mut impl Write, tables: &Tables<'_>, cell: &CellDesc) -> fmt::Result {
+    write!(out, "cell {} {}: cpus", cell.id, cell.name)?;
+    for (i, cpu) in cell.cpus.iter().enumerate() {
+        write!(out, "{}{}", if i == 0 { " " } else { "," }, cpu)?;
+    }
+    let console = match cell.console {
+        CellConsole::Virtual => "virtual",
+        CellConsole::Passthrough => "passthrough",
+        CellConsole::None => "none",
+    };
+    let policy = match cell.fault_policy {
+        FaultPolicy::Inject => "inject",
+        FaultPolicy::Halt => "halt",
+        FaultPolicy::Restart => "restart",
+    };
+    write!(out, ", console {console}, fault-policy {policy}")?;
+    // Timer settings only when they differ from the defaults.
+    if cell.physical_timer == PhysicalTimer::Allow {
+        write!(out, ", physical-timer allow")?;
+    }
+    if cell.virtual_counter == VirtualCounter::CellStart {
+        write!(out, ", virtual-counter cell-start")?;
+    }
+    writeln!(out)?;
+    write_cell_resources(out, tables, cell)?;
+    write_cell_image(out, cell)
+}
+
+/// A cell's memory regions, passed-through devices and interrupts.
+fn write_cell_resources(out: &mut impl Write, tables: &Tables<'_>, cell: &CellDesc) -> fmt::Result {
+    for region in cell.memory {
+        let end = region.gpa.as_u64() + region.size;
         write!(
             out,
-            "  image {} ({kind}, {} bytes), entry {}",
-            cell.image.name, cell.image.size, cell.entry
+            "  memory gpa {}..{:#x} -> hpa {} {} {}",
+            region.gpa,
+            end,
+            region.hpa,
+            Size(region.size),
+            Permissions(region.perm)
         )?;
-        if cell.image.kind == ImageKind::Linux {
-            write!(out, ", device tree {:#x}", cell.boot_arg)?;
+        match region.kind {
+            RegionKind::Ram => writeln!(out)?,
+            RegionKind::Device(d) => writeln!(out, " (device {})", tables.devices[d].name)?,
+        }
+    }
+    for &index in cell.devices {
+        let device = &tables.devices[index];
+        write!(out, "  device {}", device.name)?;
+        for mmio in device.mmio {
+            write!(out, " mmio {}..{}", mmio.base, mmio.end())?;
         }
         writeln!(out)?;
     }
-    for channel in tables.channels {
-        write!(
-            out,
-            "channel {} hpa {}..{} ({}):",
-            channel.name,
-            channel.memory.base,
-            channel.memory.end(),
-            Size(channel.memory.size)
-        )?;
-        for (i, end) in channel.ends.iter().enumerate() {
-            write!(
-                out,
-                "{}{}@{} {}",
-                if i == 0 { " " } else { ", " },
-                tables.cells[end.cell.index()].name,
-                end.gpa,
-                Permissions(end.perm)
-            )?;
+    if !cell.irqs.is_empty() {
+        write!(out, "  irqs")?;
+        for (i, irq) in cell.irqs.iter().enumerate() {
+            write!(out, "{}{}", if i == 0 { " " } else { "," }, irq)?;
         }
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// A cell's image and entry point.
+fn write_cell_image(out: &mut impl Write, cell: &CellDesc) -> fmt::Result {
+    let kind = match cell.image.kind {
+        ImageKind::Raw => "raw",
+        ImageKind::Elf => "elf",
+        ImageKind::Linux => "linux",
+    };
+    write!(
+        out,
+        "  image {} ({kind}, {} bytes), entry {}",
+        cell.image.name, cell.image.size, cell.entry
+    )?;
+    if cell.image.kind == ImageKind::Linux {
+        write!(out, ", device tree {:#x}", cell.boot_arg)?;
+    }
+    writeln!(out)
+}
+
+/// A channel and its ends.
+fn write_channel(out: &mut impl Write, tables: &Tables<'_>, channel: &ChannelDesc) -> fmt::Result {
+    write!(
+        out,
+        "channel {} hpa {}..{} ({}):",
+        channel.name,
+        channel.memory.base,
+        channel.memory.end(),
+        Size(channel.memory.size)
+    )?;
+    for (i, end) in channel.ends.iter().enumerate() {
+        write!(
+            out,
+            "{}{}@{} {}",
+            if i == 0 { " " } else { ", " },
+            tables.cells[end.cell.index()].name,
+            end.gpa,
+            Permissions(end.perm)
+        )?;
+    }
+    writeln!(out)
 }
 
 #[cfg(test)]

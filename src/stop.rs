@@ -8,46 +8,18 @@
 //! panic at once, the first coordinates and the second just stops.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::arch::{Arch, StopOutcome};
 use crate::hv_emergency_println;
 use crate::hypervisor::Hypervisor;
+use crate::stop_flags::NO_CPU;
 
-/// No CPU coordinates a stop.
-const NO_CPU: usize = usize::MAX;
 /// How long the coordinator waits for acknowledgements, where the CPU
 /// has a clock.
 const STOP_TIMEOUT_US: u64 = 100_000;
 /// The same wait in spins, the bound where there is no clock.
 const STOP_SPIN_LIMIT: u64 = 50_000_000;
-
-/// The stop-all protocol's shared state.
-#[derive(Debug)]
-pub(crate) struct StopAll {
-    requested: AtomicBool,
-    coordinator: AtomicUsize,
-    stopped: AtomicUsize,
-    /// Per-CPU "already panicking" bits (a panic inside the panic path).
-    panicking: AtomicUsize,
-}
-
-impl StopAll {
-    /// Nothing requested.
-    pub(crate) const fn new() -> Self {
-        Self {
-            requested: AtomicBool::new(false),
-            coordinator: AtomicUsize::new(NO_CPU),
-            stopped: AtomicUsize::new(0),
-            panicking: AtomicUsize::new(0),
-        }
-    }
-
-    /// Whether a stop was requested.
-    pub(crate) fn requested(&self) -> bool {
-        self.requested.load(Ordering::Acquire)
-    }
-}
 
 impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> {
     /// If another CPU asked every CPU to stop (it panicked), acknowledges

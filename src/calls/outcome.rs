@@ -80,7 +80,7 @@ pub(crate) enum Outcome {
         /// Why, for the log.
         note: Note,
     },
-    /// `CPU_OFF`: park the calling vCPU (it becomes [`VcpuPower::Off`] and
+    /// `CPU_OFF`: park the calling vCPU (it becomes [`Power::Off`](crate::cell::lifecycle::Power::Off) and
     /// only a later `CPU_ON` restarts it, at that call's entry point).
     /// Nothing is written back: the call does not return.
     CpuOff,

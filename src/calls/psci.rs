@@ -1,10 +1,11 @@
 //! PSCI 1.1 and SMCCC architecture calls as a cell's guest sees them.
 //!
-//! [`decode`] turns the registers of a guest's `HVC #0` / `SMC #0` (function
-//! id in `w0`, arguments in `x1..x3`) into a [`Call`]; [`handle`] answers it
-//! for the calling vCPU, acting on the cell through [`CellControl`] and
-//! [`CellServices`], and returns an [`Outcome`] for the architecture layer to
-//! carry out. Both conduits are answered identically. Neither function
+//! [`decode`](super::dispatch::decode) turns the registers of a guest's
+//! `HVC #0` / `SMC #0` (function id in `w0`, arguments in `x1..x3`) into a
+//! [`Call`](super::dispatch::Call); [`handle`](super::dispatch::handle)
+//! answers it for the calling vCPU, acting on the cell through
+//! [`CellControl`] and [`CellServices`](super::hypercall::CellServices), and
+//! returns an [`Outcome`] for the core's front end to carry out. Both conduits are answered identically. Neither function
 //! panics on any input: every unknown or malformed call gets a defined answer
 //! and, when it hints at a guest bug, a [`Note`] to log.
 //!

@@ -10,7 +10,7 @@
 //! | ----- | ---------------------------------------------------------- |
 //! | 31    | 1 = fast call (atomic); 0 = yielding call (never answered) |
 //! | 30    | 1 = SMC64/HVC64 convention; 0 = SMC32/HVC32                |
-//! | 29:24 | owning service ([`OWNER_ARM_ARCH`], ...)                   |
+//! | 29:24 | owning service (0: Arm architecture calls, 4: PSCI, ...)  |
 //! | 23:16 | reserved, must be zero                                     |
 //! | 15:0  | function number within the service                         |
 //!

@@ -7,38 +7,11 @@
 //! report out.
 
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
-use spin::Mutex;
-
+use super::console_lock::{EMERGENCY_LOCK_TRIES, NO_OWNER};
 use crate::arch::{Arch, ConsoleUart};
 use crate::hypervisor::Hypervisor;
-
-/// No CPU holds the console.
-const NO_OWNER: usize = usize::MAX;
-/// How often the emergency path tries the lock before it writes anyway:
-/// long enough for another CPU to finish a line of a few hundred bytes.
-const EMERGENCY_LOCK_TRIES: u32 = 10_000_000;
-
-/// The console's lock and its holder.
-#[derive(Debug)]
-pub(crate) struct HypervisorConsole {
-    lock: Mutex<()>,
-    /// CPU holding `lock`, or [`NO_OWNER`]. Only the holder stores its own
-    /// index, so a CPU comparing with its own index needs no stronger
-    /// ordering than `Relaxed`.
-    owner: AtomicUsize,
-}
-
-impl HypervisorConsole {
-    /// Free.
-    pub(crate) const fn new() -> Self {
-        Self {
-            lock: Mutex::new(()),
-            owner: AtomicUsize::new(NO_OWNER),
-        }
-    }
-}
 
 /// Writes through a UART, `\n` as `\r\n`.
 struct Lines<U>(U);

@@ -3,6 +3,7 @@
 
 pub(crate) mod budget;
 mod cell_consoles;
+pub(crate) mod console_lock;
 pub(crate) mod hub;
 pub(crate) mod hypervisor_console;
 pub(crate) mod mux;

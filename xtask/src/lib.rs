@@ -13,5 +13,6 @@ pub mod layout;
 pub mod linux;
 pub mod paths;
 pub mod qemu;
+pub mod separation;
 pub mod structure;
 pub mod tools;

@@ -261,6 +261,9 @@ fn test(host_only: bool) -> Result<()> {
     eprintln!("\n==> guests of every config in configs/");
     build_all_guests()?;
     clippy()?;
+    docs()?;
+    eprintln!("\n==> each hypervisor image compiles only its own back end");
+    xtask::separation::check(&paths::workspace())?;
     step("host tests", cargo().args(["test", "--workspace"]))?;
     if host_only {
         return Ok(());
@@ -306,6 +309,44 @@ fn clippy() -> Result<()> {
             .args(["clippy", "-p", "xtask", "--test", "bochs"])
             .args(DENY),
     )
+}
+
+/// `cargo doc` with warnings denied (broken intra-doc links, bad HTML):
+/// the host crates, and the hypervisor for each architecture, private items
+/// included (every module of the hypervisor is crate-private).
+fn docs() -> Result<()> {
+    step(
+        "docs (host crates)",
+        cargo()
+            .args(["doc", "--no-deps", "--document-private-items"])
+            .args([
+                "-p",
+                "bulkhead",
+                "-p",
+                "bulkhead-tables",
+                "-p",
+                "bulkhead-config",
+            ])
+            .args(["-p", "xtask"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    for build in &xtask::separation::BUILDS {
+        step(
+            &format!("docs (hypervisor, {})", build.triple),
+            cargo()
+                .args([
+                    "doc",
+                    "--no-deps",
+                    "--document-private-items",
+                    "-p",
+                    "bulkhead",
+                ])
+                .args(["--target", build.triple])
+                .env("BULKHEAD_CONFIG", build.config)
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
+    }
+    Ok(())
 }
 
 /// `cargo clippy -p bulkhead --target TRIPLE`.

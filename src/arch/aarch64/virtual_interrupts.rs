@@ -16,7 +16,9 @@ use spin::Mutex;
 use super::gic::{INJECT_SGI, KICK_SGI};
 use super::model::esr::AccessSize;
 use super::model::exit_cause::{ExitCause, InterruptCounters};
-use super::model::vgic::distributor::{Action, GicVersion, VirtualDistributor};
+use super::model::vgic::action::Action;
+use super::model::vgic::distributor::VirtualDistributor;
+use super::model::vgic::intid::GicVersion;
 use super::model::vgic::list::{
     InjectResult, ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v2_state,
     decode_v3_state, encode_v2, encode_v3,

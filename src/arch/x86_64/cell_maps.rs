@@ -154,7 +154,7 @@ pub(super) fn kick_in_root(cpu: usize) {
         let controls = vmx::read(vmx::field::PROC_BASED_CONTROLS);
         vmx::write(
             vmx::field::PROC_BASED_CONTROLS,
-            controls | u64::from(vmx::proc1::NMI_WINDOW_EXITING),
+            controls | u64::from(vmx::NMI_WINDOW_EXITING),
         );
     }
 }
@@ -164,7 +164,7 @@ pub(super) fn nmi_window_seen() {
     let controls = vmx::read(vmx::field::PROC_BASED_CONTROLS);
     vmx::write(
         vmx::field::PROC_BASED_CONTROLS,
-        controls & !u64::from(vmx::proc1::NMI_WINDOW_EXITING),
+        controls & !u64::from(vmx::NMI_WINDOW_EXITING),
     );
 }
 

@@ -6,14 +6,14 @@
 //! code zeroes `.bss`, builds identity page tables for the first 4 GiB (2 MiB
 //! pages; the top GiB, where the local and I/O APICs live, uncached), loads
 //! the hypervisor's GDT, enables PAE and long mode and calls
-//! [`super::start::boot_main`] on the boot stack.
+//! `bulkhead_boot_main` (`cpu_entry`) on the boot stack.
 //!
 //! Other CPUs are started by the boot CPU with INIT-SIPI-SIPI, one at a
 //! time: it copies the 16-bit trampoline to [`TRAMPOLINE`], stores the CPU
 //! index and stack top in [`AP_CPU`] and [`AP_STACK_TOP`], and sends the
 //! start-up IPI with vector `TRAMPOLINE >> 12`. The trampoline enters
 //! protected mode and joins the same long-mode switch, then calls
-//! [`super::start::secondary_main`].
+//! `bulkhead_secondary_main`.
 
 use core::arch::global_asm;
 use core::sync::atomic::AtomicU64;

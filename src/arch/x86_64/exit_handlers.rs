@@ -65,24 +65,7 @@ pub(crate) fn handle(
         return contain(cell, vcpu, cpu, None, &reason, false);
     }
     match info.reason {
-        ExitReason::Cpuid => {
-            count(cell, X86Exit::Cpuid);
-            let leaf = regs.rax as u32;
-            let subleaf = regs.rcx as u32;
-            let topology = CellTopology {
-                vcpus: cell.cpus.len() as u32,
-                apic_id: CPUS[cpu].hw_id as u32,
-            };
-            let filtered = cpuid::filter(leaf, subleaf, cpu::cpuid(leaf, subleaf), &topology);
-            let [a, b, c, d] =
-                cpuid::reflect_guest_cr4(leaf, subleaf, filtered, vmx::read(field::GUEST_CR4));
-            regs.rax = u64::from(a);
-            regs.rbx = u64::from(b);
-            regs.rcx = u64::from(c);
-            regs.rdx = u64::from(d);
-            advance_rip();
-            Next::Resume
-        }
+        ExitReason::Cpuid => cpuid(cell, cpu, regs),
         ExitReason::IoInstruction => io(cell, vcpu, cpu, regs),
         ExitReason::Rdmsr => {
             count(cell, X86Exit::MsrRefused);
@@ -92,65 +75,9 @@ pub(crate) fn handle(
             Next::Resume
         }
         ExitReason::Wrmsr => wrmsr(cell, vcpu, cpu, regs),
-        ExitReason::Vmcall => {
-            count(cell, X86Exit::Vmcall);
-            // Only the guest's kernel may call: CPL is SS.DPL.
-            let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
-            if cpl != 0 {
-                if HV.may_report(cell.id.index()) {
-                    hv_println!(
-                        HV,
-                        "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: VMCALL from CPL {cpl} refused -> -1",
-                        cell.name,
-                        rip()
-                    );
-                }
-                regs.rax = u64::MAX;
-                advance_rip();
-                return Next::Resume;
-            }
-            let next = call(cell, vcpu, cpu, regs);
-            if matches!(next, Next::Resume) {
-                advance_rip();
-            }
-            next
-        }
-        ExitReason::Hlt => {
-            count(cell, X86Exit::Hlt);
-            advance_rip();
-            if vmx::read(field::GUEST_RFLAGS) & RFLAGS_IF != 0 {
-                if cell_maps::hlt_activity() {
-                    // Wait in the guest's HLT state: the next interrupt
-                    // wakes it without another exit.
-                    vmx::write(field::GUEST_ACTIVITY_STATE, 1);
-                }
-                Next::Resume
-            } else {
-                crate::log::info!(
-                    "cell {=str} vcpu {=usize}: HLT with interrupts off: vCPU off",
-                    cell.name,
-                    vcpu
-                );
-                HV.flush_cell_console(cell.id.index());
-                Next::Park
-            }
-        }
-        ExitReason::ExceptionOrNmi => {
-            let interruption =
-                exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
-            if interruption.vector == 2 {
-                count(cell, X86Exit::Kick);
-                cpu::unblock_nmis();
-                // A stop request or console input (the UART's interrupt
-                // comes as an NMI): take the input; the caller checks
-                // whether the cell stopped.
-                HV.poll_console_input();
-                // A kick: the caller checks whether the cell stopped.
-                return Next::Resume;
-            }
-            let reason = format_args!("unexpected exception {} exit", interruption.vector);
-            contain(cell, vcpu, cpu, None, &reason, false)
-        }
+        ExitReason::Vmcall => vmcall(cell, vcpu, cpu, regs),
+        ExitReason::Hlt => hlt(cell, vcpu),
+        ExitReason::ExceptionOrNmi => exception_or_nmi(cell, vcpu, cpu),
         ExitReason::EptViolation => {
             let violation = EptViolation::decode(vmx::read(field::EXIT_QUALIFICATION));
             let gpa = vmx::read(field::GUEST_PHYSICAL_ADDRESS);
@@ -188,6 +115,87 @@ pub(crate) fn handle(
             contain(cell, vcpu, cpu, None, &reason, false)
         }
     }
+}
+
+/// CPUID: the host's answer, filtered (`model::cpuid`).
+fn cpuid(cell: &CellDesc, cpu: usize, regs: &mut GuestRegs) -> Next {
+    count(cell, X86Exit::Cpuid);
+    let leaf = regs.rax as u32;
+    let subleaf = regs.rcx as u32;
+    let topology = CellTopology {
+        vcpus: cell.cpus.len() as u32,
+        apic_id: CPUS[cpu].hw_id as u32,
+    };
+    let filtered = cpuid::filter(leaf, subleaf, cpu::cpuid(leaf, subleaf), &topology);
+    let [a, b, c, d] =
+        cpuid::reflect_guest_cr4(leaf, subleaf, filtered, vmx::read(field::GUEST_CR4));
+    regs.rax = u64::from(a);
+    regs.rbx = u64::from(b);
+    regs.rcx = u64::from(c);
+    regs.rdx = u64::from(d);
+    advance_rip();
+    Next::Resume
+}
+
+/// VMCALL: from the guest's kernel only (CPL is SS.DPL), then the core's
+/// guest-call front end.
+fn vmcall(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) -> Next {
+    count(cell, X86Exit::Vmcall);
+    let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
+    if cpl != 0 {
+        if HV.may_report(cell.id.index()) {
+            hv_println!(
+                HV,
+                "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: VMCALL from CPL {cpl} refused -> -1",
+                cell.name,
+                rip()
+            );
+        }
+        regs.rax = u64::MAX;
+        advance_rip();
+        return Next::Resume;
+    }
+    let next = call(cell, vcpu, cpu, regs);
+    if next == Next::Resume {
+        advance_rip();
+    }
+    next
+}
+
+/// HLT: with interrupts on, the guest waits in its HLT state (the next
+/// interrupt wakes it without another exit); with them off, the vCPU is off.
+fn hlt(cell: &CellDesc, vcpu: usize) -> Next {
+    count(cell, X86Exit::Hlt);
+    advance_rip();
+    if vmx::read(field::GUEST_RFLAGS) & RFLAGS_IF != 0 {
+        if cell_maps::hlt_activity() {
+            vmx::write(field::GUEST_ACTIVITY_STATE, 1);
+        }
+        Next::Resume
+    } else {
+        crate::log::info!(
+            "cell {=str} vcpu {=usize}: HLT with interrupts off: vCPU off",
+            cell.name,
+            vcpu
+        );
+        HV.flush_cell_console(cell.id.index());
+        Next::Park
+    }
+}
+
+/// An NMI (a kick, a stop request, or console input, which comes as an
+/// NMI: the caller checks whether the cell stopped), or an exception the
+/// guest should have handled itself (a fault).
+fn exception_or_nmi(cell: &'static CellDesc, vcpu: usize, cpu: usize) -> Next {
+    let interruption = exit::Interruption::decode(vmx::read(field::EXIT_INTERRUPTION_INFO) as u32);
+    if interruption.vector == 2 {
+        count(cell, X86Exit::Kick);
+        cpu::unblock_nmis();
+        HV.poll_console_input();
+        return Next::Resume;
+    }
+    let reason = format_args!("unexpected exception {} exit", interruption.vector);
+    contain(cell, vcpu, cpu, None, &reason, false)
 }
 
 /// The core's containment, then the #GP it asks for (EPT violations are

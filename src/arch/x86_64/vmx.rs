@@ -7,6 +7,9 @@
 
 use core::arch::asm;
 
+use tock_registers::LocalRegisterCopy;
+use tock_registers::register_bitfields;
+
 use super::cpu::{self, rdmsr, wrmsr};
 
 /// `IA32_FEATURE_CONTROL`.
@@ -28,66 +31,109 @@ const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
 const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
 const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 
-/// Pin-based controls.
-pub(crate) mod pin {
-    /// NMIs cause exits (the hypervisor's stop and mailbox kicks).
-    pub(crate) const NMI_EXITING: u32 = 1 << 3;
-    /// Virtual NMIs (needed for NMI-window exiting).
-    pub(crate) const VIRTUAL_NMIS: u32 = 1 << 5;
-}
+register_bitfields! [u32,
+    /// Pin-based VM-execution controls (SDM 25.6.1).
+    PinControls [
+        /// NMIs cause exits (the hypervisor's stop and mailbox kicks).
+        NMI_EXITING OFFSET(3) NUMBITS(1) [],
+        /// Virtual NMIs (needed for NMI-window exiting).
+        VIRTUAL_NMIS OFFSET(5) NUMBITS(1) []
+    ],
+    /// Primary processor-based VM-execution controls (SDM 25.6.2).
+    ProcControls [
+        /// HLT exits.
+        HLT_EXITING OFFSET(7) NUMBITS(1) [],
+        /// Exit as soon as the guest could take an NMI (set by a kick that
+        /// arrived while the hypervisor ran, so VM entry exits at once).
+        NMI_WINDOW_EXITING OFFSET(22) NUMBITS(1) [],
+        /// I/O bitmaps decide which port accesses exit.
+        USE_IO_BITMAPS OFFSET(25) NUMBITS(1) [],
+        /// The MSR bitmap decides which RDMSR/WRMSR exit.
+        USE_MSR_BITMAPS OFFSET(28) NUMBITS(1) [],
+        /// Secondary controls are used.
+        SECONDARY OFFSET(31) NUMBITS(1) []
+    ],
+    /// Secondary processor-based VM-execution controls (SDM 25.6.2).
+    SecondaryControls [
+        /// EPT.
+        ENABLE_EPT OFFSET(1) NUMBITS(1) [],
+        /// RDTSCP does not fault.
+        ENABLE_RDTSCP OFFSET(3) NUMBITS(1) [],
+        /// VPID-tagged TLB entries.
+        ENABLE_VPID OFFSET(5) NUMBITS(1) [],
+        /// Guests may run unpaged / in real mode.
+        UNRESTRICTED_GUEST OFFSET(7) NUMBITS(1) [],
+        /// INVPCID does not fault.
+        ENABLE_INVPCID OFFSET(12) NUMBITS(1) []
+    ],
+    /// VM-exit controls (SDM 25.7.1).
+    ExitControls [
+        /// Host runs in 64-bit mode after an exit.
+        HOST_64BIT OFFSET(9) NUMBITS(1) [],
+        /// Save the guest's PAT.
+        SAVE_PAT OFFSET(18) NUMBITS(1) [],
+        /// Load the host's PAT.
+        LOAD_PAT OFFSET(19) NUMBITS(1) [],
+        /// Save the guest's EFER.
+        SAVE_EFER OFFSET(20) NUMBITS(1) [],
+        /// Load the host's EFER.
+        LOAD_EFER OFFSET(21) NUMBITS(1) []
+    ],
+    /// VM-entry controls (SDM 25.8.1).
+    EntryControls [
+        /// The guest is in IA-32e mode after entry.
+        IA32E_GUEST OFFSET(9) NUMBITS(1) [],
+        /// Load the guest's PAT.
+        LOAD_PAT OFFSET(14) NUMBITS(1) [],
+        /// Load the guest's EFER.
+        LOAD_EFER OFFSET(15) NUMBITS(1) []
+    ]
+];
 
-/// Primary processor-based controls.
-pub(crate) mod proc1 {
-    /// HLT exits.
-    pub(crate) const HLT_EXITING: u32 = 1 << 7;
-    /// Exit as soon as the guest could take an NMI (set by a kick that
-    /// arrived while the hypervisor ran, so VM entry exits at once).
-    pub(crate) const NMI_WINDOW_EXITING: u32 = 1 << 22;
-    /// I/O bitmaps decide which port accesses exit.
-    pub(crate) const USE_IO_BITMAPS: u32 = 1 << 25;
-    /// The MSR bitmap decides which RDMSR/WRMSR exit.
-    pub(crate) const USE_MSR_BITMAPS: u32 = 1 << 28;
-    /// Secondary controls are used.
-    pub(crate) const SECONDARY: u32 = 1 << 31;
-}
+register_bitfields! [u64,
+    /// IA32_VMX_BASIC (SDM A.1).
+    VmxBasic [
+        /// The VMCS revision identifier.
+        REVISION OFFSET(0) NUMBITS(31) [],
+        /// Memory type for VMCS accesses.
+        MEMORY_TYPE OFFSET(50) NUMBITS(4) [
+            WriteBack = 6
+        ],
+        /// The TRUE capability MSRs exist.
+        TRUE_CONTROLS OFFSET(55) NUMBITS(1) []
+    ],
+    /// IA32_VMX_EPT_VPID_CAP (SDM A.10).
+    EptVpidCap [
+        /// Page walks of length 4.
+        WALK_4 OFFSET(6) NUMBITS(1) [],
+        /// Write-back EPT paging structures.
+        WRITE_BACK OFFSET(14) NUMBITS(1) [],
+        /// 2 MiB EPT pages.
+        PAGES_2M OFFSET(16) NUMBITS(1) [],
+        /// 1 GiB EPT pages.
+        PAGES_1G OFFSET(17) NUMBITS(1) [],
+        /// INVEPT.
+        INVEPT OFFSET(20) NUMBITS(1) [],
+        /// INVEPT single-context.
+        INVEPT_SINGLE OFFSET(25) NUMBITS(1) []
+    ],
+    /// IA32_FEATURE_CONTROL.
+    FeatureControl [
+        /// The MSR is locked.
+        LOCK OFFSET(0) NUMBITS(1) [],
+        /// VMX outside SMX allowed.
+        VMX_OUTSIDE_SMX OFFSET(2) NUMBITS(1) []
+    ],
+    /// IA32_VMX_MISC (SDM A.6).
+    VmxMisc [
+        /// The HLT activity state is supported.
+        HLT_ACTIVITY OFFSET(6) NUMBITS(1) []
+    ]
+];
 
-/// Secondary processor-based controls.
-pub(crate) mod proc2 {
-    /// EPT.
-    pub(crate) const ENABLE_EPT: u32 = 1 << 1;
-    /// RDTSCP does not fault.
-    pub(crate) const ENABLE_RDTSCP: u32 = 1 << 3;
-    /// VPID-tagged TLB entries.
-    pub(crate) const ENABLE_VPID: u32 = 1 << 5;
-    /// Guests may run unpaged / in real mode.
-    pub(crate) const UNRESTRICTED_GUEST: u32 = 1 << 7;
-    /// INVPCID does not fault.
-    pub(crate) const ENABLE_INVPCID: u32 = 1 << 12;
-}
-
-/// VM-exit controls.
-pub(crate) mod exit {
-    /// Host runs in 64-bit mode after an exit.
-    pub(crate) const HOST_64BIT: u32 = 1 << 9;
-    /// Save the guest's PAT.
-    pub(crate) const SAVE_PAT: u32 = 1 << 18;
-    /// Load the host's PAT.
-    pub(crate) const LOAD_PAT: u32 = 1 << 19;
-    /// Save the guest's EFER.
-    pub(crate) const SAVE_EFER: u32 = 1 << 20;
-    /// Load the host's EFER.
-    pub(crate) const LOAD_EFER: u32 = 1 << 21;
-}
-
-/// VM-entry controls.
-pub(crate) mod entry {
-    /// The guest is in IA-32e mode after entry.
-    pub(crate) const IA32E_GUEST: u32 = 1 << 9;
-    /// Load the guest's PAT.
-    pub(crate) const LOAD_PAT: u32 = 1 << 14;
-    /// Load the guest's EFER.
-    pub(crate) const LOAD_EFER: u32 = 1 << 15;
-}
+/// NMI-window exiting, as a mask (the NMI handler sets it in a live VMCS).
+pub(crate) const NMI_WINDOW_EXITING: u32 = 1 << 22;
+const _: () = assert!(ProcControls::NMI_WINDOW_EXITING::SET.value == NMI_WINDOW_EXITING);
 
 /// Control values every VMCS gets, adjusted to the CPU.
 #[derive(Clone, Copy, Debug)]
@@ -129,121 +175,35 @@ fn adjust(msr: u32, wanted: u32) -> (u32, u32) {
 pub(crate) struct Missing(pub &'static str);
 
 /// Checks that this CPU has everything Bulkhead needs and computes the
-/// controls.
+/// controls; names the first missing feature.
 pub(crate) fn check() -> Result<Controls, Missing> {
     let [_, _, ecx, _] = cpu::cpuid(1, 0);
     if ecx & (1 << 5) == 0 {
         return Err(Missing("VMX (CPUID.1:ECX bit 5 is clear)"));
     }
-    let feature = rdmsr(IA32_FEATURE_CONTROL);
-    if feature & 1 != 0 && feature & (1 << 2) == 0 {
+    let feature =
+        LocalRegisterCopy::<u64, FeatureControl::Register>::new(rdmsr(IA32_FEATURE_CONTROL));
+    if feature.is_set(FeatureControl::LOCK) && !feature.is_set(FeatureControl::VMX_OUTSIDE_SMX) {
         return Err(Missing(
             "VMX outside SMX (IA32_FEATURE_CONTROL is locked with bit 2 clear: enable VT-x in the firmware)",
         ));
     }
-    let basic = rdmsr(IA32_VMX_BASIC);
-    if (basic >> 50) & 0xf != 6 {
+    let basic = LocalRegisterCopy::<u64, VmxBasic::Register>::new(rdmsr(IA32_VMX_BASIC));
+    if !basic.matches_all(VmxBasic::MEMORY_TYPE::WriteBack) {
         return Err(Missing(
             "write-back VMCS memory (IA32_VMX_BASIC bits 53:50)",
         ));
     }
-    let true_controls = basic & (1 << 55) != 0;
-    let (pin_msr, proc_msr, exit_msr, entry_msr) = if true_controls {
-        (
-            IA32_VMX_TRUE_PINBASED_CTLS,
-            IA32_VMX_TRUE_PROCBASED_CTLS,
-            IA32_VMX_TRUE_EXIT_CTLS,
-            IA32_VMX_TRUE_ENTRY_CTLS,
-        )
-    } else {
-        (
-            IA32_VMX_PINBASED_CTLS,
-            IA32_VMX_PROCBASED_CTLS,
-            IA32_VMX_EXIT_CTLS,
-            IA32_VMX_ENTRY_CTLS,
-        )
-    };
-    let (pin, missing) = adjust(pin_msr, pin::NMI_EXITING | pin::VIRTUAL_NMIS);
-    if missing != 0 {
-        return Err(Missing("NMI exiting and virtual NMIs (pin-based controls)"));
-    }
-    if (rdmsr(proc_msr) >> 32) as u32 & proc1::NMI_WINDOW_EXITING == 0 {
-        return Err(Missing(
-            "NMI-window exiting (processor-based controls bit 22)",
-        ));
-    }
-    let (proc1, missing) = adjust(
-        proc_msr,
-        proc1::HLT_EXITING | proc1::USE_IO_BITMAPS | proc1::USE_MSR_BITMAPS | proc1::SECONDARY,
-    );
-    if missing & proc1::SECONDARY != 0 {
-        return Err(Missing("secondary processor-based controls"));
-    }
-    if missing & proc1::USE_IO_BITMAPS != 0 {
-        return Err(Missing("I/O bitmaps"));
-    }
-    if missing & proc1::USE_MSR_BITMAPS != 0 {
-        return Err(Missing("MSR bitmaps"));
-    }
-    if missing & proc1::HLT_EXITING != 0 {
-        return Err(Missing("HLT exiting"));
-    }
-    let (proc2, missing) = adjust(
-        IA32_VMX_PROCBASED_CTLS2,
-        proc2::ENABLE_EPT
-            | proc2::ENABLE_VPID
-            | proc2::UNRESTRICTED_GUEST
-            | proc2::ENABLE_RDTSCP
-            | proc2::ENABLE_INVPCID,
-    );
-    if missing & proc2::ENABLE_EPT != 0 {
-        return Err(Missing("EPT (secondary controls bit 1)"));
-    }
-    if missing & proc2::ENABLE_VPID != 0 {
-        return Err(Missing("VPID (secondary controls bit 5)"));
-    }
-    if missing & proc2::UNRESTRICTED_GUEST != 0 {
-        return Err(Missing("unrestricted guest (secondary controls bit 7)"));
-    }
-    let ept = rdmsr(IA32_VMX_EPT_VPID_CAP);
-    if ept & (1 << 6) == 0 {
-        return Err(Missing(
-            "4-level EPT page walks (IA32_VMX_EPT_VPID_CAP bit 6)",
-        ));
-    }
-    if ept & (1 << 14) == 0 {
-        return Err(Missing(
-            "write-back EPT structures (IA32_VMX_EPT_VPID_CAP bit 14)",
-        ));
-    }
-    if ept & (1 << 16) == 0 {
-        return Err(Missing("2 MiB EPT pages (IA32_VMX_EPT_VPID_CAP bit 16)"));
-    }
-    if ept & (1 << 20) == 0 || ept & (1 << 25) == 0 {
-        return Err(Missing(
-            "INVEPT single-context (IA32_VMX_EPT_VPID_CAP bits 20, 25)",
-        ));
-    }
-    let (exit, missing) = adjust(
-        exit_msr,
-        exit::HOST_64BIT | exit::SAVE_PAT | exit::LOAD_PAT | exit::SAVE_EFER | exit::LOAD_EFER,
-    );
-    if missing != 0 {
-        return Err(Missing("64-bit host / PAT and EFER save+load on exit"));
-    }
-    let (entry, missing) = adjust(
-        entry_msr,
-        entry::IA32E_GUEST | entry::LOAD_PAT | entry::LOAD_EFER,
-    );
-    if missing != 0 {
-        return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
-    }
+    let msrs = CapabilityMsrs::for_basic(basic.is_set(VmxBasic::TRUE_CONTROLS));
+    let (pin, proc1, proc2) = execution_controls(&msrs)?;
+    let ept = ept_capabilities()?;
+    let (exit, entry) = exit_entry_controls(&msrs)?;
     if ecx & (1 << 21) == 0 {
         return Err(Missing("x2APIC (CPUID.1:ECX bit 21 is clear)"));
     }
-    let misc = rdmsr(IA32_VMX_MISC);
+    let misc = LocalRegisterCopy::<u64, VmxMisc::Register>::new(rdmsr(IA32_VMX_MISC));
     Ok(Controls {
-        revision: (basic & 0x7fff_ffff) as u32,
+        revision: basic.read(VmxBasic::REVISION) as u32,
         pin,
         proc1,
         proc2,
@@ -251,9 +211,156 @@ pub(crate) fn check() -> Result<Controls, Missing> {
         entry,
         cr0_fixed: (rdmsr(IA32_VMX_CR0_FIXED0), rdmsr(IA32_VMX_CR0_FIXED1)),
         cr4_fixed: (rdmsr(IA32_VMX_CR4_FIXED0), rdmsr(IA32_VMX_CR4_FIXED1)),
-        hlt_activity: misc & (1 << 6) != 0,
-        ept_1g: ept & (1 << 17) != 0,
+        hlt_activity: misc.is_set(VmxMisc::HLT_ACTIVITY),
+        ept_1g: ept.is_set(EptVpidCap::PAGES_1G),
     })
+}
+
+/// The capability MSRs the control checks read: the TRUE ones where the
+/// CPU has them.
+struct CapabilityMsrs {
+    pin: u32,
+    proc1: u32,
+    exit: u32,
+    entry: u32,
+}
+
+impl CapabilityMsrs {
+    fn for_basic(true_controls: bool) -> Self {
+        if true_controls {
+            Self {
+                pin: IA32_VMX_TRUE_PINBASED_CTLS,
+                proc1: IA32_VMX_TRUE_PROCBASED_CTLS,
+                exit: IA32_VMX_TRUE_EXIT_CTLS,
+                entry: IA32_VMX_TRUE_ENTRY_CTLS,
+            }
+        } else {
+            Self {
+                pin: IA32_VMX_PINBASED_CTLS,
+                proc1: IA32_VMX_PROCBASED_CTLS,
+                exit: IA32_VMX_EXIT_CTLS,
+                entry: IA32_VMX_ENTRY_CTLS,
+            }
+        }
+    }
+}
+
+/// The pin-based, primary and secondary processor-based controls: NMI
+/// exiting with virtual NMIs (stop kicks) and NMI-window exiting, HLT
+/// exiting, I/O and MSR bitmaps, EPT, VPID, unrestricted guest.
+fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing> {
+    let (pin, missing) = adjust(
+        msrs.pin,
+        (PinControls::NMI_EXITING::SET + PinControls::VIRTUAL_NMIS::SET).value,
+    );
+    if missing != 0 {
+        return Err(Missing("NMI exiting and virtual NMIs (pin-based controls)"));
+    }
+    if (rdmsr(msrs.proc1) >> 32) as u32 & NMI_WINDOW_EXITING == 0 {
+        return Err(Missing(
+            "NMI-window exiting (processor-based controls bit 22)",
+        ));
+    }
+    let wanted = ProcControls::HLT_EXITING::SET
+        + ProcControls::USE_IO_BITMAPS::SET
+        + ProcControls::USE_MSR_BITMAPS::SET
+        + ProcControls::SECONDARY::SET;
+    let (proc1, missing) = adjust(msrs.proc1, wanted.value);
+    let missing = LocalRegisterCopy::<u32, ProcControls::Register>::new(missing);
+    for (field, what) in [
+        (
+            ProcControls::SECONDARY,
+            "secondary processor-based controls",
+        ),
+        (ProcControls::USE_IO_BITMAPS, "I/O bitmaps"),
+        (ProcControls::USE_MSR_BITMAPS, "MSR bitmaps"),
+        (ProcControls::HLT_EXITING, "HLT exiting"),
+    ] {
+        if missing.is_set(field) {
+            return Err(Missing(what));
+        }
+    }
+    let wanted = SecondaryControls::ENABLE_EPT::SET
+        + SecondaryControls::ENABLE_VPID::SET
+        + SecondaryControls::UNRESTRICTED_GUEST::SET
+        + SecondaryControls::ENABLE_RDTSCP::SET
+        + SecondaryControls::ENABLE_INVPCID::SET;
+    let (proc2, missing) = adjust(IA32_VMX_PROCBASED_CTLS2, wanted.value);
+    let missing = LocalRegisterCopy::<u32, SecondaryControls::Register>::new(missing);
+    for (field, what) in [
+        (
+            SecondaryControls::ENABLE_EPT,
+            "EPT (secondary controls bit 1)",
+        ),
+        (
+            SecondaryControls::ENABLE_VPID,
+            "VPID (secondary controls bit 5)",
+        ),
+        (
+            SecondaryControls::UNRESTRICTED_GUEST,
+            "unrestricted guest (secondary controls bit 7)",
+        ),
+    ] {
+        if missing.is_set(field) {
+            return Err(Missing(what));
+        }
+    }
+    Ok((pin, proc1, proc2))
+}
+
+/// EPT as cells use it: 4-level walks, write-back structures, 2 MiB pages,
+/// single-context INVEPT.
+fn ept_capabilities() -> Result<LocalRegisterCopy<u64, EptVpidCap::Register>, Missing> {
+    let ept = LocalRegisterCopy::<u64, EptVpidCap::Register>::new(rdmsr(IA32_VMX_EPT_VPID_CAP));
+    for (field, what) in [
+        (
+            EptVpidCap::WALK_4,
+            "4-level EPT page walks (IA32_VMX_EPT_VPID_CAP bit 6)",
+        ),
+        (
+            EptVpidCap::WRITE_BACK,
+            "write-back EPT structures (IA32_VMX_EPT_VPID_CAP bit 14)",
+        ),
+        (
+            EptVpidCap::PAGES_2M,
+            "2 MiB EPT pages (IA32_VMX_EPT_VPID_CAP bit 16)",
+        ),
+        (
+            EptVpidCap::INVEPT,
+            "INVEPT single-context (IA32_VMX_EPT_VPID_CAP bits 20, 25)",
+        ),
+        (
+            EptVpidCap::INVEPT_SINGLE,
+            "INVEPT single-context (IA32_VMX_EPT_VPID_CAP bits 20, 25)",
+        ),
+    ] {
+        if !ept.is_set(field) {
+            return Err(Missing(what));
+        }
+    }
+    Ok(ept)
+}
+
+/// A 64-bit host, a 64-bit guest, and PAT and EFER switched on exit and
+/// entry.
+fn exit_entry_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32), Missing> {
+    let wanted = ExitControls::HOST_64BIT::SET
+        + ExitControls::SAVE_PAT::SET
+        + ExitControls::LOAD_PAT::SET
+        + ExitControls::SAVE_EFER::SET
+        + ExitControls::LOAD_EFER::SET;
+    let (exit, missing) = adjust(msrs.exit, wanted.value);
+    if missing != 0 {
+        return Err(Missing("64-bit host / PAT and EFER save+load on exit"));
+    }
+    let wanted = EntryControls::IA32E_GUEST::SET
+        + EntryControls::LOAD_PAT::SET
+        + EntryControls::LOAD_EFER::SET;
+    let (entry, missing) = adjust(msrs.entry, wanted.value);
+    if missing != 0 {
+        return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
+    }
+    Ok((exit, entry))
 }
 
 /// A 4 KiB VMXON or VMCS region.

@@ -269,8 +269,9 @@ pub(crate) const fn is_write(esr: u64) -> bool {
     bit(esr, WNR_BIT)
 }
 
-/// A trapped system-register access (EC 0x18): ISS = Op0[21:20] Op2[19:17]
-/// Op1[16:14] CRn[13:10] Rt[9:5] CRm[4:1] Direction[0] (1 = read).
+/// A trapped system-register access (EC 0x18): ISS = Op0 `[21:20]`, Op2
+/// `[19:17]`, Op1 `[16:14]`, CRn `[13:10]`, Rt `[9:5]`, CRm `[4:1]`,
+/// Direction `[0]` (1 = read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SysregAccess {
     /// Op0.

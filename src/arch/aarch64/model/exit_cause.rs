@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::vgic::distributor::{SGI_COUNT, SPI_BASE, is_timer_ppi};
+use super::vgic::intid::{SGI_COUNT, SPI_BASE, is_timer_ppi};
 use crate::calls::dispatch::Call;
 use crate::calls::smccc;
 use crate::cell::counters::ExitKind;

@@ -17,7 +17,7 @@
 //! Every table entry is present, writable and user-accessible (so leaves
 //! alone decide), every leaf present, writable, supervisor-only, with PWT,
 //! PCD and PAT clear: PAT entry 0, write-back with the power-on PAT. The
-//! pages are executable (NX clear). Pure: [`write`] fills a byte array; the
+//! pages are executable (NX clear). Pure: [`write()`] fills a byte array; the
 //! caller copies it to (or builds it in) the cell's RAM.
 
 /// Size of the boot area: 32 KiB.

@@ -2,7 +2,7 @@
 //!
 //! Pure bit manipulation for [`crate::mm::PageTable`]: a cell's
 //! guest-physical ([`GuestPhysAddr`]) to host-physical translation, built by
-//! the arch-neutral [`crate::cell::stage2::build_at`] from
+//! the arch-neutral [`crate::cell::stage2::build`] from
 //! [`START_LEVEL`] (level 0 = PML4, level 3 = PT) over [`INPUT_BITS`] bits.
 //! Layout (Intel SDM Vol. 3C, 29.3.2 "EPT Translation Mechanism", tables
 //! 29-1 to 29-6):

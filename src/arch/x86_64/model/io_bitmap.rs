@@ -5,8 +5,8 @@
 //! bit makes an access to that port exit. The CPU checks *every byte* of an
 //! access (SDM 26.1.3): a 2-byte `IN` at `0x3ff` exits if port `0x3ff` or
 //! `0x400` traps, and an access that wraps around the port space (a 2- or
-//! 4-byte access starting near `0xffff`) always exits. [`IoBitmaps::traps_access`]
-//! models that rule.
+//! 4-byte access starting near `0xffff`) always exits. `IoBitmaps::traps_access`
+//! models that rule (tests).
 //!
 //! A cell's policy ([`IoBitmaps::for_cell`], docs/x86.md): the ports of
 //! the devices it owns pass through; everything else traps, including the

@@ -45,29 +45,14 @@
 //!
 //! Every entry point takes guest-controlled values and never panics.
 
+use super::action::Action;
+use super::intid::{
+    BULKHEAD_IIDR, GicVersion, ICFGR_SGI_EDGE, MAX_IRQ_COUNT, MAX_VCPUS, PRIORITY_MASK,
+    PRIVATE_COUNT, SPI_BASE,
+};
+use super::private_irqs::{BitRegister, PrivateIrqs, set_bits};
 use crate::addr::IrqNum;
-use crate::arch::aarch64::model::esr::AccessSize;
-
-/// Largest number of INTIDs a cell's distributor can describe (SGIs, PPIs
-/// and SPIs; INTIDs 1020..1023 are special and never owned).
-pub(crate) const MAX_IRQ_COUNT: u32 = 1020;
-/// Largest number of vCPUs a cell can have (the GICv2 limit of eight CPU
-/// interfaces).
-pub(crate) const MAX_VCPUS: usize = 8;
-/// First SPI INTID.
-pub(crate) const SPI_BASE: u32 = 32;
-/// Number of SGIs (INTIDs 0..15); PPIs are 16..31.
-pub(crate) const SGI_COUNT: u32 = 16;
-/// Number of per-vCPU (banked) INTIDs: SGIs and PPIs.
-pub(crate) const PRIVATE_COUNT: u32 = 32;
-/// Bits of an 8-bit priority that are implemented (the top five).
-pub(crate) const PRIORITY_MASK: u8 = 0xf8;
-
-/// The `IIDR` value of Bulkhead's virtual GIC (GICD_IIDR and GICR_IIDR):
-/// ProductID `0x42` ('B') in bits 31:24, Variant 0 in 19:16, Revision 1 in
-/// 15:12 and Implementer `0x000` in 11:0. Bulkhead has no JEP106 code, so
-/// it claims none; no Linux GIC erratum workaround matches this value.
-pub(crate) const BULKHEAD_IIDR: u32 = 0x4200_1000;
+use crate::cell::access::AccessSize;
 
 /// Number of 32-bit words in an INTID bitmap covering INTIDs 0..1023.
 const WORDS: usize = 32;
@@ -109,349 +94,6 @@ const TYPER_ID_BITS: u32 = 9;
 const IROUTER_AFF0_MASK: u64 = 0xff; // Aff0, bits 7:0
 const IROUTER_UPPER_AFF_MASK: u64 = 0xff_0000_ff00; // Aff1 15:8, Aff2 23:16, Aff3 39:32
 const IROUTER_IRM: u64 = 1 << 31; // Interrupt_Routing_Mode: 1-of-N
-
-/// ICFGR0 as read for SGIs: every SGI is edge-triggered (bit 2n+1 set).
-pub(crate) const ICFGR_SGI_EDGE: u32 = 0xaaaa_aaaa;
-
-/// Whether `intid` is one of the architected timer PPIs (26..=30: EL2
-/// physical, EL2 virtual, secure and non-secure EL1 physical, EL1 virtual
-/// timer): those are level-sensitive and their trigger bits are read-only.
-pub(crate) const fn is_timer_ppi(intid: u32) -> bool {
-    intid >= 26 && intid <= 30
-}
-
-/// Version of the virtual GIC the guest sees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum GicVersion {
-    /// GICv2: memory-mapped CPU interface, ITARGETSR routing, GICD_SGIR.
-    V2,
-    /// GICv3: system-register CPU interface, redistributors, IROUTER.
-    V3,
-}
-
-impl GicVersion {
-    /// The version for an architecture revision number (2 or 3), `None`
-    /// for anything else.
-    #[cfg(test)]
-    pub(crate) const fn from_number(number: u32) -> Option<Self> {
-        match number {
-            2 => Some(Self::V2),
-            3 => Some(Self::V3),
-            _ => None,
-        }
-    }
-
-    /// The architecture revision number (2 or 3), as PIDR2.ArchRev holds it.
-    pub(crate) const fn number(self) -> u32 {
-        match self {
-            Self::V2 => 2,
-            Self::V3 => 3,
-        }
-    }
-}
-
-/// A change the arch layer applies to the physical GIC (SPIs, SGIs) or to
-/// its virtual interrupt bookkeeping (the `Private*` actions). vCPU indices
-/// are the cell's: vCPU `i` runs on physical CPU `cell.cpus[i]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Action {
-    /// Enable the owned SPI in the physical distributor.
-    Enable {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Disable the owned SPI in the physical distributor. The arch layer
-    /// may also retract a virtual instance it has queued.
-    Disable {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Make the owned SPI pending in the physical distributor (it then
-    /// arrives at the hypervisor like any other instance).
-    SetPending {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Clear the owned SPI's physical pending state; a virtual instance
-    /// already queued or in a list register should be retracted as well.
-    ClearPending {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Set the owned SPI's physical active state.
-    SetActive {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Clear (deactivate) the owned SPI's physical active state.
-    ClearActive {
-        /// The SPI.
-        intid: u32,
-    },
-    /// Program the owned SPI's physical priority (top five bits valid).
-    Priority {
-        /// The SPI.
-        intid: u32,
-        /// The new priority.
-        priority: u8,
-    },
-    /// Program the owned SPI's trigger mode.
-    Config {
-        /// The SPI.
-        intid: u32,
-        /// `true` for edge-triggered, `false` for level-sensitive.
-        edge: bool,
-    },
-    /// Route the owned SPI to the physical CPU of the cell's vCPU `vcpu`.
-    Route {
-        /// The SPI.
-        intid: u32,
-        /// Target vCPU index (always below the cell's vCPU count).
-        vcpu: usize,
-    },
-    /// Deliver SGI `intid` to every vCPU in `targets` (bit `i` = vCPU `i`,
-    /// never beyond the cell's vCPUs, never empty). The sender is the
-    /// calling vCPU of the access that produced it.
-    SendSgi {
-        /// The SGI (0..15).
-        intid: u32,
-        /// Target vCPU mask.
-        targets: u8,
-    },
-    /// The guest enabled SGI/PPI `intid` of vCPU `vcpu` (virtual state;
-    /// for a hardware-backed PPI such as the timer, unmask the physical one
-    /// and inject whatever waited).
-    PrivateEnable {
-        /// The vCPU whose SGI/PPI changed.
-        vcpu: usize,
-        /// The SGI or PPI (0..31).
-        intid: u32,
-    },
-    /// The guest disabled SGI/PPI `intid` of vCPU `vcpu`.
-    PrivateDisable {
-        /// The vCPU whose SGI/PPI changed.
-        vcpu: usize,
-        /// The SGI or PPI (0..31).
-        intid: u32,
-    },
-    /// The guest made SGI/PPI `intid` of vCPU `vcpu` pending: inject it.
-    PrivatePending {
-        /// The target vCPU.
-        vcpu: usize,
-        /// The SGI or PPI (0..31).
-        intid: u32,
-    },
-    /// The guest cleared the pending state of SGI/PPI `intid` of vCPU
-    /// `vcpu`: retract a queued or still-pending instance.
-    PrivateClearPending {
-        /// The target vCPU.
-        vcpu: usize,
-        /// The SGI or PPI (0..31).
-        intid: u32,
-    },
-}
-
-/// Which of the set/clear bitmap registers (at 0x100 + 0x80 * kind in both
-/// GICD and the GICR SGI frame) an access names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BitRegister {
-    SetEnable,
-    ClearEnable,
-    SetPending,
-    ClearPending,
-    SetActive,
-    ClearActive,
-}
-
-impl BitRegister {
-    /// Decodes an offset in `0x100..0x400` into the register and the word
-    /// index `n` (INTIDs `32n..32n+31`).
-    pub(crate) const fn decode(offset: u64) -> Option<(Self, usize)> {
-        if offset < GICD_ISENABLER || offset >= GICD_IPRIORITYR {
-            return None;
-        }
-        let relative = offset - GICD_ISENABLER;
-        let register = match relative / 0x80 {
-            0 => Self::SetEnable,
-            1 => Self::ClearEnable,
-            2 => Self::SetPending,
-            3 => Self::ClearPending,
-            4 => Self::SetActive,
-            _ => Self::ClearActive,
-        };
-        Some((register, ((relative % 0x80) / 4) as usize))
-    }
-}
-
-/// Virtual state of one vCPU's SGIs and PPIs (INTIDs 0..31), bit `i` or
-/// entry `i` for INTID `i`. Shared by the GICv2 banked GICD registers and
-/// the GICv3 redistributor's SGI frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PrivateIrqs {
-    enabled: u32,
-    pending: u32,
-    active: u32,
-    /// Trigger mode, 1 = edge. SGIs are always edge.
-    edge: u32,
-    priority: [u8; PRIVATE_COUNT as usize],
-}
-
-/// Edge bits of the reset state: SGIs edge, PPIs level.
-const PRIVATE_RESET_EDGE: u32 = 0x0000_ffff;
-
-impl PrivateIrqs {
-    /// The reset state: everything disabled, idle, priority 0, SGIs edge,
-    /// PPIs level.
-    pub(crate) const fn new() -> Self {
-        Self {
-            enabled: 0,
-            pending: 0,
-            active: 0,
-            edge: PRIVATE_RESET_EDGE,
-            priority: [0; PRIVATE_COUNT as usize],
-        }
-    }
-
-    /// Whether SGI/PPI `intid` is enabled (`false` for `intid >= 32`).
-    #[cfg(test)]
-    pub(crate) const fn enabled(&self, intid: u32) -> bool {
-        intid < PRIVATE_COUNT && self.enabled & (1 << intid) != 0
-    }
-
-    /// Whether SGI/PPI `intid` is pending in the virtual mirror.
-    #[cfg(test)]
-    pub(crate) const fn pending(&self, intid: u32) -> bool {
-        intid < PRIVATE_COUNT && self.pending & (1 << intid) != 0
-    }
-
-    /// Whether SGI/PPI `intid` is active in the virtual mirror.
-    #[cfg(test)]
-    pub(crate) const fn active(&self, intid: u32) -> bool {
-        intid < PRIVATE_COUNT && self.active & (1 << intid) != 0
-    }
-
-    /// Whether SGI/PPI `intid` is edge-triggered.
-    #[cfg(test)]
-    pub(crate) const fn edge(&self, intid: u32) -> bool {
-        intid < PRIVATE_COUNT && self.edge & (1 << intid) != 0
-    }
-
-    /// Priority of SGI/PPI `intid` (0 for `intid >= 32`).
-    pub(crate) fn priority(&self, intid: u32) -> u8 {
-        self.priority.get(intid as usize).copied().unwrap_or(0)
-    }
-
-    /// Updates the pending/active mirror of `intid` (the arch layer reports
-    /// what it injected and what the guest completed); ignored for
-    /// `intid >= 32`.
-    #[cfg(test)]
-    pub(crate) fn set_state(&mut self, intid: u32, pending: bool, active: bool) {
-        if intid < PRIVATE_COUNT {
-            let bit = 1u32 << intid;
-            self.pending = if pending {
-                self.pending | bit
-            } else {
-                self.pending & !bit
-            };
-            self.active = if active {
-                self.active | bit
-            } else {
-                self.active & !bit
-            };
-        }
-    }
-
-    /// Reads a set/clear bitmap register (both halves read the state).
-    pub(crate) const fn read_bits(&self, register: BitRegister) -> u32 {
-        match register {
-            BitRegister::SetEnable | BitRegister::ClearEnable => self.enabled,
-            BitRegister::SetPending | BitRegister::ClearPending => self.pending,
-            BitRegister::SetActive | BitRegister::ClearActive => self.active,
-        }
-    }
-
-    /// Writes a set/clear bitmap register of vCPU `vcpu`: every 1 bit sets
-    /// or clears the state; enable and pending changes are reported.
-    pub(crate) fn write_bits(
-        &mut self,
-        vcpu: usize,
-        register: BitRegister,
-        value: u32,
-        actions: &mut impl FnMut(Action),
-    ) {
-        match register {
-            BitRegister::SetEnable => self.enabled |= value,
-            BitRegister::ClearEnable => self.enabled &= !value,
-            BitRegister::SetPending => self.pending |= value,
-            BitRegister::ClearPending => self.pending &= !value,
-            BitRegister::SetActive => self.active |= value,
-            BitRegister::ClearActive => self.active &= !value,
-        }
-        for intid in set_bits(value) {
-            let action = match register {
-                BitRegister::SetEnable => Action::PrivateEnable { vcpu, intid },
-                BitRegister::ClearEnable => Action::PrivateDisable { vcpu, intid },
-                BitRegister::SetPending => Action::PrivatePending { vcpu, intid },
-                BitRegister::ClearPending => Action::PrivateClearPending { vcpu, intid },
-                BitRegister::SetActive | BitRegister::ClearActive => continue,
-            };
-            actions(action);
-        }
-    }
-
-    /// Writes the priority of `intid` (top five bits kept).
-    pub(crate) fn write_priority(&mut self, intid: u32, priority: u8) {
-        if let Some(slot) = self.priority.get_mut(intid as usize) {
-            *slot = priority & PRIORITY_MASK;
-        }
-    }
-
-    /// ICFGR1 as read: bit 2n+1 set for each edge-triggered PPI `16 + n`.
-    pub(crate) const fn read_ppi_config(&self) -> u32 {
-        spread_edges(self.edge >> SGI_COUNT)
-    }
-
-    /// Writes ICFGR1: PPIs take the written trigger mode, except the timer
-    /// PPIs, which stay level-sensitive.
-    pub(crate) fn write_ppi_config(&mut self, value: u32) {
-        for n in 0..SGI_COUNT {
-            let intid = SGI_COUNT + n;
-            if is_timer_ppi(intid) {
-                continue;
-            }
-            let bit = 1u32 << intid;
-            if value & (1 << (2 * n + 1)) != 0 {
-                self.edge |= bit;
-            } else {
-                self.edge &= !bit;
-            }
-        }
-    }
-}
-
-impl Default for PrivateIrqs {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Expands 16 edge flags into ICFGR layout (flag `n` to bit `2n+1`).
-const fn spread_edges(flags: u32) -> u32 {
-    let mut value = 0;
-    let mut n = 0;
-    while n < 16 {
-        if flags & (1 << n) != 0 {
-            value |= 1 << (2 * n + 1);
-        }
-        n += 1;
-    }
-    value
-}
-
-/// Iterates over the positions of the 1 bits of `value`, lowest first.
-fn set_bits(value: u32) -> impl Iterator<Item = u32> {
-    (0..32).filter(move |&bit| value & (1 << bit) != 0)
-}
 
 /// Tests bit `intid` of an INTID bitmap (`false` out of range).
 fn test_bit(bitmap: &[u32; WORDS], intid: u32) -> bool {
@@ -506,7 +148,6 @@ impl VirtualDistributor {
     /// idle, level-sensitive, at priority 0, routed to vCPU 0.
     // Const evaluation needs plain indexing: `i < spis.len()` and
     // `intid < irq_count <= 1020` keep both indices in bounds.
-    #[allow(clippy::indexing_slicing)]
     pub(crate) const fn new(
         version: GicVersion,
         irq_count: u32,
@@ -1012,7 +653,7 @@ impl VirtualDistributor {
         }
     }
 
-    /// GICD_IROUTER<n> (GICv3), as a doubleword or either word half.
+    /// `GICD_IROUTER<n>` (GICv3), as a doubleword or either word half.
     /// Reads return IRM (bit 31) and Aff0 = the target vCPU. A write with
     /// IRM = 1 routes to vCPU 0; otherwise Aff1..Aff3 must be 0 and Aff0 a
     /// vCPU of the cell, or the write is ignored. A write to the upper
@@ -1063,9 +704,9 @@ impl VirtualDistributor {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::arch::aarch64::model::vgic::private_irqs::spread_edges;
 
     static SPIS: [IrqNum; 5] = [
         IrqNum(33),

@@ -546,7 +546,6 @@ pub(crate) const fn decode_v2_state(lr: u32) -> LrState {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -31,10 +31,10 @@
 //!
 //! Every entry point takes guest-controlled values and never panics.
 
-use super::distributor::{
-    Action, BULKHEAD_IIDR, BitRegister, ICFGR_SGI_EDGE, MAX_VCPUS, PRIVATE_COUNT, PrivateIrqs,
-};
-use crate::arch::aarch64::model::esr::AccessSize;
+use super::action::Action;
+use super::intid::{BULKHEAD_IIDR, ICFGR_SGI_EDGE, MAX_VCPUS, PRIVATE_COUNT};
+use super::private_irqs::{BitRegister, PrivateIrqs};
+use crate::cell::access::AccessSize;
 
 /// Size of one vCPU's redistributor (RD_base + SGI_base).
 pub(crate) const FRAME_STRIDE: u64 = 0x2_0000;
@@ -175,7 +175,7 @@ impl VirtualRedistributors {
     }
 
     /// Emulates one trapped access to redistributor `vcpu_frame` at
-    /// `offset_in_frame` (see [`split_offset`]): `write` is `Some(value)`
+    /// `offset_in_frame` (`split_offset` splits a frame-region offset): `write` is `Some(value)`
     /// for a store (only the low `size` bytes count). Returns the value a
     /// load reads (zero-extended) and 0 for a store.
     pub(crate) fn access(
@@ -328,7 +328,6 @@ pub(crate) fn decode_sgi1r(value: u64, caller: usize, vcpus: usize) -> Option<Ac
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
