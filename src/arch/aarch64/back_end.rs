@@ -3,11 +3,12 @@
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, Readable, Writeable};
 
+use super::gic::{self, Gic, GicOps};
 use super::model::exit_cause::{ExitCause, INTERRUPT_KINDS};
 use super::model::virtual_pl011::VirtualPl011;
 use super::pl011::{self, Pl011};
 use super::{
-    Aarch64, cpu, el2_mmu, firmware, gic, guest_memory, secondaries, semihosting, timer, vcpu,
+    Aarch64, cpu, el2_mmu, firmware, guest_memory, secondaries, semihosting, timer, vcpu,
     virtual_interrupts,
 };
 use crate::arch::{Arch, Print, Wake};
@@ -177,8 +178,8 @@ impl Arch for Aarch64 {
     }
 
     fn start_secondaries(&self, cpu: usize, print: Print<'_>) -> u64 {
-        gic::init_distributor();
-        gic::init_cpu();
+        Gic::init_distributor();
+        Gic::init_cpu();
         secondaries::mark_online(cpu);
         secondaries::start(cpu, print)
     }

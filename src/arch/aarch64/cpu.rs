@@ -5,7 +5,9 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     CNTFRQ_EL0, CNTHCTL_EL2, CNTPCT_EL0, CurrentEL, DAIF, HCR_EL2, MPIDR_EL1, TPIDR_EL2,
 };
+use tock_registers::LocalRegisterCopy;
 use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_bitfields;
 
 use super::platform::MAX_CPUS;
 
@@ -78,20 +80,36 @@ pub(crate) fn halt() -> ! {
 /// Only touches CNTHCTL_EL2.{EVNTEN,EVNTDIR,EVNTI}; the EL1 timer trap bits
 /// are left for the guest-management code.
 pub(crate) fn enable_event_stream() {
-    const EVNTEN: u64 = 1 << 2;
-    const EVNTDIR: u64 = 1 << 3;
-    const EVNTI_SHIFT: u64 = 4;
-    const EVNTI_MASK: u64 = 0xf << EVNTI_SHIFT;
-
     // An event fires when counter bit EVNTI goes 0->1, i.e. every 2^(EVNTI+1) ticks.
     let ticks_per_100us = (counter_frequency_hz() / 10_000).max(2);
     let evnti = u64::from(63 - ticks_per_100us.leading_zeros())
         .saturating_sub(1)
         .min(15);
 
-    let value = CNTHCTL_EL2.get() & !(EVNTEN | EVNTDIR | EVNTI_MASK);
-    CNTHCTL_EL2.set(value | EVNTEN | (evnti << EVNTI_SHIFT));
+    let mut value = LocalRegisterCopy::<u64, EVENT_STREAM::Register>::new(CNTHCTL_EL2.get());
+    value.modify(
+        EVENT_STREAM::EVNTEN::SET
+            + EVENT_STREAM::EVNTDIR::ZeroToOne
+            + EVENT_STREAM::EVNTI.val(evnti),
+    );
+    CNTHCTL_EL2.set(value.get());
     barrier::isb(barrier::SY);
+}
+
+register_bitfields! {u64,
+    /// CNTHCTL_EL2's event-stream fields (Arm ARM D19.8.2; not declared by
+    /// `aarch64-cpu`, which only has the EL1 access bits).
+    EVENT_STREAM [
+        /// Counter bit that triggers an event (0..=15).
+        EVNTI OFFSET(4) NUMBITS(4) [],
+        /// Which transition of that bit triggers it.
+        EVNTDIR OFFSET(3) NUMBITS(1) [
+            ZeroToOne = 0,
+            OneToZero = 1
+        ],
+        /// Event stream on.
+        EVNTEN OFFSET(2) NUMBITS(1) []
+    ]
 }
 
 /// System counter frequency. Falls back to 1 MHz if firmware left CNTFRQ_EL0

@@ -6,7 +6,8 @@
 //! ([`secondary_main`]): the vectors, the event stream, their GIC CPU
 //! interface; then `Hypervisor::secondary`.
 
-use super::{HV, cpu, el2_mmu, gic, pl011, secondaries, vectors};
+use super::gic::{Gic, GicOps};
+use super::{HV, cpu, el2_mmu, pl011, secondaries, vectors};
 use crate::{hv_emergency_println, hv_println};
 
 /// Rust entry of the boot core (from `_start`: MMU off, `.bss` zeroed,
@@ -51,7 +52,7 @@ pub(super) extern "C" fn secondary_main(cpu: usize) -> ! {
         "cpu {cpu} online (MPIDR {:#x})",
         cpu::mpidr() & cpu::MPIDR_AFFINITY_MASK
     );
-    gic::init_cpu();
+    Gic::init_cpu();
     crate::log::info!("cpu {=usize} online", cpu);
     secondaries::mark_online(cpu);
     HV.secondary(cpu)

@@ -14,6 +14,7 @@ use core::arch::asm;
 
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 
+use super::gic::{Gic, GicOps};
 use super::inject;
 use super::model::esr::{
     self, DecodeError, FaultKind, SysregAccess, complete_load, decode_data_abort, fault_status,
@@ -22,7 +23,7 @@ use super::model::esr::{
 use super::model::exit_cause::ExitCause;
 use super::trap_frame::TrapFrame;
 use super::virtual_interrupts::{self, Taken};
-use super::{HV, gic, timer};
+use super::{HV, timer};
 use crate::arch::Next;
 use crate::cell::access::Access;
 use crate::cell::fault::{Fault, Resolution};
@@ -174,7 +175,7 @@ fn wait_for_interrupt(cpu: usize, cell: &CellDesc) {
     if virtual_interrupts::has_pending(cpu) {
         return;
     }
-    gic::refresh();
+    Gic::refresh();
     loop {
         let taken = virtual_interrupts::take_pending(cpu);
         if taken.console_input {

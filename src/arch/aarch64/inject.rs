@@ -51,7 +51,7 @@ fn inject(frame: &mut TrapFrame, esr: u64, with_far: bool) {
         );
     }
     frame.elr = vbar + vector_offset;
-    frame.spsr = 0x3c5;
+    frame.spsr = super::vcpu::SPSR_EL1H_MASKED;
 }
 
 /// Makes the guest take an Undefined Instruction exception (an instruction

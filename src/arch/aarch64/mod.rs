@@ -8,8 +8,8 @@
 //!   `cpu` (identity, barriers, waiting), `stacks`, `layout` (linker
 //!   symbols), `el2_mmu` (the EL2 map and MMU), `pl011` (the console UART),
 //!   `firmware` (PSCI and SMCCC calls to EL3), `secondaries` (bringing the
-//!   other cores up), `gic`, `vgic_v2` and `vgic_v3` (the physical GIC and
-//!   the virtual CPU interfaces), `virtual_interrupts` (the cells' vGIC at
+//!   other cores up), `gic` (the physical GIC and the virtual CPU
+//!   interface, GICv2 or GICv3 chosen at compile time), `virtual_interrupts` (the cells' vGIC at
 //!   run time), `timer`, `guest_memory` (stage 2, image loading), `vcpu`
 //!   (EL2 controls, entering a guest), `inject` (exceptions into a guest),
 //!   `trap_frame`, `semihosting` (log records to the host);
@@ -63,10 +63,6 @@ mod trap_frame;
 mod vcpu;
 #[cfg(target_os = "none")]
 mod vectors;
-#[cfg(target_os = "none")]
-mod vgic_v2;
-#[cfg(target_os = "none")]
-mod vgic_v3;
 #[cfg(target_os = "none")]
 mod virtual_interrupts;
 

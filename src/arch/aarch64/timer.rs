@@ -12,7 +12,8 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use aarch64_cpu::registers::{CNTPCT_EL0, Readable};
+use aarch64_cpu::registers::{CNTHCTL_EL2, CNTPCT_EL0, Readable};
+use tock_registers::fields::FieldValue;
 
 use crate::config::{CELL_COUNT, CellDesc, PhysicalTimer, VirtualCounter};
 
@@ -45,11 +46,12 @@ pub(super) fn virtual_offset(cell: &CellDesc) -> u64 {
 /// CNTHCTL_EL2 for a vCPU of `cell` (HCR_EL2.E2H = 0 layout): EL1PCTEN(0)
 /// always (the physical counter is only a clock), EL1PCEN(1) with
 /// `physical-timer = "allow"`.
-pub(super) fn cnthctl(cell: &CellDesc) -> u64 {
-    match cell.physical_timer {
-        PhysicalTimer::Allow => 0b11,
-        PhysicalTimer::Trap => 0b01,
-    }
+pub(super) fn cnthctl(cell: &CellDesc) -> FieldValue<u64, CNTHCTL_EL2::Register> {
+    let physical_timer = match cell.physical_timer {
+        PhysicalTimer::Allow => CNTHCTL_EL2::EL1PCEN::SET,
+        PhysicalTimer::Trap => CNTHCTL_EL2::EL1PCEN::CLEAR,
+    };
+    CNTHCTL_EL2::EL1PCTEN::SET + physical_timer
 }
 
 /// Whether `intid` is a timer PPI the cell's vCPUs own: the virtual timer

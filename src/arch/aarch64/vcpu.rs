@@ -9,63 +9,69 @@ use core::arch::asm;
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    CNTHCTL_EL2, CNTVOFF_EL2, HCR_EL2, ID_AA64MMFR0_EL1, MDCR_EL2, MIDR_EL1, Readable, SCTLR_EL1,
-    SPSR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
+    CNTHCTL_EL2, CNTVOFF_EL2, HCR_EL2, ID_AA64MMFR0_EL1, MDCR_EL2, MIDR_EL1, ReadWriteable,
+    Readable, SCTLR_EL1, SPSR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2, Writeable,
 };
 
+use tock_registers::fields::FieldValue;
+
+use super::gic::{Gic, GicOps};
 use super::model::descriptors::STAGE2_IPA_BITS;
 use super::trap_frame::{FRAME_SIZE, TrapFrame};
 use super::{cpu, stacks};
 
-/// HCR_EL2 while a guest runs. Bits (Arm ARM D19.2.48):
-/// RW(31) EL1 is AArch64; TSW(22) trap data-cache set/way ops; TACR(21)
-/// trap ACTLR_EL1; TIDCP(20) trap IMPLEMENTATION DEFINED sysregs; TSC(19)
-/// trap SMC; BSU(11:10)=01: barriers upgraded to inner shareable; AMO(5)
-/// IMO(4) FMO(3): SError,
-/// IRQ and FIQ go to EL2; SWIO(1) set/way invalidate acts as clean+invalidate;
-/// VM(0) stage-2 on; APK(40) API(41) pointer authentication not trapped.
-/// FB(9) stays clear: a vCPU never leaves its core, so a guest's local TLB
-/// and cache maintenance need not be broadcast (on QEMU every broadcast TLB
-/// invalidation stops all vCPUs; with FB set Linux took 9.6 s instead of
-/// about 1 s to bring up its second CPU). WFE is never trapped and WFI only on GICv2 ([`HCR_TWI`]): the core
-/// belongs to the cell.
-pub(super) const HCR_GUEST: u64 = (1 << 41)
-    | (1 << 40)
-    | (1 << 31)
-    | (1 << 22)
-    | (1 << 21)
-    | (1 << 20)
-    | (1 << 19)
-    | (0b01 << 10)
-    | (1 << 5)
-    | (1 << 4)
-    | (1 << 3)
-    | (1 << 1)
-    | 1;
-
-/// HCR_EL2.TWI(13), set on GICv2 platforms: a guest's WFI traps and the
-/// hypervisor waits on its behalf, delivering what arrives in the same exit
-/// (so an idle guest still costs one exit per interrupt). The wait first
-/// makes the GIC re-evaluate its pending interrupts (`gic::refresh`), which
-/// QEMU's GICv2 model otherwise skips after a guest's EOI of a still
-/// asserted hardware-linked interrupt.
-pub(super) const HCR_TWI: u64 = 1 << 13;
-
-/// HCR_EL2 for this platform's guests.
-pub(super) fn hcr_guest() -> u64 {
-    if crate::config::PLATFORM.intc.version == 2 {
-        HCR_GUEST | HCR_TWI
+/// HCR_EL2 while a guest of this platform runs (Arm ARM D19.2.48):
+/// - RW: EL1 is AArch64; VM: stage 2 on;
+/// - AMO, IMO, FMO: SError, IRQ and FIQ go to EL2 (and the guest's
+///   `ICC_*_EL1` accesses to the virtual CPU interface);
+/// - TSW: data-cache set/way operations trap, and SWIO makes a set/way
+///   invalidate act as clean+invalidate; TACR: ACTLR_EL1 traps; TIDCP:
+///   IMPLEMENTATION DEFINED system registers trap; TSC: SMC traps;
+/// - BSU inner shareable: barriers are upgraded to the inner shareable
+///   domain;
+/// - API, APK: pointer authentication is not trapped;
+/// - FB stays clear: a vCPU never leaves its core, so a guest's local TLB
+///   and cache maintenance need not be broadcast (on QEMU every broadcast
+///   TLB invalidation stops all vCPUs; with FB set Linux took 9.6 s instead
+///   of about 1 s to bring up its second CPU);
+/// - WFE never traps (the core belongs to the cell); WFI traps only where
+///   the GIC needs the hypervisor to wait on the guest's behalf
+///   (`GicOps::TRAPS_WFI`: GICv2).
+fn hcr_guest() -> u64 {
+    let wfi = if Gic::TRAPS_WFI {
+        HCR_EL2::TWI::SET
     } else {
-        HCR_GUEST
-    }
+        HCR_EL2::TWI::CLEAR
+    };
+    (HCR_EL2::RW::EL1IsAarch64
+        + HCR_EL2::VM::Enable
+        + HCR_EL2::AMO::SET
+        + HCR_EL2::IMO::SET
+        + HCR_EL2::FMO::SET
+        + HCR_EL2::TSW::SET
+        + HCR_EL2::SWIO::SET
+        + HCR_EL2::TACR::SET
+        + HCR_EL2::TIDCP::SET
+        + HCR_EL2::TSC::SET
+        + HCR_EL2::BSU::InnerShareable
+        + HCR_EL2::API::SET
+        + HCR_EL2::APK::SET
+        + wfi)
+        .value
 }
 
 /// SCTLR_EL1 at reset: MMU and caches off, RES1 bits (29, 28, 23, 22, 20,
 /// 11) set.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
-/// SPSR_EL2 for a guest's first instruction: EL1h, D/A/I/F masked.
-const SPSR_EL1H_MASKED: u64 = 0x3c5;
+/// SPSR_EL2 for a guest's first instruction (and for an exception the
+/// hypervisor injects): EL1h, D/A/I/F masked.
+pub(super) const SPSR_EL1H_MASKED: u64 = SPSR_EL2::D::Masked.value
+    | SPSR_EL2::A::Masked.value
+    | SPSR_EL2::I::Masked.value
+    | SPSR_EL2::F::Masked.value
+    | SPSR_EL2::M::EL1h.value;
+const _: () = assert!(SPSR_EL1H_MASKED == 0x3c5);
 
 /// VTCR_EL2 for the cells' stage-2 (must match `cell::stage2`): T0SZ = 25
 /// (39-bit IPA), SL0 = 1 (start at level 1), inner/outer write-back walks,
@@ -73,22 +79,24 @@ const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// bit 31.
 fn vtcr_value() -> u64 {
     let ps = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
-    (1 << 31)
-        | (ps << 16)
-        | (0b11 << 12)
-        | (0b01 << 10)
-        | (0b01 << 8)
-        | (0b01 << 6)
-        | u64::from(64 - STAGE2_IPA_BITS)
+    (VTCR_EL2::RES1::SET
+        + VTCR_EL2::PS.val(ps)
+        + VTCR_EL2::TG0::Granule4KB
+        + VTCR_EL2::SH0::Inner
+        + VTCR_EL2::ORGN0::NormalWBRAWA
+        + VTCR_EL2::IRGN0::NormalWBRAWA
+        + VTCR_EL2::SL0::Granule4KBLevel1
+        + VTCR_EL2::T0SZ.val(u64::from(64 - STAGE2_IPA_BITS)))
+    .value
 }
 
 /// A vCPU's timer controls (see `timer`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(super) struct TimerControls {
     /// CNTVOFF_EL2.
     pub(super) cntvoff: u64,
-    /// CNTHCTL_EL2 bits 1:0 (EL1PCEN, EL1PCTEN).
-    pub(super) cnthctl: u64,
+    /// CNTHCTL_EL2's EL1 access bits (EL1PCEN, EL1PCTEN).
+    pub(super) cnthctl: FieldValue<u64, CNTHCTL_EL2::Register>,
 }
 
 /// Programs this core's EL2 controls for a vCPU of a cell: stage-2 root and
@@ -96,9 +104,16 @@ pub(super) struct TimerControls {
 pub(super) fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: TimerControls) {
     VTCR_EL2.set(vtcr_value());
     VTTBR_EL2.set(stage2_root | (u64::from(vmid & 0xff) << 48));
-    // Debug and PMU registers trap (they read as zero, writes are ignored):
-    // TDRA(11), TDOSA(10), TDA(9), TPM(6), TPMCR(5); HPMN = 0 counters.
-    MDCR_EL2.set((1 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5));
+    // Debug and PMU registers trap (they read as zero, writes are ignored);
+    // no PMU counters for the guest (HPMN = 0).
+    MDCR_EL2.write(
+        MDCR_EL2::TDRA::SET
+            + MDCR_EL2::TDOSA::SET
+            + MDCR_EL2::TDA::SET
+            + MDCR_EL2::TPM::SET
+            + MDCR_EL2::TPMCR::SET
+            + MDCR_EL2::HPMN.val(0),
+    );
     // The guest sees the real MIDR and a virtual MPIDR: Aff0 = vCPU index.
     let midr = MIDR_EL1.get();
     // SAFETY: VPIDR_EL2 only sets what the guest's MIDR_EL1 reads return.
@@ -107,7 +122,7 @@ pub(super) fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: 
     // Timers (`timer`): the cell's virtual counter offset; the physical
     // counter readable, the physical timer per the cell's policy.
     CNTVOFF_EL2.set(timers.cntvoff);
-    CNTHCTL_EL2.set((CNTHCTL_EL2.get() & !0b11) | timers.cnthctl);
+    CNTHCTL_EL2.modify(timers.cnthctl);
     HCR_EL2.set(hcr_guest());
     barrier::isb(barrier::SY);
     // SAFETY: invalidates this VMID's stage-1+2 TLB entries (stale ones from

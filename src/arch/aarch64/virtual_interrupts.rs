@@ -13,18 +13,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
-use super::gic::{INJECT_SGI, KICK_SGI};
+use super::gic::{self, Gic, GicOps, INJECT_SGI, KICK_SGI};
 use super::model::esr::AccessSize;
 use super::model::exit_cause::{ExitCause, InterruptCounters};
 use super::model::vgic::action::Action;
 use super::model::vgic::distributor::VirtualDistributor;
 use super::model::vgic::intid::GicVersion;
-use super::model::vgic::list::{
-    InjectResult, ListRegisters, LrState, PendingQueue, VirtualIrq, decode_v2_state,
-    decode_v3_state, encode_v2, encode_v3,
-};
+use super::model::vgic::list::{InjectResult, ListRegisters, LrState, PendingQueue, VirtualIrq};
 use super::model::vgic::redistributor::{FRAME_STRIDE, VirtualRedistributors, decode_sgi1r};
-use super::{cpu, gic, timer, vgic_v2, vgic_v3};
+use super::{cpu, timer};
 use crate::addr::IrqNum;
 use crate::cell::{cpu_of, vcpu_of};
 use crate::config::{
@@ -52,37 +49,12 @@ static DELIVERED: [InterruptCounters; CELL_COUNT] =
 /// reported it.
 static UART_LINE: [AtomicBool; CELL_COUNT] = [const { AtomicBool::new(false) }; CELL_COUNT];
 
-/// Whether the virtual GIC is emulated on this platform (GICv2 and GICv3).
-pub(super) fn enabled() -> bool {
-    matches!(PLATFORM.intc.version, 2 | 3)
-}
-
-fn is_v3() -> bool {
-    PLATFORM.intc.version >= 3
-}
-
-fn lr_count() -> usize {
-    if is_v3() {
-        vgic_v3::list_register_count()
-    } else {
-        vgic_v2::list_register_count()
-    }
-}
-
 fn lr_state(lr: usize) -> LrState {
-    if is_v3() {
-        decode_v3_state(vgic_v3::read_lr(lr))
-    } else {
-        decode_v2_state(vgic_v2::read_lr(lr))
-    }
+    Gic::read_lr(lr)
 }
 
 fn write_lr(lr: usize, irq: &VirtualIrq, state: LrState) {
-    if is_v3() {
-        vgic_v3::write_lr(lr, encode_v3(irq, state));
-    } else {
-        vgic_v2::write_lr(lr, encode_v2(irq, state));
-    }
+    Gic::write_lr(lr, irq, state);
 }
 
 /// Interrupts of kind `kind` (`exit_cause::INTERRUPT_KINDS`) delivered to
@@ -99,14 +71,7 @@ pub(super) fn delivered(cell: usize, kind: usize) -> u64 {
 /// vCPU's core, whatever the physical GIC held before. Boot, and cell
 /// restart (no vCPU of the cell runs).
 pub(super) fn reset_cell(cell: &'static CellDesc) {
-    if !enabled() {
-        return;
-    }
-    let version = if is_v3() {
-        GicVersion::V3
-    } else {
-        GicVersion::V2
-    };
+    let version = Gic::VERSION;
     // The model holds the cell's hardware SPIs and, with a virtual console,
     // the console's INTID, which only ever becomes a virtual interrupt.
     let mut spis: heapless::Vec<IrqNum, MAX_SPIS_PER_CELL> = heapless::Vec::new();
@@ -132,7 +97,7 @@ pub(super) fn reset_cell(cell: &'static CellDesc) {
         for irq in cell.irqs {
             gic::spi_enable(irq.0, false);
             gic::spi_pending(irq.0, false);
-            gic::spi_route(irq.0, first);
+            Gic::spi_route(irq.0, first);
         }
     }
     *DISTRIBUTORS[cell.id.index()].lock() = Some(distributor);
@@ -168,7 +133,7 @@ pub(super) fn virtual_line(cell: &'static CellDesc, level: bool) {
     if let Some(line) = UART_LINE.get(cell.id.index()) {
         line.store(level, Ordering::Relaxed);
     }
-    if !enabled() || !level {
+    if !level {
         return;
     }
     let Some(intid) = virtual_spi(cell) else {
@@ -186,23 +151,16 @@ pub(super) fn virtual_line(cell: &'static CellDesc, level: bool) {
 /// Resets this core's virtual CPU interface for its vCPU (boot, CPU_ON,
 /// restart).
 pub(super) fn reset_vcpu(cpu: usize) {
-    if !enabled() {
-        return;
-    }
-    if is_v3() {
-        vgic_v3::reset();
-    } else {
-        vgic_v2::reset();
-    }
+    Gic::reset_virtual_interface();
     // reset() wrote the control register with underflow off.
     UNDERFLOW[cpu].store(false, Ordering::Relaxed);
-    *LISTS[cpu].lock() = Some(ListRegisters::new(lr_count()));
+    *LISTS[cpu].lock() = Some(ListRegisters::new(Gic::list_register_count()));
     INBOX[cpu].lock().clear();
     for ppi in [timer::VTIMER_PPI, timer::PHYSICAL_TIMER_PPI] {
-        gic::ppi_enable(ppi, false);
-        gic::ppi_reset_state(ppi);
+        Gic::ppi_enable(ppi, false);
+        Gic::ppi_reset_state(ppi);
     }
-    gic::ppi_enable(MAINTENANCE_PPI, true);
+    Gic::ppi_enable(MAINTENANCE_PPI, true);
 }
 
 /// The SPI an action is about, if any.
@@ -253,7 +211,7 @@ fn apply(cell: &'static CellDesc, action: Action) {
         Action::Config { intid, edge } => gic::spi_config(intid, edge),
         Action::Route { intid, vcpu } => {
             if let Some(cpu) = cpu_of(cell, vcpu) {
-                gic::spi_route(intid, cpu);
+                Gic::spi_route(intid, cpu);
             }
         }
         Action::SendSgi { intid, targets } => {
@@ -274,7 +232,7 @@ fn apply(cell: &'static CellDesc, action: Action) {
             if timer::owns_timer_ppi(cell, intid)
                 && cpu_of(cell, vcpu) == Some(cpu::current_index())
             {
-                gic::ppi_enable(intid, on);
+                Gic::ppi_enable(intid, on);
             }
         }
         Action::PrivatePending { vcpu, intid } => {
@@ -319,7 +277,7 @@ fn send(cell: &CellDesc, vcpu: usize, irq: VirtualIrq) {
             was_empty
         };
         if notify {
-            gic::send_sgi(INJECT_SGI, cpu);
+            Gic::send_sgi(INJECT_SGI, cpu);
         }
     }
 }
@@ -344,9 +302,6 @@ fn inject(cpu: usize, irq: VirtualIrq) {
 /// what the guest completed, fills from the queue. Called at every exit
 /// before the guest resumes.
 pub(super) fn sync(cpu: usize) {
-    if !enabled() {
-        return;
-    }
     // First the live list-register states (what the guest completed frees
     // its slot), then what other cores sent.
     let needs_underflow = {
@@ -365,7 +320,7 @@ pub(super) fn sync(cpu: usize) {
         // the drain finds the inbox empty again and notifies anew.
         let mut inbox = INBOX[cpu].lock();
         if !inbox.is_empty() {
-            gic::clear_pending_sgi(INJECT_SGI);
+            Gic::clear_pending_sgi(INJECT_SGI);
             while let Some(irq) = inbox.pop() {
                 if let InjectResult::Written { lr, irq, state } = lists.inject(irq) {
                     write_lr(lr, &irq, state);
@@ -377,11 +332,7 @@ pub(super) fn sync(cpu: usize) {
     // The control register is written (with its ISB) only when the
     // underflow interrupt is switched, not on every exit.
     if UNDERFLOW[cpu].swap(needs_underflow, Ordering::Relaxed) != needs_underflow {
-        if is_v3() {
-            vgic_v3::set_underflow_maintenance(needs_underflow);
-        } else {
-            vgic_v2::set_underflow_maintenance(needs_underflow);
-        }
+        Gic::set_underflow_maintenance(needs_underflow);
     }
 }
 
@@ -392,9 +343,6 @@ static UNDERFLOW: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; C
 /// Whether the vCPU on `cpu` has a virtual interrupt waiting to be taken
 /// (in a list register, its queue, or its inbox).
 pub(super) fn has_pending(cpu: usize) -> bool {
-    if !enabled() {
-        return false;
-    }
     if !INBOX[cpu].lock().is_empty() {
         return true;
     }
@@ -411,28 +359,25 @@ pub(super) fn has_pending(cpu: usize) -> bool {
 /// Handles a physical interrupt taken while the guest on `cpu` ran. Returns
 /// whether it was one of the virtual GIC's.
 pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
-    if !enabled() {
-        return false;
-    }
     let Some((cell, vcpu)) = vcpu_of(&TABLES, cpu) else {
         return false;
     };
     match intid {
         timer_ppi if timer::owns_timer_ppi(cell, timer_ppi) => {
             // Priority drop only: the guest's EOI deactivates it (HW bit).
-            gic::end_of_interrupt(intid);
+            Gic::end_of_interrupt(intid);
             let irq = VirtualIrq::hardware(intid, priority(cell, vcpu, intid), intid);
             inject(cpu, irq);
             DELIVERED[cell.id.index()].record(intid);
             true
         }
         INJECT_SGI | MAINTENANCE_PPI => {
-            gic::end_of_interrupt(intid);
-            gic::deactivate(intid);
+            Gic::end_of_interrupt(intid);
+            Gic::deactivate(intid);
             true
         }
         spi if spi >= 32 && cell.irqs.iter().any(|i| i.0 == spi) => {
-            gic::end_of_interrupt(intid);
+            Gic::end_of_interrupt(intid);
             let priority = DISTRIBUTORS[cell.id.index()]
                 .lock()
                 .as_ref()
@@ -444,20 +389,20 @@ pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
         spi if spi >= 32 => {
             // Another cell's interrupt reached this core (a routing change in
             // flight): send it where its owner's vGIC routes it.
-            gic::end_of_interrupt(spi);
+            Gic::end_of_interrupt(spi);
             if let Some(owner) = CELLS.iter().find(|c| c.irqs.iter().any(|i| i.0 == spi)) {
                 let vcpu = DISTRIBUTORS[owner.id.index()]
                     .lock()
                     .as_ref()
                     .map_or(0, |d| d.target_vcpu(spi));
                 if let Some(target) = cpu_of(owner, vcpu) {
-                    gic::spi_route(spi, target);
+                    Gic::spi_route(spi, target);
                 }
             } else {
                 // Nobody owns it: keep it off.
                 gic::spi_enable(spi, false);
             }
-            gic::deactivate(spi);
+            Gic::deactivate(spi);
             true
         }
         _ => false,
@@ -467,20 +412,20 @@ pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
 /// Whether `ipa` is in the guest's view of the GIC distributor.
 pub(super) fn is_distributor(ipa: u64) -> bool {
     let d = PLATFORM.intc.distributor;
-    enabled() && ipa >= d.base.as_u64() && ipa < d.end().as_u64()
+    ipa >= d.base.as_u64() && ipa < d.end().as_u64()
 }
 
 /// Whether `ipa` is in the guest's view of the redistributors.
 pub(super) fn is_redistributor(ipa: u64) -> bool {
     let r = PLATFORM.intc.redistributor;
-    enabled() && ipa >= r.base.as_u64() && ipa < r.end().as_u64()
+    ipa >= r.base.as_u64() && ipa < r.end().as_u64()
 }
 
 /// What a guest access to its distributor counts as: an SGI send for a
 /// GICv2 GICD_SGIR write, an emulated GICD access otherwise.
 pub(super) fn distributor_exit_cause(ipa: u64, write: bool) -> ExitCause {
     let offset = ipa.wrapping_sub(PLATFORM.intc.distributor.base.as_u64());
-    if !is_v3() && offset == GICD_SGIR && write {
+    if Gic::VERSION == GicVersion::V2 && offset == GICD_SGIR && write {
         ExitCause::SgiSend
     } else {
         ExitCause::MmioDistributor
@@ -577,7 +522,7 @@ pub(super) fn take_pending(cpu: usize) -> Pending {
         console_input: false,
     };
     let console = console_input_irq();
-    while let Some(intid) = gic::acknowledge() {
+    while let Some(intid) = Gic::acknowledge() {
         pending.taken = match (pending.taken, intid) {
             (Taken::Nothing | Taken::MaintenanceOnly, MAINTENANCE_PPI) => Taken::MaintenanceOnly,
             (Taken::Nothing | Taken::KickOnly, KICK_SGI) => Taken::KickOnly,
@@ -585,15 +530,15 @@ pub(super) fn take_pending(cpu: usize) -> Pending {
         };
         if Some(intid) == console {
             pending.console_input = true;
-            gic::end_of_interrupt(intid);
-            gic::deactivate(intid);
+            Gic::end_of_interrupt(intid);
+            Gic::deactivate(intid);
             continue;
         }
         if handle_irq(cpu, intid) {
             continue;
         }
-        gic::end_of_interrupt(intid);
-        gic::deactivate(intid);
+        Gic::end_of_interrupt(intid);
+        Gic::deactivate(intid);
         if intid != KICK_SGI {
             crate::log::warn!("unexpected interrupt {=u32} on cpu {=usize}", intid, cpu);
         }
@@ -609,7 +554,7 @@ pub(super) fn route_console_input(cpu: Option<usize>) {
     match cpu {
         Some(cpu) => {
             gic::spi_priority(irq, CONSOLE_INPUT_PRIORITY);
-            gic::spi_route(irq, cpu);
+            Gic::spi_route(irq, cpu);
             gic::spi_enable(irq, true);
         }
         None => gic::spi_enable(irq, false),
