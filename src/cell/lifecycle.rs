@@ -162,6 +162,7 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
 
     /// Whether the vCPU on `cpu` was started before its cell `cell` was
     /// last stopped or restarted (it must park instead of resuming).
+    #[inline]
     pub(crate) fn stale(&self, cpu: usize, cell: usize) -> bool {
         match (self.slots.get(cpu), self.epochs.get(cell)) {
             (Some(slot), Some(epoch)) => {

@@ -71,6 +71,7 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     /// was stopped or restarted meanwhile (then it parks, and says so).
     /// Every exit passes here; the caller already knows the cell, so this
     /// is one epoch comparison.
+    #[inline]
     pub(crate) fn after_exit(&self, cpu: usize, cell: &CellDesc, vcpu: usize, next: Next) -> Next {
         if next == Next::Park {
             return Next::Park;
@@ -78,12 +79,20 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         if !self.life.stale(cpu, cell.id.index()) {
             return Next::Resume;
         }
+        self.report_parked(cpu, cell, vcpu);
+        Next::Park
+    }
+
+    /// The line a vCPU of a stopped or restarted cell prints as it parks
+    /// (out of the exit path: it happens once per stop).
+    #[cold]
+    #[inline(never)]
+    fn report_parked(&self, cpu: usize, cell: &CellDesc, vcpu: usize) {
         hv_println!(
             self,
             "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}) stopped",
             cell.name
         );
-        Next::Park
     }
 
     /// Stops every vCPU of `cell`: a new epoch; the others are kicked out
