@@ -24,13 +24,21 @@ const STOP_SPIN_LIMIT: u64 = 50_000_000;
 impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> {
     /// If another CPU asked every CPU to stop (it panicked), acknowledges
     /// and halts this one.
+    #[inline]
     pub(crate) fn stop_if_requested(&self) {
         if self.stop.requested() {
-            self.arch.mask_interrupts();
-            self.stop.stopped.fetch_add(1, Ordering::AcqRel);
-            self.arch.publish();
-            self.arch.halt();
+            self.stop_here();
         }
+    }
+
+    /// This CPU answers a stop request: interrupts masked, counted, halted.
+    #[cold]
+    #[inline(never)]
+    fn stop_here(&self) -> ! {
+        self.arch.mask_interrupts();
+        self.stop.stopped.fetch_add(1, Ordering::AcqRel);
+        self.arch.publish();
+        self.arch.halt();
     }
 
     /// Asks every other online CPU to stop and waits (bounded) for them.

@@ -27,6 +27,7 @@ impl StopFlags {
     }
 
     /// Whether a stop was requested.
+    #[inline]
     pub(crate) fn requested(&self) -> bool {
         self.requested.load(Ordering::Acquire)
     }

@@ -58,6 +58,7 @@ impl<K: ExitKind> CellCounters<K> {
     }
 
     /// Counts one exit of `kind`.
+    #[inline]
     pub(crate) fn count(&self, kind: K) {
         if let Some(counter) = self.exits.get(kind.index()) {
             counter.fetch_add(1, Ordering::Relaxed);

@@ -130,6 +130,7 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     }
 
     /// Counts one exit of `cell` as `kind`.
+    #[inline]
     pub(crate) fn count_exit(&self, cell: usize, kind: A::ExitKind) {
         if let Some(counters) = self.counters.get(cell) {
             counters.count(kind);
