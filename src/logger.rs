@@ -19,12 +19,11 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use spin::mutex::SpinMutex;
 
 use crate::arch::Arch;
-use crate::config::{HYPERVISOR, LogTransport};
-
 #[cfg(target_arch = "aarch64")]
 use crate::arch::aarch64::HV;
 #[cfg(target_arch = "x86_64")]
 use crate::arch::x86_64::HV;
+use crate::config::{HYPERVISOR, LogTransport};
 
 /// Size of the in-memory ring.
 const RING_LEN: usize = 16 * 1024;

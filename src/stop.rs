@@ -5,7 +5,8 @@
 //! other online CPU out of its guest or its wait, and waits (bounded) until
 //! each has acknowledged and halted. CPUs look at the flag whenever they
 //! are in the hypervisor ([`Hypervisor::stop_if_requested`]). When two CPUs
-//! panic at once, the first coordinates and the second just stops.
+//! panic at once, the first coordinates and the second just stops. The
+//! panic handler of every hypervisor image is here.
 
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -20,6 +21,20 @@ use crate::stop_flags::NO_CPU;
 const STOP_TIMEOUT_US: u64 = 100_000;
 /// The same wait in spins, the bound where there is no clock.
 const STOP_SPIN_LIMIT: u64 = 50_000_000;
+
+/// Every panic of the hypervisor ends here, on any architecture.
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    #[cfg(target_arch = "aarch64")]
+    let hv = &crate::arch::aarch64::HV;
+    #[cfg(target_arch = "x86_64")]
+    let hv = &crate::arch::x86_64::HV;
+    let location = info
+        .location()
+        .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
+    hv.report_panic(hv.arch.current_cpu(), location, info.message())
+}
 
 impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> {
     /// If another CPU asked every CPU to stop (it panicked), acknowledges

@@ -4,7 +4,6 @@
 //! other CPU.
 
 use core::fmt::{self, Write};
-use core::panic::PanicInfo;
 
 use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, FAR_EL2, SPSR_EL2};
 use tock_registers::fields::TryFromValue;
@@ -85,12 +84,4 @@ pub(super) fn stack_overflow(cpu: usize, class: &'static str) -> ! {
         Syndrome(esr)
     );
     panic!("stack overflow on cpu {cpu}: ELR_EL2={elr:#x} FAR_EL2={far:#x}");
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
-    let location = info
-        .location()
-        .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
-    HV.report_panic(cpu::current_index(), location, info.message())
 }

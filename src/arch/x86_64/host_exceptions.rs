@@ -2,7 +2,6 @@
 //! kicking this one out of its wait, or asking every CPU to stop), faults
 //! (hypervisor bugs), and the panic handler.
 
-use core::panic::PanicInfo;
 use core::sync::atomic::Ordering;
 
 use super::idt::{ExceptionFrame, NMI_SEEN};
@@ -36,12 +35,4 @@ extern "C" fn bulkhead_host_exception(frame: &ExceptionFrame) {
         frame.rsp
     );
     panic!("unexpected exception {} in the hypervisor", frame.vector);
-}
-
-#[panic_handler]
-fn panic(info: &PanicInfo<'_>) -> ! {
-    let location = info
-        .location()
-        .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
-    HV.report_panic(cpu::current_index(), location, info.message())
 }
