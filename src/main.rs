@@ -1,4 +1,5 @@
-//! The hypervisor binary: boots on bare metal, see `arch::<arch>::boot`.
+//! The hypervisor binary: boots on bare metal from `arch::<arch>::entry_asm`
+//! (see `docs/code-structure.md`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]

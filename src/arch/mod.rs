@@ -13,8 +13,9 @@
 //! Layering, which keeps the module graph free of circles: each back end's
 //! drivers and helpers serve `impl Arch` and never name the running
 //! hypervisor; only its entry points (boot, the exception vectors or the
-//! VM-exit loop, host exception handlers, the panic handler) use the one
-//! `static HV` its `mod.rs` defines.
+//! VM-exit loop, host exception handlers) use the one `static HV` its
+//! `mod.rs` defines. In the core, only the two entry points no back end
+//! calls name it: the `defmt` logger and the panic handler (`stop`).
 //!
 //! What a third architecture (RISC-V H, say) writes: this trait (about 30
 //! small methods, most of them one register access), its entry points

@@ -1,7 +1,6 @@
-//! What the hypervisor does when it fails itself: an exception at EL2, a
-//! stack overflow, a panic. Each prints what it knows on the emergency
-//! console path and ends in the core's panic report, which stops every
-//! other CPU.
+//! What the hypervisor does when it fails itself: an exception at EL2 or a
+//! stack overflow. Each prints what it knows on the emergency console path
+//! and panics; the core's panic handler (`stop`) stops every other CPU.
 
 use core::fmt::{self, Write};
 

@@ -16,8 +16,8 @@
 //! - `back_end`: `impl Arch for Aarch64`, on those;
 //! - entry points, which use [`HV`]: `entry_asm` (the entry assembly) and
 //!   `cpu_entry` (the Rust entries), `vectors` (the EL2 exception vectors), `guest_exit`
-//!   (what each exit means and its answer), `fatal` (unhandled exceptions,
-//!   stack overflows, the panic handler).
+//!   (what each exit means and its answer), `fatal` (unhandled exceptions
+//!   and stack overflows, which end in the core's panic report).
 
 pub(crate) mod model;
 

@@ -1,6 +1,6 @@
 //! What reaches the hypervisor itself in VMX root mode: NMIs (another CPU
 //! kicking this one out of its wait, or asking every CPU to stop), faults
-//! (hypervisor bugs), and the panic handler.
+//! (hypervisor bugs, which panic into the core's panic handler).
 
 use core::sync::atomic::Ordering;
 

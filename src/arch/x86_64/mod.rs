@@ -16,8 +16,7 @@
 //! - entry points, which use [`HV`]: `cpu_entry` (the Rust entries of the
 //!   entry assembly), `vcpu_loop` (entering the guest and handling its exits),
 //!   `exit_handlers` (what each VM exit means and its answer),
-//!   `host_exceptions` (NMIs and faults in VMX root mode, the panic
-//!   handler).
+//!   `host_exceptions` (NMIs and faults in VMX root mode).
 
 pub(crate) mod model;
 
