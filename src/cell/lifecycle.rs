@@ -14,8 +14,6 @@
 //!
 //! Atomics only: no locks, so a CPU can use it from its trap path.
 
-#![forbid(unsafe_code)]
-
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The power state of a vCPU, as a guest's `AFFINITY_INFO` sees it.

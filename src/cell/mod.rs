@@ -1,5 +1,7 @@
 //! Cells: the partitions Bulkhead runs, and what each may reach.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod access;
 pub(crate) mod counters;
 pub(crate) mod fault;

@@ -1,6 +1,8 @@
 //! The shared console: cells' output tagged per line, input switched
 //! between cells.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod budget;
 mod cell_consoles;
 pub(crate) mod console_lock;
