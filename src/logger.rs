@@ -2,12 +2,15 @@
 //! transport the config's `[hypervisor] log` names, never to the console
 //! UART, so they cannot interleave with a guest's output.
 //!
-//! - `ring`: an in-memory ring a debugger reads. `BULKHEAD_LOG_RING` holds
-//!   the bytes, `BULKHEAD_LOG_RING_HEAD` the number ever written (the next
-//!   byte goes to `head % RING_LEN`).
-//! - `semihosting`: a host file (QEMU, a debug probe), through the back end
-//!   ([`Arch::log_semihosting`]); AArch64 only.
-//! - `none`: dropped.
+//! - `ring`: an in-memory ring. `BULKHEAD_LOG_RING` holds the bytes,
+//!   `BULKHEAD_LOG_RING_HEAD` the number ever written (the next byte goes
+//!   to `head % RING_LEN`), published once a frame is complete. QEMU runs
+//!   read it from the machine's RAM file (`xtask/src/log_ring.rs`), a
+//!   debugger from a board.
+//! - `none`: dropped (the ring is not even linked in).
+//!
+//! There is deliberately no semihosting transport: a guest at EL1 could
+//! make the same calls to the host (finding F3 of the security review).
 //!
 //! One lock for every CPU, taken with interrupts masked ([`Arch::log_enter`]
 //! and [`Arch::log_exit`]); a frame is written whole. A log record inside a
@@ -27,10 +30,6 @@ use crate::config::{HYPERVISOR, LogTransport};
 
 /// Size of the in-memory ring.
 const RING_LEN: usize = 16 * 1024;
-/// Bytes gathered before one transport write. Every frame is written at
-/// `release`; the longest frame the QEMU suites log is 26 bytes, so one
-/// write per frame is the rule, and a longer frame takes two.
-const BUFFER_LEN: usize = 64;
 /// No CPU holds the logger.
 const FREE: usize = usize::MAX;
 
@@ -42,13 +41,14 @@ static BULKHEAD_LOG_RING_HEAD: AtomicUsize = AtomicUsize::new(0);
 /// The CPU holding [`STATE`] between `acquire` and `release`.
 static OWNER: AtomicUsize = AtomicUsize::new(FREE);
 
-/// The frame being gathered.
+/// Where the frame being written goes.
 struct Sink {
-    buffer: [u8; BUFFER_LEN],
-    len: usize,
+    /// Bytes written, the frame's so far included (published at the end
+    /// of the frame).
+    head: usize,
 }
 
-/// The encoder, the frame being gathered, and what `release` restores.
+/// The encoder, the frame being written, and what `release` restores.
 struct State {
     encoder: defmt::Encoder,
     sink: Sink,
@@ -57,40 +57,26 @@ struct State {
 
 static STATE: SpinMutex<State> = SpinMutex::new(State {
     encoder: defmt::Encoder::new(),
-    sink: Sink {
-        buffer: [0; BUFFER_LEN],
-        len: 0,
-    },
+    sink: Sink { head: 0 },
     saved: 0,
 });
 
 impl Sink {
     fn push(&mut self, bytes: &[u8]) {
+        if HYPERVISOR.log != LogTransport::Ring {
+            return;
+        }
         for &byte in bytes {
-            if let Some(slot) = self.buffer.get_mut(self.len) {
-                *slot = byte;
-                self.len += 1;
-            }
-            if self.len == BUFFER_LEN {
-                self.drain();
-            }
+            BULKHEAD_LOG_RING[self.head % RING_LEN].store(byte, Ordering::Relaxed);
+            self.head = self.head.wrapping_add(1);
         }
     }
 
-    fn drain(&mut self) {
-        let data = &self.buffer[..self.len];
-        match HYPERVISOR.log {
-            LogTransport::Ring => {
-                let head = BULKHEAD_LOG_RING_HEAD.load(Ordering::Relaxed);
-                for (i, &byte) in data.iter().enumerate() {
-                    BULKHEAD_LOG_RING[(head + i) % RING_LEN].store(byte, Ordering::Relaxed);
-                }
-                BULKHEAD_LOG_RING_HEAD.store(head + data.len(), Ordering::Release);
-            }
-            LogTransport::Semihosting => HV.arch.log_semihosting(data),
-            LogTransport::None => {}
+    /// Makes the bytes written so far visible to a reader.
+    fn publish(&self) {
+        if HYPERVISOR.log == LogTransport::Ring {
+            BULKHEAD_LOG_RING_HEAD.store(self.head, Ordering::Release);
         }
-        self.len = 0;
     }
 }
 
@@ -133,7 +119,7 @@ unsafe impl defmt::Logger for Logger {
     }
 
     unsafe fn flush() {
-        with_state(|state| state.sink.drain());
+        with_state(|state| state.sink.publish());
     }
 
     unsafe fn release() {
@@ -144,7 +130,7 @@ unsafe impl defmt::Logger for Logger {
                  saved,
              }| {
                 encoder.end_frame(|b| sink.push(b));
-                sink.drain();
+                sink.publish();
                 *saved
             },
         );

@@ -95,7 +95,6 @@ fn write_hypervisor(out: &mut impl Write, tables: &Tables<'_>) -> fmt::Result {
         UartKind::Ns16550 => "ns16550",
     };
     let log = match hv.log {
-        LogTransport::Semihosting => "semihosting",
         LogTransport::Ring => "ring",
         LogTransport::None => "none",
     };
@@ -270,7 +269,7 @@ mod tests {
         const HYPERVISOR: HypervisorDesc = HypervisorDesc {
             memory: MemRange::new(PhysAddr::new(0x4000_0000), 16 << 20),
             console: UART,
-            log: LogTransport::Semihosting,
+            log: LogTransport::Ring,
         };
         const DEVICES: [DeviceDesc; 2] = [
             DeviceDesc {
@@ -340,7 +339,7 @@ mod tests {
         write_partition_table(&mut text, &tables).unwrap();
         let expected = "\
 config demo on board (aarch64, GICv3, 4 CPUs)
-hypervisor memory 0x40000000..0x41000000 (16 MiB), console pl011@0x9000000, log semihosting
+hypervisor memory 0x40000000..0x41000000 (16 MiB), console pl011@0x9000000, log ring
 partition table: 1 cells, 1 channels
 cell 0 rt: cpus 1,2, console virtual, fault-policy restart, physical-timer allow, virtual-counter cell-start
   memory gpa 0x40000000..0x41000000 -> hpa 0x41000000 16 MiB rwx

@@ -605,8 +605,6 @@ impl Arch for FakeArch {
 
     fn log_exit(&self, _saved: usize) {}
 
-    fn log_semihosting(&self, _bytes: &[u8]) {}
-
     fn console_uart(&self) -> FakeConsole {
         FakeConsole(Arc::clone(&self.state))
     }

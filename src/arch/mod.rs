@@ -150,10 +150,6 @@ pub(crate) trait Arch: Sync + Sized + 'static {
     fn log_enter(&self) -> usize;
     /// Restores what [`log_enter`](Self::log_enter) returned.
     fn log_exit(&self, saved: usize);
-    /// Appends log bytes to the semihosting log file, where the back end
-    /// has semihosting (`log = "semihosting"`; the checker allows it on
-    /// AArch64 only). Gives up quietly when nothing answers.
-    fn log_semihosting(&self, bytes: &[u8]);
 
     // --- the hypervisor console ---------------------------------------------
 

@@ -3,8 +3,11 @@
 use crate::platform::UartDesc;
 use crate::range::MemRange;
 
-/// Where hypervisor `defmt` log records go (`log = "semihosting"`, `"ring"`
-/// or `"none"`).
+/// Where hypervisor `defmt` log records go (`log = "ring"` or `"none"`).
+///
+/// There is no semihosting transport: a guest at EL1 can make the same
+/// semihosting calls the hypervisor would (host files, host commands, exit
+/// QEMU), so no configuration that runs guests may enable it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(
     feature = "serde",
@@ -12,10 +15,9 @@ use crate::range::MemRange;
     serde(rename_all = "kebab-case")
 )]
 pub enum LogTransport {
-    /// ARM semihosting to a host file (QEMU, or a debugger on a board).
+    /// An in-memory ring buffer (`BULKHEAD_LOG_RING`): QEMU runs read it
+    /// from the machine's RAM file, a debugger from the board.
     #[default]
-    Semihosting,
-    /// An in-memory ring buffer a debugger reads (boards without a probe).
     Ring,
     /// No log records.
     None,

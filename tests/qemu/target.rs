@@ -108,7 +108,8 @@ fn first_light(config: &str, gic: &str) {
         console.contains("bulkhead: every cell has stopped; powering off"),
         "{transcript}"
     );
-    // Log records travelled over semihosting, not the console.
+    // Log records travelled through the ring (read from the machine's RAM
+    // file), not the console.
     assert!(
         out.log
             .iter()

@@ -1,11 +1,10 @@
 //! Decoding the hypervisor's `defmt` log records on the host.
 //!
-//! The hypervisor writes binary defmt frames through semihosting into a
-//! file next to the image (QEMU's working folder); this module turns them
-//! into text lines tagged `[hv]`, either after a run or live while QEMU runs.
+//! The hypervisor writes binary defmt frames into its log ring
+//! (`log_ring`); this module turns them into text lines tagged `[hv]`,
+//! either after a run or live while QEMU runs.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,9 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use defmt_decoder::{DecodeError, Locations, StreamDecoder, Table};
 
-/// The file name the hypervisor opens through semihosting (relative to
-/// QEMU's working folder; see `src/arch/aarch64/semihosting.rs`).
-pub const LOG_FILE: &str = "bulkhead-defmt.bin";
+use crate::log_ring::{Polled, RingReader};
 
 /// A decoder for one hypervisor ELF.
 pub struct LogDecoder {
@@ -84,23 +81,23 @@ impl LogDecoder {
         }
     }
 
-    /// Follows `file` while `running` is set, printing decoded lines to
+    /// Follows the ring while `running` is set, printing decoded lines to
     /// stderr as they arrive; a last read happens after `running` clears.
-    pub fn follow(self, file: PathBuf, running: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    pub fn follow(
+        self,
+        mut ring: RingReader,
+        running: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             let mut stream = self.table.new_stream_decoder();
-            let mut offset = 0u64;
-            let mut buf = Vec::new();
             loop {
                 let last = !running.load(Ordering::Acquire);
-                if let Ok(mut f) = std::fs::File::open(&file) {
-                    buf.clear();
-                    if f.seek(SeekFrom::Start(offset)).is_ok() && f.read_to_end(&mut buf).is_ok() {
-                        offset += buf.len() as u64;
-                        stream.received(&buf);
-                        self.drain(&mut *stream, &mut |line| eprintln!("{line}"));
-                    }
+                let polled = ring.poll();
+                if let Some(line) = lost_line(&polled) {
+                    eprintln!("{line}");
                 }
+                stream.received(&polled.bytes);
+                self.drain(&mut *stream, &mut |line| eprintln!("{line}"));
                 if last {
                     return;
                 }
@@ -108,4 +105,14 @@ impl LogDecoder {
             }
         })
     }
+}
+
+/// The line that says a poll came too late for some bytes.
+pub fn lost_line(polled: &Polled) -> Option<String> {
+    (polled.lost > 0).then(|| {
+        format!(
+            "[hv] ({} log bytes lost: the ring was overwritten before it was read)",
+            polled.lost
+        )
+    })
 }

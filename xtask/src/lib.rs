@@ -11,6 +11,7 @@ pub mod install;
 pub mod iso;
 pub mod layout;
 pub mod linux;
+pub mod log_ring;
 pub mod paths;
 pub mod qemu;
 pub mod separation;

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use bulkhead_config::model::LogTransport;
 
 use crate::dist::Dist;
-use crate::hvlog::{LOG_FILE, LogDecoder};
+use crate::hvlog::{LogDecoder, lost_line};
 use crate::install::{InstallPlan, is_root, on_path};
+use crate::log_ring::{RAM_BACKEND_ID, RingLocation, RingReader, fresh_ram_file, ram_file_of};
 use crate::tools::describe;
 
 /// The Debian/Ubuntu package that provides a QEMU binary.
@@ -76,9 +76,23 @@ pub fn command(dist: &Dist) -> Result<Command> {
     let mut command = Command::new(&qemu.binary);
     command
         .current_dir(&dist.dir)
-        .args(["-machine", &qemu.machine, "-cpu", &qemu.cpu])
+        .args([
+            "-machine",
+            &format!("{},memory-backend={RAM_BACKEND_ID}", qemu.machine),
+        ])
+        .args(["-cpu", &qemu.cpu])
         .args(["-smp", &platform.cpus.len().to_string()])
         .args(["-m", &qemu.memory_mib.to_string()])
+        // The machine's RAM in a shared file, so the host reads the
+        // hypervisor's log ring while it runs (`log_ring`).
+        .args([
+            "-object",
+            &format!(
+                "memory-backend-file,id={RAM_BACKEND_ID},size={}M,mem-path={},share=on",
+                qemu.memory_mib,
+                fresh_ram_file().display()
+            ),
+        ])
         .arg("-nographic")
         // QEMU's own escape key becomes Ctrl-] so that Ctrl-A, Bulkhead's
         // console switch, reaches the board (Ctrl-] X quits QEMU).
@@ -93,9 +107,6 @@ pub fn command(dist: &Dist) -> Result<Command> {
     for device in &qemu.devices {
         command.args(["-device", device]);
     }
-    if dist.config.hypervisor.log == LogTransport::Semihosting {
-        command.args(["-semihosting-config", "enable=on,target=native"]);
-    }
     Ok(command)
 }
 
@@ -104,23 +115,42 @@ pub fn command(dist: &Dist) -> Result<Command> {
 pub fn run_interactive(dist: &Dist) -> Result<ExitStatus> {
     let mut command = command(dist)?;
     ensure_installed(&command.get_program().to_string_lossy())?;
-    let log_path = dist.dir.join(LOG_FILE);
-    let _ = std::fs::remove_file(&log_path);
     eprintln!("running: {}", describe(&command));
     eprintln!(
         "(Ctrl-] X quits QEMU, Ctrl-A three times switches the console; hypervisor log records are shown as [hv] lines)"
     );
     let running = Arc::new(AtomicBool::new(true));
-    let follower = LogDecoder::new(&dist.elf)
-        .map(|decoder| decoder.follow(log_path, running.clone()))
-        .map_err(|e| eprintln!("note: log records will not be decoded: {e}"))
-        .ok();
-    let status = command.status().context("start QEMU")?;
+    let follower = match (ring_reader(&command, dist), LogDecoder::new(&dist.elf)) {
+        (Ok(Some(ring)), Ok(decoder)) => Some(decoder.follow(ring, running.clone())),
+        (Ok(None), _) => None,
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("note: log records will not be decoded: {e}");
+            None
+        }
+    };
+    let status = command.status().context("start QEMU");
     running.store(false, Ordering::Release);
     if let Some(follower) = follower {
         let _ = follower.join();
     }
-    Ok(status)
+    remove_ram_file(&command);
+    status
+}
+
+/// A reader of the hypervisor's log ring in the machine `command` starts
+/// (`None` if the image keeps no ring).
+fn ring_reader(command: &Command, dist: &Dist) -> Result<Option<RingReader>> {
+    let (Some(ram), Some(bank)) = (ram_file_of(command), dist.config.platform.ram.first()) else {
+        return Ok(None);
+    };
+    Ok(RingLocation::find(&dist.elf, bank.base)?.map(|at| RingReader::new(ram, at)))
+}
+
+/// Deletes the machine's RAM file once QEMU has exited.
+fn remove_ram_file(command: &Command) {
+    if let Some(ram) = ram_file_of(command) {
+        let _ = std::fs::remove_file(ram);
+    }
 }
 
 /// What a captured run printed.
@@ -194,10 +224,19 @@ pub fn capture(
     done: impl Fn(&str) -> bool,
 ) -> Result<RunOutput> {
     ensure_installed(&command.get_program().to_string_lossy())?;
-    let log_path = dist.map(|d| d.dir.join(LOG_FILE));
-    if let Some(path) = &log_path {
-        let _ = std::fs::remove_file(path);
-    }
+    let mut ring = match dist {
+        Some(dist) => ring_reader(&command, dist)?,
+        None => None,
+    };
+    let mut log_bytes = Vec::new();
+    let mut lost = Vec::new();
+    let mut read_ring = |ring: &mut Option<RingReader>| {
+        if let Some(ring) = ring {
+            let polled = ring.poll();
+            lost.extend(lost_line(&polled));
+            log_bytes.extend_from_slice(&polled.bytes);
+        }
+    };
     let line = describe(&command);
     let mut child = command
         .stdin(if script.is_empty() {
@@ -244,6 +283,7 @@ pub fn capture(
             typed_at = text.len();
             steps.next();
         }
+        read_ring(&mut ring);
         if done(&text) {
             // Let the last lines arrive, then stop the machine.
             std::thread::sleep(Duration::from_millis(200));
@@ -260,6 +300,8 @@ pub fn capture(
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = pump.join();
+    read_ring(&mut ring);
+    remove_ram_file(&command);
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
@@ -269,10 +311,12 @@ pub fn capture(
         console.push_str("\n[qemu stderr] ");
         console.push_str(&stderr);
     }
-    let log = match (dist, log_path.map(std::fs::read)) {
-        (Some(dist), Some(Ok(bytes))) => LogDecoder::new(&dist.elf)?.decode_all(&bytes),
-        _ => Vec::new(),
-    };
+    let mut log = lost;
+    if let Some(dist) = dist
+        && !log_bytes.is_empty()
+    {
+        log.extend(LogDecoder::new(&dist.elf)?.decode_all(&log_bytes));
+    }
     Ok(RunOutput {
         console,
         log,

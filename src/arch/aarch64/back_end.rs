@@ -8,8 +8,7 @@ use super::model::exit_cause::{ExitCause, INTERRUPT_KINDS};
 use super::model::virtual_pl011::VirtualPl011;
 use super::pl011::{self, Pl011};
 use super::{
-    Aarch64, cpu, el2_mmu, firmware, guest_memory, secondaries, semihosting, timer, vcpu,
-    virtual_interrupts,
+    Aarch64, cpu, el2_mmu, firmware, guest_memory, secondaries, timer, vcpu, virtual_interrupts,
 };
 use crate::arch::{Arch, Print, Wake};
 use crate::cell::lifecycle::Start;
@@ -101,10 +100,6 @@ impl Arch for Aarch64 {
 
     fn log_exit(&self, saved: usize) {
         DAIF.set(saved as u64);
-    }
-
-    fn log_semihosting(&self, bytes: &[u8]) {
-        semihosting::write_log(bytes);
     }
 
     fn console_uart(&self) -> Pl011 {

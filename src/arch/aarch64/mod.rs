@@ -12,7 +12,7 @@
 //!   interface, GICv2 or GICv3 chosen at compile time), `virtual_interrupts` (the cells' vGIC at
 //!   run time), `timer`, `guest_memory` (stage 2, image loading), `vcpu`
 //!   (EL2 controls, entering a guest), `inject` (exceptions into a guest),
-//!   `trap_frame`, `semihosting` (log records to the host);
+//!   `trap_frame`;
 //! - `back_end`: `impl Arch for Aarch64`, on those;
 //! - entry points, which use [`HV`]: `entry_asm` (the entry assembly) and
 //!   `cpu_entry` (the Rust entries), `vectors` (the EL2 exception vectors), `guest_exit`
@@ -51,8 +51,6 @@ mod pl011;
 mod platform;
 #[cfg(target_os = "none")]
 mod secondaries;
-#[cfg(target_os = "none")]
-mod semihosting;
 #[cfg(target_os = "none")]
 mod stacks;
 #[cfg(target_os = "none")]

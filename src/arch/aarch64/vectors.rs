@@ -8,16 +8,14 @@
 //! guest go to `guest_exit`; exceptions at EL2 itself are fatal (`fatal`).
 
 use core::arch::global_asm;
-use core::sync::atomic::Ordering;
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{ELR_EL2, ESR_EL2, VBAR_EL2};
-use tock_registers::interfaces::{Readable, Writeable};
+use aarch64_cpu::registers::VBAR_EL2;
+use tock_registers::interfaces::Writeable;
 
 use super::guest_exit::ExitKind;
-use super::model::esr;
 use super::trap_frame::{self, TrapFrame};
-use super::{HV, cpu, fatal, guest_exit, layout, semihosting, virtual_interrupts};
+use super::{HV, cpu, fatal, guest_exit, virtual_interrupts};
 use crate::arch::Next;
 
 /// Which of the 16 vector entries was taken (value = entry number).
@@ -123,8 +121,7 @@ pub(super) fn install() {
 /// Rust entry from the vectors. A guest's exit is handled and answered
 /// here, in one place: the handler decides [`Next`]; resuming returns
 /// through the vector (ERET), parking continues this CPU's loop in the core
-/// on a fresh stack. An exception at EL2 itself is fatal, except an
-/// unanswered semihosting call.
+/// on a fresh stack. An exception at EL2 itself is fatal.
 extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
     let Some(kind) = VectorKind::from_raw(kind) else {
         panic!("exception vector passed invalid kind {kind}");
@@ -142,16 +139,6 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
         }
         return;
     }
-    let elr = ELR_EL2.get();
-    if kind == VectorKind::CurrentSpxSync && is_semihosting_trap(ESR_EL2.get(), elr) {
-        // A log record was sent over semihosting but nothing answers it (no
-        // `-semihosting` on the QEMU line, no debugger on a board): the call
-        // fails with -1 and logging turns itself off.
-        semihosting::UNAVAILABLE.store(true, Ordering::Relaxed);
-        frame.x[0] = u64::MAX;
-        frame.elr = elr + 4;
-        return;
-    }
     fatal::unhandled_el2_exception(frame, kind.class(), kind.source())
 }
 
@@ -161,21 +148,6 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, kind: u64) {
 pub(super) extern "C" fn handle_stack_overflow(cpu: usize, kind: u64) -> ! {
     let class = VectorKind::from_raw(kind).map_or("exception", VectorKind::class);
     fatal::stack_overflow(cpu, class)
-}
-
-/// Whether an EL2 synchronous exception is an unanswered semihosting call:
-/// EC 0 (unknown instruction) at a `hlt #0xf000`.
-fn is_semihosting_trap(esr: u64, elr: u64) -> bool {
-    if esr::exception_class(esr) != esr::EC_UNKNOWN
-        || !elr.is_multiple_of(4)
-        || !layout::text().contains(&elr)
-    {
-        return false;
-    }
-    // SAFETY: `elr` lies in the hypervisor's own mapped, readable `.text`
-    // and is 4-byte aligned.
-    let instruction = unsafe { core::ptr::read_volatile(elr as *const u32) };
-    instruction == semihosting::HLT_SEMIHOSTING
 }
 
 global_asm!(

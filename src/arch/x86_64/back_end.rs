@@ -116,9 +116,6 @@ impl Arch for X86_64 {
 
     fn log_exit(&self, _saved: usize) {}
 
-    /// No semihosting on x86 (the checker refuses `log = "semihosting"`).
-    fn log_semihosting(&self, _bytes: &[u8]) {}
-
     fn console_uart(&self) -> Uart16550 {
         Uart16550
     }

@@ -219,8 +219,8 @@ pub struct RawHypervisor {
     /// UART the hypervisor prints on (a platform device name); defaults to
     /// the platform's `console`.
     pub console: Option<Spanned<String>>,
-    /// Where `defmt` log records go: `semihosting` (AArch64 default),
-    /// `ring` or `none` (x86_64 default; x86_64 has no semihosting).
+    /// Where `defmt` log records go: `ring` (AArch64 default) or `none`
+    /// (x86_64 default).
     pub log: Option<Spanned<LogTransport>>,
 }
 

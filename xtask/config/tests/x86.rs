@@ -222,7 +222,7 @@ fn an_accepted_x86_config_becomes_port_tables() {
     let config =
         load_pair(&real_platform("bochs-x86_64"), &config).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.platform.arch, Arch::X86_64);
-    // x86_64 has no semihosting: no `log` means none.
+    // Bochs gives no way to read the ring: no `log` means none on x86_64.
     assert_eq!(config.hypervisor.log, LogTransport::None);
     let com1 = &config.platform.devices[config.platform.console];
     assert_eq!(com1.ports, [PortRange::new(0x3f8, 8)]);
@@ -252,11 +252,11 @@ fn an_accepted_x86_config_becomes_port_tables() {
 }
 
 #[test]
-fn aarch64_keeps_semihosting_by_default_and_takes_a_boot_arg() {
+fn aarch64_logs_to_the_ring_by_default_and_takes_a_boot_arg() {
     let config = ARM_CONFIG.replace("kind = \"raw\" }", "kind = \"raw\", boot-arg = 7 }");
     let config =
         load_pair(&real_platform("qemu-virt-aarch64"), &config).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.hypervisor.log, LogTransport::Semihosting);
+    assert_eq!(config.hypervisor.log, LogTransport::Ring);
     assert_eq!(config.cells[0].image.boot_argument(), 7);
     assert_eq!(config.cells[0].stage2_table_bound(&config), 4);
     assert!(config.cells[0].x86_boot_area().is_some());

@@ -26,8 +26,8 @@ use core::fmt;
 
 pub(crate) use crate::cell::access::AccessSize;
 
-/// Exception class: unknown reason (an instruction EL2 does not know, e.g.
-/// an unanswered semihosting `hlt`, or an AArch32 call).
+/// Exception class: unknown reason (an undefined instruction, or an
+/// AArch32 call).
 pub(crate) const EC_UNKNOWN: u8 = 0x00;
 /// Exception class: a trapped WFI or WFE.
 pub(crate) const EC_WFX: u8 = 0x01;

@@ -6,12 +6,11 @@
 //!   cell's (so no cell or channel overlaps it);
 //! - its console, if given, names a platform device (default: the
 //!   platform's console);
-//! - `log = "semihosting"` is refused on x86_64, which has no semihosting;
-//!   the default is semihosting on AArch64 and none on x86_64.
+//! - the log transport defaults to `ring` on AArch64 and `none` on x86_64
+//!   (there is no semihosting transport: guests could use it too).
 
 use toml::Spanned;
 
-use crate::diag::Diagnostic;
 use crate::model::{Arch, Hypervisor, LogTransport};
 use crate::schema::RawHypervisor;
 
@@ -33,20 +32,10 @@ impl Checker<'_> {
         }
     }
 
-    fn check_log(&mut self, log: Option<&Spanned<LogTransport>>) -> LogTransport {
+    fn check_log(&self, log: Option<&Spanned<LogTransport>>) -> LogTransport {
         match (log, self.platform.arch) {
-            (Some(log), Arch::X86_64) if *log.get_ref() == LogTransport::Semihosting => {
-                self.error(
-                    Diagnostic::new(
-                        self.at(log.span()),
-                        "`log = \"semihosting\"`: x86_64 has no semihosting",
-                    )
-                    .help("write `log = \"ring\"` (an in-memory ring buffer) or `log = \"none\"`"),
-                );
-                LogTransport::None
-            }
             (Some(log), _) => *log.get_ref(),
-            (None, Arch::Aarch64) => LogTransport::Semihosting,
+            (None, Arch::Aarch64) => LogTransport::Ring,
             (None, Arch::X86_64) => LogTransport::None,
         }
     }
