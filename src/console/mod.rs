@@ -9,4 +9,5 @@ pub(crate) mod console_lock;
 pub(crate) mod hub;
 pub(crate) mod hypervisor_console;
 pub(crate) mod mux;
+mod sanitize;
 pub(crate) mod virtual_uart;

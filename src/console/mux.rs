@@ -3,9 +3,10 @@
 //! Output: [`OutputTagger`] buffers each cell's output per line and emits
 //! whole lines, each prefixed with `[<cell name>] `, so the output of two
 //! cells never interleaves inside a line and every line says where it came
-//! from (no guest line starts like the hypervisor's `[hv]` lines). Bytes
-//! other than `\r` and `\n` pass through unfiltered, terminal escape
-//! sequences included. Lines end in `\n` alone: the physical UART driver
+//! from (no guest line starts like the hypervisor's `[hv]` lines). Control
+//! characters a terminal would act on (escape sequences, C1 controls) are
+//! shown escaped (`sanitize`), so a cell can neither erase its tag nor
+//! query the terminal. Lines end in `\n` alone: the physical UART driver
 //! turns it into `\r\n`.
 //!
 //! Input: [`InputSwitch`] sends every byte typed on the physical UART to one
@@ -20,6 +21,8 @@
 //! cells' virtual UARTs and any locking. They never panic on any input.
 
 use heapless::Vec;
+
+use super::sanitize::emit_sanitized;
 
 /// The name used in the tag of a cell that has no entry in the name table.
 pub(crate) const UNKNOWN_CELL_NAME: &str = "?";
@@ -41,8 +44,8 @@ pub(crate) const CONTINUATION_MARK: &[u8] = b"\\";
 /// ```
 ///
 /// `\r` is dropped, so `\r\n` gives one newline and a lone `\r` is
-/// ignored. Every other byte, including other control characters, is passed
-/// through unchanged.
+/// ignored. Every other control character is written escaped (`\x1b`,
+/// see `sanitize`); other text, UTF-8 included, is passed through.
 ///
 /// Each line is emitted as several consecutive calls to the `emit` closure
 /// (tag, text, end); nothing else is emitted between them within one
@@ -134,7 +137,7 @@ fn emit_line(name: &str, text: &[u8], continued: bool, emit: &mut impl FnMut(&[u
     emit(b"[");
     emit(name.as_bytes());
     emit(b"] ");
-    emit(text);
+    emit_sanitized(text, emit);
     if continued {
         emit(CONTINUATION_MARK);
     }

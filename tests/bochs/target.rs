@@ -227,28 +227,39 @@ fn counter_value(line: &str, kind: &str) -> u64 {
 /// Waits for the machine to power off by itself.
 const NEVER: &str = "\u{0}never";
 
-/// The first line of `text` containing every one of `parts` and not
-/// starting with `[skip_tag]` (so a cell's own echo cannot stand in for a
-/// hypervisor report).
-fn line_with<'a>(text: &'a str, parts: &[&str], skip_tag: Option<&str>) -> Option<&'a str> {
+/// The first line of `text` that contains every one of `parts` and starts
+/// with `bulkhead: ` (a hypervisor report, `hypervisor = true`) or with
+/// `parts[0]` (a cell's tagged line): a guest can print any text inside
+/// its own lines, never at the start of one (security review finding F8).
+fn line_with<'a>(text: &'a str, parts: &[&str], hypervisor: bool) -> Option<&'a str> {
     text.lines().find(|line| {
-        let line = line.trim_end_matches('\r');
-        parts.iter().all(|p| line.contains(p))
-            && skip_tag.is_none_or(|tag| !line.starts_with(&format!("[{tag}]")))
+        let line = line.trim_start_matches('\r').trim_end_matches('\r');
+        let start = if hypervisor {
+            "bulkhead: "
+        } else {
+            parts.first().copied().unwrap_or_default()
+        };
+        line.starts_with(start) && parts.iter().all(|p| line.contains(p))
     })
 }
 
-/// Byte offset of `needle` in `text`, or a failure with the transcript.
+/// Byte offset of the first line of the serial output that starts with
+/// `needle`, or a failure with the transcript.
 fn position(out: &Output, needle: &str) -> usize {
-    out.serial
-        .find(needle)
-        .unwrap_or_else(|| panic!("missing `{needle}`:\n{}", out.transcript))
+    let mut at = 0;
+    for line in out.serial.split_inclusive('\n') {
+        if line.trim_start_matches('\r').starts_with(needle) {
+            return at;
+        }
+        at += line.len();
+    }
+    panic!("missing `{needle}`:\n{}", out.transcript)
 }
 
-/// The hypervisor's line (not a cell's: none tagged `[skip_tag]`) with
-/// every one of `parts`, or a failure with the transcript.
-fn report<'a>(out: &'a Output, parts: &[&str], skip_tag: &str) -> &'a str {
-    line_with(&out.serial, parts, Some(skip_tag))
+/// The hypervisor's line with every one of `parts`, or a failure with the
+/// transcript.
+fn report<'a>(out: &'a Output, parts: &[&str]) -> &'a str {
+    line_with(&out.serial, parts, true)
         .unwrap_or_else(|| panic!("no hypervisor report with {parts:?}:\n{}", out.transcript))
 }
 
@@ -370,7 +381,7 @@ fn intruder_is_contained_and_victim_canary_survives() {
     position(&out, INTRUDER_SELF_IPI);
     for report in [REPORT_PORT, REPORT_MSR, REPORT_IPI, REPORT_INIT, REPORT_EPT] {
         assert!(
-            line_with(&out.serial, report, Some("intruder")).is_some(),
+            line_with(&out.serial, report, true).is_some(),
             "no hypervisor report with {report:?}:\n{transcript}"
         );
     }
@@ -384,21 +395,21 @@ fn intruder_is_contained_and_victim_canary_survives() {
         &out,
         &[
             INTRUDER_SELF_IPI,
-            report(&out, REPORT_CPU_ON, "intruder"),
+            report(&out, REPORT_CPU_ON),
             INTRUDER_CPU_ON,
-            report(&out, REPORT_UNKNOWN_CALL, "intruder"),
+            report(&out, REPORT_UNKNOWN_CALL),
             INTRUDER_UNKNOWN_CALL,
-            report(&out, REPORT_EPT, "intruder"),
+            report(&out, REPORT_EPT),
         ],
     );
-    let victim = line_with(&out.serial, VICTIM_CANARY, None).unwrap_or_else(|| {
+    let victim = line_with(&out.serial, VICTIM_CANARY, false).unwrap_or_else(|| {
         panic!(
             "no `{}` line with `{}`:\n{transcript}",
             VICTIM_CANARY[0], VICTIM_CANARY[1]
         )
     });
     // The canary was checked after the intruder's write, not only before.
-    let ept = line_with(&out.serial, REPORT_EPT, Some("intruder")).unwrap_or_default();
+    let ept = line_with(&out.serial, REPORT_EPT, true).unwrap_or_default();
     assert!(
         out.serial.find(ept) < out.serial.find(victim),
         "the victim finished before the intruder's write:\n{transcript}"
@@ -461,9 +472,9 @@ fn fault_policies_restart_and_inject_on_x86() {
             &boot1,
             FAULTS_RESET,
             &boot2,
-            report(&out, FAULTS_TRIPLE, "faults"),
+            report(&out, FAULTS_TRIPLE),
             &boot3,
-            report(&out, FAULTS_EPT, "faults"),
+            report(&out, FAULTS_EPT),
             &boot4,
             FAULTS_DONE,
             &faults_off,
@@ -496,7 +507,7 @@ fn fault_policies_restart_and_inject_on_x86() {
         &out,
         &[
             "[inject] faults: boot 1",
-            report(&out, INJECT_EPT, "inject"),
+            report(&out, INJECT_EPT),
             INJECT_GP,
             INJECT_ALIVE,
             &inject_off,
@@ -530,7 +541,7 @@ fn halting_a_cell_stops_its_vcpu_that_never_exits() {
     );
     let transcript = &out.transcript;
     let spinning = position(&out, "[intruder] intruder: vcpu 1 spinning without exits");
-    let ept = line_with(&out.serial, REPORT_EPT, Some("intruder"))
+    let ept = line_with(&out.serial, REPORT_EPT, true)
         .unwrap_or_else(|| panic!("no EPT violation report:\n{transcript}"));
     let ept = position(&out, ept);
     let stopped = position(&out, "bulkhead: cell intruder vcpu 1 (cpu 2) stopped");
@@ -543,7 +554,7 @@ fn halting_a_cell_stops_its_vcpu_that_never_exits() {
         "the intruder ran on after writing outside its memory:\n{transcript}"
     );
     assert!(
-        line_with(&out.serial, VICTIM_CANARY, None).is_some(),
+        line_with(&out.serial, VICTIM_CANARY, false).is_some(),
         "no `{}` line with `{}`:\n{transcript}",
         VICTIM_CANARY[0],
         VICTIM_CANARY[1]
@@ -593,7 +604,7 @@ fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
     let selftest = line_with(
         &out.serial,
         &["panic-selftest: writing to the hypervisor's code at 0x"],
-        None,
+        false,
     )
     .unwrap_or_else(|| panic!("no selftest line:\n{transcript}"));
     let code = selftest
@@ -608,7 +619,7 @@ fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
             "error 0x3",
             &format!("cr2 {code}"),
         ],
-        None,
+        false,
     );
     assert!(
         fault.is_some(),
@@ -621,7 +632,7 @@ fn hypervisor_code_is_write_protected_and_a_panic_stops_every_cpu() {
                 "PANIC on cpu 0 at src/arch/x86_64/host_exceptions.rs:",
                 "unexpected exception 14"
             ],
-            None
+            false
         )
         .is_some(),
         "no panic line:\n{transcript}"
