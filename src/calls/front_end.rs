@@ -61,21 +61,29 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
                 crate::log::info!("cell {=str} vcpu {=usize}: CPU_OFF", cell.name, vcpu);
                 Next::Park
             }
+            // Both lines count against the cell's report budget: a cell
+            // resetting in a loop must not flood the console (finding F7).
             Outcome::SystemOff => {
-                hv_println!(
-                    self,
-                    "bulkhead: cell {} powered off (PSCI SYSTEM_OFF)",
-                    cell.name
-                );
+                crate::log::info!("cell {=str} powered off (PSCI SYSTEM_OFF)", cell.name);
+                if self.may_report(cell.id.index()) {
+                    hv_println!(
+                        self,
+                        "bulkhead: cell {} powered off (PSCI SYSTEM_OFF)",
+                        cell.name
+                    );
+                }
                 self.halt(cell);
                 Next::Park
             }
             Outcome::SystemReset => {
-                hv_println!(
-                    self,
-                    "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
-                    cell.name
-                );
+                crate::log::info!("cell {=str} restarting (PSCI SYSTEM_RESET)", cell.name);
+                if self.may_report(cell.id.index()) {
+                    hv_println!(
+                        self,
+                        "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
+                        cell.name
+                    );
+                }
                 self.restart(cell, cpu);
                 Next::Park
             }
@@ -158,6 +166,7 @@ mod tests {
     use super::*;
     use crate::arch::fake::{Event, FakeArch, FakeExit, TestHv};
     use crate::calls::{hypercall, psci, smccc};
+    use crate::console::hub::REPORT_BUDGET;
 
     const NOT_SUPPORTED: u64 = u64::MAX;
 
@@ -246,6 +255,24 @@ mod tests {
                 .console_text()
                 .contains("bulkhead: cell beta powered off (PSCI SYSTEM_OFF)\r\n")
         );
+    }
+
+    /// F7: a cell resetting in a loop prints its `restarting` line within
+    /// its report budget, then one notice, then nothing more.
+    #[test]
+    fn f7_system_reset_lines_count_against_the_report_budget() {
+        let hv = started();
+        for _ in 0..REPORT_BUDGET + 50 {
+            let (_, next) = call(&hv, psci::SYSTEM_RESET, [0; 3]);
+            assert_eq!(next, Next::Park);
+            hv.life.take_start(1, 1).unwrap();
+        }
+        let text = hv.arch.console_text();
+        let restarts = text
+            .matches("bulkhead: cell beta restarting (PSCI SYSTEM_RESET)\r\n")
+            .count();
+        assert_eq!(restarts, REPORT_BUDGET as usize, "{text}");
+        assert_eq!(text.matches("cell beta keeps misbehaving").count(), 1);
     }
 
     #[test]

@@ -84,15 +84,25 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     }
 
     /// The line a vCPU of a stopped or restarted cell prints as it parks
-    /// (out of the exit path: it happens once per stop).
+    /// (out of the exit path: it happens once per stop). It counts against
+    /// the cell's report budget: a cell restarting in a loop must not
+    /// flood the console (finding F7).
     #[cold]
     #[inline(never)]
     fn report_parked(&self, cpu: usize, cell: &CellDesc, vcpu: usize) {
-        hv_println!(
-            self,
-            "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}) stopped",
-            cell.name
+        crate::log::info!(
+            "cell {=str} vcpu {=usize} (cpu {=usize}) stopped",
+            cell.name,
+            vcpu,
+            cpu
         );
+        if self.may_report(cell.id.index()) {
+            hv_println!(
+                self,
+                "bulkhead: cell {} vcpu {vcpu} (cpu {cpu}) stopped",
+                cell.name
+            );
+        }
     }
 
     /// Stops every vCPU of `cell`: a new epoch; the others are kicked out
@@ -248,6 +258,7 @@ mod tests {
 
     use super::*;
     use crate::arch::fake::{Event, FakeArch, PoweredOff, TestHv};
+    use crate::console::hub::REPORT_BUDGET;
 
     fn cell(hv: &TestHv, index: usize) -> &'static CellDesc {
         &hv.tables().cells[index]
@@ -459,5 +470,28 @@ mod tests {
                 .console_text()
                 .contains("bulkhead: cell alpha vcpu 0 (cpu 0) stopped")
         );
+    }
+
+    /// F7: the `stopped` line of a vCPU parking after a stop counts against
+    /// its cell's report budget, so a cell restarted in a loop (a vCPU
+    /// parking each time) cannot flood the console.
+    #[test]
+    fn f7_stopped_vcpu_lines_count_against_the_report_budget() {
+        let hv = TestHv::over(FakeArch::two_cells());
+        hv.start_all();
+        let alpha = cell(&hv, 0);
+        hv.life.take_start(0, 0).unwrap();
+        hv.arch.as_cpu(1, || hv.halt(alpha));
+        for _ in 0..REPORT_BUDGET + 10 {
+            assert_eq!(hv.after_exit(0, alpha, 0, Next::Resume), Next::Park);
+        }
+        let text = hv.arch.console_text();
+        assert_eq!(
+            text.matches("bulkhead: cell alpha vcpu 0 (cpu 0) stopped")
+                .count(),
+            REPORT_BUDGET as usize,
+            "{text}"
+        );
+        assert_eq!(text.matches("cell alpha keeps misbehaving").count(), 1);
     }
 }

@@ -48,10 +48,11 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         (desc.console == CellConsole::Virtual && offset < A::VirtualUart::WINDOW).then_some(offset)
     }
 
-    /// A guest read of `size` at `offset` of `cell`'s virtual UART. Typed
-    /// input is fetched first, so a guest polling its UART sees it.
+    /// A guest read of `size` at `offset` of `cell`'s virtual UART. It
+    /// touches only the cell's own UART: typed input arrives by the console
+    /// UART's interrupt, not by polling on every read, which would make
+    /// every cell's polling loop contend for the console's locks (F7).
     pub(crate) fn virtual_uart_read(&self, cell: usize, offset: u64, size: AccessSize) -> u32 {
-        self.poll_console_input();
         self.consoles
             .uarts
             .get(cell)
