@@ -32,7 +32,15 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     ) -> Next {
         let call = dispatch::decode(regs[0], [regs[1], regs[2], regs[3]]);
         self.count_exit(cell.id.index(), A::ExitKind::of_call(&call));
-        let outcome = dispatch::handle(&call, vcpu, &mut CallingCell { hv: self, cell });
+        let outcome = dispatch::handle(
+            &call,
+            vcpu,
+            &mut CallingCell {
+                hv: self,
+                cell,
+                cpu,
+            },
+        );
         if let Some(note) = outcome.note() {
             // Refused calls hint at a guest bug or an attack.
             if self.may_report(cell.id.index()) {
@@ -95,6 +103,8 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
 struct CallingCell<'h, A: Arch, const CPUS: usize, const CELLS: usize> {
     hv: &'h Hypervisor<A, CPUS, CELLS>,
     cell: &'static CellDesc,
+    /// The calling vCPU's CPU (its epoch is the one its requests belong to).
+    cpu: usize,
 }
 
 impl<A: Arch, const CPUS: usize, const CELLS: usize> CellControl
@@ -114,8 +124,9 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> CellControl
         entry: GuestPhysAddr,
         context: u64,
     ) -> Result<(), PsciError> {
+        let epoch = self.hv.life.vcpu_epoch(self.cpu);
         self.hv
-            .request_start(self.cell, vcpu, entry.as_u64(), context)
+            .request_start(self.cell, vcpu, epoch, entry.as_u64(), context)
             .map_err(|state| match state {
                 Power::On => PsciError::AlreadyOn,
                 Power::OnPending => PsciError::OnPending,

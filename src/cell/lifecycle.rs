@@ -8,13 +8,22 @@
 //! with an entry point and a context; the CPU takes it ([`Lifecycle::take_start`])
 //! and runs the guest. Stopping a cell bumps its epoch and cancels pending
 //! starts; a vCPU whose recorded epoch is old is stale and parks at its
-//! next exit ([`Lifecycle::stale`]). The architecture supplies only how to
-//! pull a running CPU out of its guest (an SGI on AArch64, an NMI on
-//! x86_64), for the CPUs [`Lifecycle::stop`] names.
+//! next exit ([`Lifecycle::stale`]). Every start request carries the epoch
+//! it was made in, and a CPU drops a request from an older epoch instead of
+//! taking it, so a `CPU_ON` that was being written while its cell stopped
+//! can never start a vCPU in the cell's next life (finding F12a). The
+//! architecture supplies only how to pull a running CPU out of its guest
+//! (an SGI on AArch64, an NMI on x86_64), for the CPUs [`Lifecycle::stop`]
+//! names.
+//!
+//! Each cell is running, restarting or stopped for good, and moves between
+//! those states by compare-and-swap only: one restarter at a time, and a
+//! cell stopped for good is never started again, whatever runs
+//! concurrently on its other vCPUs (findings F12b and F12c).
 //!
 //! Atomics only: no locks, so a CPU can use it from its trap path.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The power state of a vCPU, as a guest's `AFFINITY_INFO` sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +55,24 @@ mod state {
     }
 }
 
+/// A cell's states.
+mod cell_state {
+    /// Running (or all its vCPUs off, ready to be started by `CPU_ON`).
+    pub(super) const RUNNING: u8 = 0;
+    /// One CPU is restarting it.
+    pub(super) const RESTARTING: u8 = 1;
+    /// Stopped for good.
+    pub(super) const STOPPED: u8 = 2;
+}
+
 /// A physical CPU's vCPU slot.
 #[derive(Debug)]
 struct VcpuSlot {
     power: AtomicU8,
     entry: AtomicU64,
     context: AtomicU64,
+    /// The cell epoch the pending start was requested in.
+    requested_in: AtomicU32,
     /// The cell epoch this vCPU was started in.
     epoch: AtomicU32,
 }
@@ -81,7 +102,8 @@ pub(crate) enum Stopped {
 pub(crate) struct Lifecycle<const CPUS: usize, const CELLS: usize> {
     slots: [VcpuSlot; CPUS],
     epochs: [AtomicU32; CELLS],
-    stopped: [AtomicBool; CELLS],
+    /// Each cell's `cell_state`.
+    cells: [AtomicU8; CELLS],
     stopped_count: AtomicUsize,
 }
 
@@ -100,11 +122,12 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
                     power: AtomicU8::new(state::OFF),
                     entry: AtomicU64::new(0),
                     context: AtomicU64::new(0),
+                    requested_in: AtomicU32::new(0),
                     epoch: AtomicU32::new(0),
                 }
             }; CPUS],
             epochs: [const { AtomicU32::new(0) }; CELLS],
-            stopped: [const { AtomicBool::new(false) }; CELLS],
+            cells: [const { AtomicU8::new(cell_state::RUNNING) }; CELLS],
             stopped_count: AtomicUsize::new(0),
         }
     }
@@ -116,10 +139,35 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
         })
     }
 
-    /// Asks the vCPU on `cpu` to start at `entry` with `context`. Fails
-    /// with its current state unless it is off; a failed request leaves a
-    /// pending start's entry and context alone.
-    pub(crate) fn request_start(&self, cpu: usize, entry: u64, context: u64) -> Result<(), Power> {
+    /// The current epoch of cell `cell` (what a start requested by the
+    /// hypervisor itself belongs to).
+    pub(crate) fn epoch(&self, cell: usize) -> u32 {
+        self.epochs
+            .get(cell)
+            .map_or(0, |epoch| epoch.load(Ordering::Acquire))
+    }
+
+    /// The epoch the vCPU on `cpu` was started in (what a start it asks
+    /// for, by `CPU_ON`, belongs to).
+    pub(crate) fn vcpu_epoch(&self, cpu: usize) -> u32 {
+        self.slots
+            .get(cpu)
+            .map_or(0, |slot| slot.epoch.load(Ordering::Acquire))
+    }
+
+    /// Asks the vCPU on `cpu` to start at `entry` with `context`, on behalf
+    /// of epoch `epoch` of its cell. Fails with its current state unless it
+    /// is off; a failed request leaves a pending start alone. A request
+    /// whose epoch is over when the CPU looks is dropped ([`take_start`]).
+    ///
+    /// [`take_start`]: Self::take_start
+    pub(crate) fn request_start(
+        &self,
+        cpu: usize,
+        epoch: u32,
+        entry: u64,
+        context: u64,
+    ) -> Result<(), Power> {
         let slot = self.slots.get(cpu).ok_or(Power::Off)?;
         slot.power
             .compare_exchange(
@@ -131,12 +179,15 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
             .map_err(state::visible)?;
         slot.entry.store(entry, Ordering::Relaxed);
         slot.context.store(context, Ordering::Relaxed);
+        slot.requested_in.store(epoch, Ordering::Relaxed);
         slot.power.store(state::ON_PENDING, Ordering::Release);
         Ok(())
     }
 
     /// The CPU `cpu` of cell `cell` takes its pending start, if there is
-    /// one: the vCPU is on from here, in the cell's current epoch.
+    /// one: the vCPU is on from here, in the cell's current epoch. A start
+    /// requested in an earlier epoch (its cell stopped or restarted while
+    /// the request was being made) is dropped: the vCPU is off.
     pub(crate) fn take_start(&self, cpu: usize, cell: usize) -> Option<Start> {
         let slot = self.slots.get(cpu)?;
         // Read the epoch before taking the start: a stop after this point
@@ -151,6 +202,10 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
                 Ordering::Acquire,
             )
             .ok()?;
+        if slot.requested_in.load(Ordering::Relaxed) != epoch {
+            slot.power.store(state::OFF, Ordering::Release);
+            return None;
+        }
         slot.epoch.store(epoch, Ordering::Release);
         Some(Start {
             entry: slot.entry.load(Ordering::Relaxed),
@@ -220,13 +275,14 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
     }
 
     /// Records that cell `cell` stopped for good (`SYSTEM_OFF`, policy
-    /// `halt`). Exactly one caller ever sees [`Stopped::Last`], even when
+    /// `halt`), also while another CPU restarts it (the restart then starts
+    /// nothing). Exactly one caller ever sees [`Stopped::Last`], even when
     /// the last cells stop at the same moment.
     pub(crate) fn mark_stopped(&self, cell: usize) -> Stopped {
-        let Some(flag) = self.stopped.get(cell) else {
+        let Some(state) = self.cells.get(cell) else {
             return Stopped::Already;
         };
-        if flag.swap(true, Ordering::AcqRel) {
+        if state.swap(cell_state::STOPPED, Ordering::AcqRel) == cell_state::STOPPED {
             return Stopped::Already;
         }
         if self.stopped_count.fetch_add(1, Ordering::AcqRel) + 1 == CELLS {
@@ -238,9 +294,40 @@ impl<const CPUS: usize, const CELLS: usize> Lifecycle<CPUS, CELLS> {
 
     /// Whether cell `cell` stopped for good.
     pub(crate) fn is_stopped(&self, cell: usize) -> bool {
-        self.stopped
+        self.cells
             .get(cell)
-            .is_some_and(|f| f.load(Ordering::Acquire))
+            .is_some_and(|s| s.load(Ordering::Acquire) == cell_state::STOPPED)
+    }
+
+    /// Makes the caller cell `cell`'s one restarter: false if the cell is
+    /// being restarted already or stopped for good (then the caller only
+    /// parks its vCPU).
+    pub(crate) fn begin_restart(&self, cell: usize) -> bool {
+        self.cells.get(cell).is_some_and(|state| {
+            state
+                .compare_exchange(
+                    cell_state::RUNNING,
+                    cell_state::RESTARTING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        })
+    }
+
+    /// Ends the restart of cell `cell`: true if it runs again (the caller
+    /// starts its first vCPU), false if it was stopped for good meanwhile.
+    pub(crate) fn finish_restart(&self, cell: usize) -> bool {
+        self.cells.get(cell).is_some_and(|state| {
+            state
+                .compare_exchange(
+                    cell_state::RESTARTING,
+                    cell_state::RUNNING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        })
     }
 }
 
@@ -255,9 +342,12 @@ mod tests {
         let life = Two::new();
         assert_eq!(life.power(1), Power::Off);
         assert_eq!(life.take_start(1, 0), None);
-        life.request_start(1, 0x20_0000, 7).unwrap();
+        life.request_start(1, life.epoch(0), 0x20_0000, 7).unwrap();
         assert_eq!(life.power(1), Power::OnPending);
-        assert_eq!(life.request_start(1, 0, 0), Err(Power::OnPending));
+        assert_eq!(
+            life.request_start(1, life.epoch(0), 0, 0),
+            Err(Power::OnPending)
+        );
         assert_eq!(
             life.take_start(1, 0),
             Some(Start {
@@ -267,7 +357,7 @@ mod tests {
         );
         assert_eq!(life.power(1), Power::On);
         assert_eq!(life.take_start(1, 0), None);
-        assert_eq!(life.request_start(1, 0, 0), Err(Power::On));
+        assert_eq!(life.request_start(1, life.epoch(0), 0, 0), Err(Power::On));
         assert!(!life.stale(1, 0));
         life.park(1);
         assert_eq!(life.power(1), Power::Off);
@@ -277,10 +367,10 @@ mod tests {
     fn stopping_a_cell_makes_its_running_vcpus_stale_and_kicks_them() {
         let life = Two::new();
         for cpu in [0, 1] {
-            life.request_start(cpu, 1, 0).unwrap();
+            life.request_start(cpu, life.epoch(0), 1, 0).unwrap();
             life.take_start(cpu, 0).unwrap();
         }
-        life.request_start(2, 1, 0).unwrap(); // cell 1, still pending
+        life.request_start(2, life.epoch(1), 1, 0).unwrap(); // cell 1, still pending
         let mut kicked = Vec::new();
         life.stop(0, [0, 1], 0, |cpu| kicked.push(cpu));
         assert_eq!(kicked, [1], "only the other running CPU is kicked");
@@ -292,7 +382,7 @@ mod tests {
     #[test]
     fn stopping_cancels_a_pending_start_and_a_restart_survives_park() {
         let life = Two::new();
-        life.request_start(1, 1, 0).unwrap();
+        life.request_start(1, life.epoch(0), 1, 0).unwrap();
         let mut kicked = 0;
         life.stop(0, [0, 1], 0, |_| kicked += 1);
         assert_eq!(kicked, 0);
@@ -300,7 +390,7 @@ mod tests {
         // A restart on CPU 0: its own slot goes off, vCPU 0 is asked again,
         // and the exit path's park must not undo that.
         life.set_off(0);
-        life.request_start(0, 2, 3).unwrap();
+        life.request_start(0, life.epoch(0), 2, 3).unwrap();
         life.park(0);
         assert_eq!(life.power(0), Power::OnPending);
         assert_eq!(
@@ -322,9 +412,56 @@ mod tests {
         assert_eq!(life.mark_stopped(0), Stopped::Last);
         assert_eq!(life.mark_stopped(0), Stopped::Already);
         assert_eq!(life.mark_stopped(9), Stopped::Already);
-        assert_eq!(life.request_start(9, 0, 0), Err(Power::Off));
+        assert_eq!(life.request_start(9, life.epoch(0), 0, 0), Err(Power::Off));
         assert_eq!(life.take_start(9, 0), None);
         assert!(life.stale(9, 0) && life.stale(0, 9));
         assert_eq!(life.power(9), Power::Off);
+    }
+
+    /// F12a: a `CPU_ON` being written while its cell stops (a restart on
+    /// another vCPU) belongs to the old epoch: the target CPU drops it and
+    /// the vCPU stays off, so it never runs in the cell's next life.
+    #[test]
+    fn f12_a_start_requested_before_a_stop_is_dropped_after_it() {
+        let life = Two::new();
+        life.request_start(0, life.epoch(0), 0x10, 0).unwrap();
+        life.take_start(0, 0).unwrap();
+        // vCPU 0 (cpu 0) asks for cpu 1 in epoch 0, but the restart on
+        // another CPU stops the cell before the request is published.
+        let asked_in = life.vcpu_epoch(0);
+        life.stop(0, [0, 1], 2, |_| {});
+        life.request_start(1, asked_in, 0x666, 1).unwrap();
+        assert_eq!(life.take_start(1, 0), None, "dropped");
+        assert_eq!(life.power(1), Power::Off, "and the restart's wait ends");
+        // A start of the new epoch is taken.
+        life.request_start(1, life.epoch(0), 0x10, 2).unwrap();
+        assert_eq!(life.take_start(1, 0).map(|s| s.entry), Some(0x10));
+    }
+
+    /// F12b: `SYSTEM_OFF` on one vCPU while another restarts the cell, in
+    /// either order: the cell ends stopped and the restart starts nothing.
+    #[test]
+    fn f12_a_halt_during_or_before_a_restart_wins() {
+        let life = Two::new();
+        assert!(life.begin_restart(0));
+        assert_eq!(life.mark_stopped(0), Stopped::Now);
+        assert!(!life.finish_restart(0), "halted meanwhile: start nothing");
+        assert!(life.is_stopped(0));
+        assert!(!life.begin_restart(0), "a stopped cell is not restarted");
+        assert!(life.is_stopped(0));
+        assert_eq!(life.mark_stopped(1), Stopped::Last, "counted once");
+    }
+
+    /// F12c: of two simultaneous restarts, one restarts the cell; the other
+    /// only parks its vCPU.
+    #[test]
+    fn f12_one_restarter_at_a_time() {
+        let life = Two::new();
+        assert!(life.begin_restart(1));
+        assert!(!life.begin_restart(1), "the second restart stands back");
+        assert!(life.finish_restart(1));
+        assert!(life.begin_restart(1), "and a later one goes ahead");
+        assert!(life.finish_restart(1));
+        assert!(!life.is_stopped(1));
     }
 }

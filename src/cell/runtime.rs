@@ -35,16 +35,19 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     }
 
     /// Asks vCPU `index` of `cell` to start at `entry` with `context` (`x0`,
-    /// `RDI`) and rings its CPU. Fails with its state unless it is off.
+    /// `RDI`), on behalf of the cell's epoch `epoch` (the hypervisor's own
+    /// starts: the current one; a guest's `CPU_ON`: the caller's), and rings
+    /// its CPU. Fails with its state unless it is off.
     pub(crate) fn request_start(
         &self,
         cell: &CellDesc,
         index: usize,
+        epoch: u32,
         entry: u64,
         context: u64,
     ) -> Result<(), Power> {
         let cpu = crate::cell::cpu_of(cell, index).ok_or(Power::Off)?;
-        self.life.request_start(cpu, entry, context)?;
+        self.life.request_start(cpu, epoch, entry, context)?;
         self.arch.ring_doorbell(cpu);
         Ok(())
     }
@@ -55,7 +58,8 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         for cell in self.tables().cells {
             self.arch.reset_cell_devices(cell);
             self.load_image(cell);
-            let _ = self.request_start(cell, 0, cell.entry.as_u64(), cell.boot_arg);
+            let epoch = self.life.epoch(cell.id.index());
+            let _ = self.request_start(cell, 0, epoch, cell.entry.as_u64(), cell.boot_arg);
             hv_println!(
                 self,
                 "bulkhead: cell {} ({}) starting on cpu {}",
@@ -146,8 +150,13 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     /// `restart`): stops it, waits until its other vCPUs parked, resets its
     /// virtual devices (UART, interrupt controller), reloads the image and
     /// starts vCPU 0 again. `caller_cpu` is the CPU of the vCPU asking; it
-    /// parks afterwards (and takes the start if it is vCPU 0's).
+    /// parks afterwards (and takes the start if it is vCPU 0's). While
+    /// another CPU restarts the cell, or once it stopped for good, the call
+    /// does nothing: the caller's vCPU just parks (finding F12).
     pub(crate) fn restart(&self, cell: &'static CellDesc, caller_cpu: usize) {
+        if !self.life.begin_restart(cell.id.index()) {
+            return;
+        }
         self.stop_cell(cell);
         self.flush_cell_console(cell.id.index());
         self.life.set_off(caller_cpu);
@@ -161,7 +170,10 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         self.reset_virtual_uart(cell.id.index());
         self.arch.reset_cell_devices(cell);
         self.load_image(cell);
-        let _ = self.request_start(cell, 0, cell.entry.as_u64(), cell.boot_arg);
+        if self.life.finish_restart(cell.id.index()) {
+            let epoch = self.life.epoch(cell.id.index());
+            let _ = self.request_start(cell, 0, epoch, cell.entry.as_u64(), cell.boot_arg);
+        }
     }
 
     /// Copies the cell's pristine image into its RAM: every segment's bytes,
@@ -329,9 +341,16 @@ mod tests {
     fn a_start_request_for_a_running_vcpu_fails_with_its_state() {
         let hv = TestHv::over(FakeArch::two_cells());
         let beta = cell(&hv, 1);
-        hv.request_start(beta, 1, 0x4000_0000, 5).unwrap();
-        assert_eq!(hv.request_start(beta, 1, 0, 0), Err(Power::OnPending));
-        assert_eq!(hv.request_start(beta, 7, 0, 0), Err(Power::Off));
+        hv.request_start(beta, 1, hv.life.epoch(beta.id.index()), 0x4000_0000, 5)
+            .unwrap();
+        assert_eq!(
+            hv.request_start(beta, 1, hv.life.epoch(beta.id.index()), 0, 0),
+            Err(Power::OnPending)
+        );
+        assert_eq!(
+            hv.request_start(beta, 7, hv.life.epoch(beta.id.index()), 0, 0),
+            Err(Power::Off)
+        );
         assert_eq!(hv.vcpu_power(beta, 1), Power::OnPending);
         assert_eq!(hv.arch.count(|e| *e == Event::Doorbell(2)), 1);
     }
@@ -341,7 +360,14 @@ mod tests {
         let hv = TestHv::over(FakeArch::two_cells());
         hv.start_all();
         let beta = cell(&hv, 1);
-        hv.request_start(beta, 1, beta.entry.as_u64(), 0).unwrap();
+        hv.request_start(
+            beta,
+            1,
+            hv.life.epoch(beta.id.index()),
+            beta.entry.as_u64(),
+            0,
+        )
+        .unwrap();
         hv.life.take_start(1, 1).unwrap();
         hv.life.take_start(2, 1).unwrap();
         hv.arch.as_cpu(1, || hv.halt(beta));
@@ -413,7 +439,14 @@ mod tests {
         let hv = Arc::new(TestHv::over(FakeArch::two_cells()));
         hv.start_all();
         let beta = cell(&hv, 1);
-        hv.request_start(beta, 1, beta.entry.as_u64(), 0).unwrap();
+        hv.request_start(
+            beta,
+            1,
+            hv.life.epoch(beta.id.index()),
+            beta.entry.as_u64(),
+            0,
+        )
+        .unwrap();
         hv.life.take_start(1, 1).unwrap();
         hv.life.take_start(2, 1).unwrap();
         // CPU 2 parks when its kick arrives, after a while.
@@ -429,6 +462,26 @@ mod tests {
         assert_eq!(hv.life.power(1), Power::OnPending, "vCPU 0 starts again");
         assert_eq!(hv.life.power(2), Power::Off, "vCPU 1 waits for CPU_ON");
         assert!(!hv.is_stopped(beta), "a restarted cell is not stopped");
+    }
+
+    /// F12b: `SYSTEM_RESET` after `SYSTEM_OFF` reached the cell (another
+    /// vCPU, the same moment): the cell stays stopped, nothing starts.
+    #[test]
+    fn f12_a_restart_after_a_halt_starts_nothing() {
+        let hv = TestHv::over(FakeArch::two_cells());
+        hv.start_all();
+        let beta = cell(&hv, 1);
+        hv.life.take_start(1, 1).unwrap();
+        hv.arch.as_cpu(1, || hv.halt(beta));
+        hv.arch.clear_events();
+        hv.arch.as_cpu(2, || hv.restart(beta, 2));
+        assert!(hv.is_stopped(beta));
+        assert_eq!(hv.life.power(2), Power::Off);
+        assert!(
+            hv.arch.events().is_empty(),
+            "no reload, no start: {:?}",
+            hv.arch.events()
+        );
     }
 
     #[test]
