@@ -12,9 +12,9 @@
 //! | --- | --- | --- | --- | --- |
 //! | `0xC600_0000` | `ABI_VERSION` | none | `x0` = `0x0001_0000`: major 1 (bits 31:16), minor 0 (bits 15:0) | none |
 //! | `0xC600_0001` | `CELL_INFO` | none | `x0` = 0, `x1` = cell id, `x2` = number of vCPUs in the cell, `x3` = caller's vCPU index (its MPIDR Aff0) | none |
-//! | `0xC600_0003` | `COUNTER` | `x1` = counter index | `x0` = 0, `x1` = the calling cell's counter (exits per cause, then delivered interrupts; see `vgic::counters`) | `INVALID_PARAMETERS` for an unknown index |
+//! | `0xC600_0003` | `COUNTER` | `x1` = counter index | `x0` = 0, `x1` = the calling cell's counter (exits per cause, then delivered interrupts; see `cell::counters`) | `INVALID_PARAMETERS` for an unknown index |
 //! | `0xC600_0002` | `CONSOLE_WRITE` | `x1` = guest-physical address of the bytes, `x2` = length | `x0` = number of bytes written: `min(length, 256)`; 0 for length 0 | `INVALID_PARAMETERS` if any of the bytes to write lies outside the cell's RAM (nothing is written) |
-//! | `0xC600_FF00` (also `0x8600_FF00`) | `CALL_COUNT` | none | `x0` = 3, the number of functions above | none |
+//! | `0xC600_FF00` (also `0x8600_FF00`) | `CALL_COUNT` | none | `x0` = 4, the number of functions above | none |
 //! | `0xC600_FF01` (also `0x8600_FF01`) | `CALL_UID` | none | `x0..x3` = Bulkhead's UID (below) | none |
 //! | `0xC600_FF03` (also `0x8600_FF03`) | `REVISION` | none | `x0` = 1 (major), `x1` = 0 (minor) | none |
 //!
@@ -470,6 +470,26 @@ mod tests {
         assert_eq!(
             run(&mut cell, 0, COUNTER, [3, 0, 0]),
             Outcome::Return1(HypercallError::InvalidParameters.to_register())
+        );
+    }
+
+    /// F16: the ABI table in this module's documentation lists as many
+    /// Bulkhead functions as `CALL_COUNT` returns, and says so.
+    #[test]
+    fn f16_call_count_matches_the_documented_abi_table() {
+        let source = include_str!("hypercall.rs");
+        let rows: Vec<&str> = source
+            .lines()
+            .filter(|l| l.starts_with("//! | `0xC600_00"))
+            .collect();
+        assert_eq!(rows.len() as u64, FUNCTION_COUNT, "{rows:#?}");
+        let count_row = source
+            .lines()
+            .find(|l| l.starts_with("//! | `0xC600_FF00`"))
+            .unwrap();
+        assert!(
+            count_row.contains(&format!("`x0` = {FUNCTION_COUNT}, ")),
+            "{count_row}"
         );
     }
 }

@@ -3,7 +3,8 @@
 use aarch64_cpu::asm;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTHCTL_EL2, CNTPCT_EL0, CurrentEL, DAIF, HCR_EL2, MPIDR_EL1, TPIDR_EL2,
+    CNTFRQ_EL0, CNTHCTL_EL2, CNTPCT_EL0, CurrentEL, DAIF, HCR_EL2, ID_AA64DFR0_EL1, MPIDR_EL1,
+    TPIDR_EL2,
 };
 use tock_registers::LocalRegisterCopy;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -20,9 +21,29 @@ pub(crate) const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// which the MMU code assumes).
 pub(crate) const HCR_EL2_INIT: u64 = HCR_EL2::RW::EL1IsAarch64.value;
 
-/// CPTR_EL2 value set by the entry code (E2H = 0 layout): only the RES1 bits
-/// (13:12, 9:0). TFP = 0, so EL2 may use FP/SIMD; TTA = 0; TCPAC = 0.
-pub(crate) const CPTR_EL2_INIT: u64 = 0x33ff;
+/// CPTR_EL2 value set by the entry code (E2H = 0 layout): the RES1 bits
+/// (13:12, 9:0; on cores with SVE and SME bits 8 and 12 are TZ and TSM, so
+/// SVE and SME trap), TTA (20: trace registers trap) and TAM (30: activity
+/// monitors trap) (finding F10). TFP = 0, so EL2 and guests may use
+/// FP/SIMD; TCPAC = 0.
+pub(crate) const CPTR_EL2_INIT: u64 = 0x33ff | (1 << 20) | (1 << 30);
+
+/// The number of PMU event counters (PMCR_EL0.N); 0 without a PMU.
+pub(crate) fn pmu_counters() -> u64 {
+    // ID_AA64DFR0_EL1.PMUVer: 0 = no PMU, 0xf = an IMPLEMENTATION DEFINED
+    // one PMCR_EL0 does not describe.
+    let pmu = (ID_AA64DFR0_EL1.get() >> 8) & 0xf;
+    if pmu == 0 || pmu == 0xf {
+        return 0;
+    }
+    let pmcr: u64;
+    // SAFETY: reads PMCR_EL0 at EL2 (no side effects; MDCR_EL2.TPMCR traps
+    // only lower ELs).
+    unsafe {
+        core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack, preserves_flags))
+    };
+    (pmcr >> 11) & 0x1f
+}
 
 /// Current exception level (0-3).
 #[inline]

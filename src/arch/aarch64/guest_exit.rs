@@ -21,6 +21,7 @@ use super::model::esr::{
     instruction_length, store_data,
 };
 use super::model::exit_cause::ExitCause;
+use super::model::id_registers;
 use super::trap_frame::TrapFrame;
 use super::virtual_interrupts::{self, Taken};
 use super::{HV, timer};
@@ -104,19 +105,47 @@ fn handle_sync(frame: &mut TrapFrame, cpu: usize, cell: &'static CellDesc, vcpu:
             Next::Resume
         }
         esr::EC_UNKNOWN => {
-            inject::undefined(frame);
+            inject::undefined(frame, syndrome);
             Next::Resume
         }
-        _ => {
-            let fault = Fault {
-                pc: frame.elr,
-                access: None,
-                reason: &"unexpected exception from the guest",
-                injection: INJECTION,
-            };
-            contain(frame, cpu, cell, vcpu, &fault)
+        // Any other class that reaches EL2 is an instruction the hypervisor
+        // traps and does not give the guest (AArch32 coprocessor accesses,
+        // SVE, SME, ...), which its own EL0 may execute: an Undefined
+        // Instruction for the guest, as on a core without the feature, and
+        // never the fault policy (finding F9).
+        class => {
+            undefined_instruction(frame, syndrome, class, cell, vcpu);
+            Next::Resume
         }
     }
+}
+
+/// Answers a trapped instruction of exception class `class` with an
+/// Undefined Instruction in the guest, reported (within the cell's budget).
+fn undefined_instruction(
+    frame: &mut TrapFrame,
+    syndrome: u64,
+    class: u8,
+    cell: &CellDesc,
+    vcpu: usize,
+) {
+    let id = cell.id.index();
+    HV.count_exit(id, ExitCause::Other);
+    crate::log::info!(
+        "cell {=str} vcpu {=usize}: trapped instruction, class {=u8:#x}: undefined",
+        cell.name,
+        vcpu,
+        class
+    );
+    if HV.may_report(id) {
+        hv_println!(
+            HV,
+            "bulkhead: cell {} vcpu {vcpu}: pc {:#x}: trapped instruction (exception class {class:#04x}) -> undefined instruction",
+            cell.name,
+            frame.elr
+        );
+    }
+    inject::undefined(frame, syndrome);
 }
 
 /// A physical interrupt taken while the guest of `cell` ran: the vGIC's
@@ -160,8 +189,7 @@ fn contain(
 ) -> Next {
     let resolution = HV.contain(cpu, cell, vcpu, fault);
     if resolution == Resolution::Inject {
-        let access = fault.access.map_or(Access::Read, |(access, _)| access);
-        inject::external_abort(frame, access);
+        inject::external_abort(frame, fault.access.map(|(access, _)| access));
     }
     resolution.next()
 }
@@ -320,6 +348,19 @@ fn system_register(frame: &mut TrapFrame, syndrome: u64, cell: &'static CellDesc
                     "bulkhead: cell {} vcpu {vcpu}: EL1 physical timer refused (physical-timer = \"trap\"): reads as zero, writes ignored",
                     cell.name
                 );
+            }
+        }
+        // The ID registers (HCR_EL2.TID3): the core's values, without the
+        // features the guest does not get; they are read-only.
+        (op0, op1, crn, crm, op2) if id_registers::is_id_register(op0, op1, crn, crm) => {
+            HV.count_exit(id, ExitCause::SysregOther);
+            if !access.read {
+                inject::undefined(frame, syndrome);
+                return;
+            }
+            let value = id_registers::guest_view((crm, op2), super::id_registers::read(crm, op2));
+            if let Some(register) = frame.x.get_mut(rt) {
+                *register = value;
             }
         }
         // DC ISW / DC CSW / DC CISW: data-cache maintenance by set/way.

@@ -42,6 +42,8 @@ mod guest_exit;
 #[cfg(target_os = "none")]
 mod guest_memory;
 #[cfg(target_os = "none")]
+mod id_registers;
+#[cfg(target_os = "none")]
 mod inject;
 #[cfg(target_os = "none")]
 mod layout;

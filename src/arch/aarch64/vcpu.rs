@@ -27,6 +27,12 @@ use super::{cpu, stacks};
 /// - TSW: data-cache set/way operations trap, and SWIO makes a set/way
 ///   invalidate act as clean+invalidate; TACR: ACTLR_EL1 traps; TIDCP:
 ///   IMPLEMENTATION DEFINED system registers trap; TSC: SMC traps;
+/// - TID3: the ID registers trap, so the guest does not see the features
+///   trapped below (SVE, SME, RAS, AMU, trace, SPE, PMU;
+///   `model::id_registers`); TERR: the RAS error records (ERR*) trap and
+///   read as zero, so no cell can clear or silence errors of shared nodes
+///   (finding F10); TEA stays clear: a synchronous external abort of a
+///   cell's own access is the cell's to handle;
 /// - BSU inner shareable: barriers are upgraded to the inner shareable
 ///   domain;
 /// - API, APK: pointer authentication is not trapped;
@@ -53,6 +59,8 @@ fn hcr_guest() -> u64 {
         + HCR_EL2::TACR::SET
         + HCR_EL2::TIDCP::SET
         + HCR_EL2::TSC::SET
+        + HCR_EL2::TID3::SET
+        + HCR_EL2::TERR::SET
         + HCR_EL2::BSU::InnerShareable
         + HCR_EL2::API::SET
         + HCR_EL2::APK::SET
@@ -104,15 +112,19 @@ pub(super) struct TimerControls {
 pub(super) fn configure(stage2_root: u64, vmid: u16, vcpu_index: usize, timers: TimerControls) {
     VTCR_EL2.set(vtcr_value());
     VTTBR_EL2.set(stage2_root | (u64::from(vmid & 0xff) << 48));
-    // Debug and PMU registers trap (they read as zero, writes are ignored);
-    // no PMU counters for the guest (HPMN = 0).
+    // Debug, PMU, trace filter (TTRF) and statistical profiling (TPMS)
+    // registers trap: they read as zero, writes are ignored (F10). HPMN
+    // keeps every counter in the EL1 range (HPMN = 0 is CONSTRAINED
+    // UNPREDICTABLE without FEAT_HPMN0); TPM traps them all anyway.
     MDCR_EL2.write(
         MDCR_EL2::TDRA::SET
             + MDCR_EL2::TDOSA::SET
             + MDCR_EL2::TDA::SET
             + MDCR_EL2::TPM::SET
             + MDCR_EL2::TPMCR::SET
-            + MDCR_EL2::HPMN.val(0),
+            + MDCR_EL2::TTRF::SET
+            + MDCR_EL2::TPMS::SET
+            + MDCR_EL2::HPMN.val(cpu::pmu_counters()),
     );
     // The guest sees the real MIDR and a virtual MPIDR: Aff0 = vCPU index.
     let midr = MIDR_EL1.get();

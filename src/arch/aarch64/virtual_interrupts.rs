@@ -28,8 +28,9 @@ use crate::config::{
     CELL_COUNT, CELLS, CPU_COUNT, CellConsole, CellDesc, DEVICES, HYPERVISOR, PLATFORM, TABLES,
 };
 
-/// The GIC maintenance interrupt.
-pub(super) const MAINTENANCE_PPI: u32 = 25;
+/// The GIC maintenance interrupt, as the platform names it (`maintenance-irq`;
+/// 25 on every board Arm's SBSA describes, but a platform may differ, F16).
+pub(super) const MAINTENANCE_PPI: u32 = PLATFORM.intc.maintenance_irq.0;
 /// GICv2 GICD_SGIR, the distributor's SGI register.
 const GICD_SGIR: u64 = 0xf00;
 
@@ -388,21 +389,26 @@ pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
         }
         spi if spi >= 32 => {
             // Another cell's interrupt reached this core (a routing change in
-            // flight): send it where its owner's vGIC routes it.
+            // flight): send it where its owner's vGIC routes it, pending
+            // again, so an edge is delivered late rather than lost (F16).
             Gic::end_of_interrupt(spi);
-            if let Some(owner) = CELLS.iter().find(|c| c.irqs.iter().any(|i| i.0 == spi)) {
+            let owner = CELLS.iter().find(|c| c.irqs.iter().any(|i| i.0 == spi));
+            let target = owner.and_then(|owner| {
                 let vcpu = DISTRIBUTORS[owner.id.index()]
                     .lock()
                     .as_ref()
                     .map_or(0, |d| d.target_vcpu(spi));
-                if let Some(target) = cpu_of(owner, vcpu) {
-                    Gic::spi_route(spi, target);
-                }
-            } else {
+                cpu_of(owner, vcpu)
+            });
+            match target {
+                Some(target) => Gic::spi_route(spi, target),
                 // Nobody owns it: keep it off.
-                gic::spi_enable(spi, false);
+                None => gic::spi_enable(spi, false),
             }
             Gic::deactivate(spi);
+            if target.is_some() {
+                gic::spi_pending(spi, true);
+            }
             true
         }
         _ => false,

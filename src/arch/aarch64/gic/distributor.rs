@@ -2,6 +2,7 @@
 //! enable, pending, active, priority, trigger.
 
 use super::registers::{DistributorRegisters, frame};
+use crate::arch::aarch64::model::trigger_config::{ConfigWord, TriggerConfig};
 use crate::config::PLATFORM;
 
 /// The distributor.
@@ -56,13 +57,28 @@ pub(crate) fn spi_priority(intid: u32, priority: u8) {
     }
 }
 
+/// Every ICFGR read-modify-write takes this lock: one word holds 16
+/// interrupts, possibly of different cells (`model::trigger_config`, F6).
+static TRIGGER_CONFIG: TriggerConfig = TriggerConfig::new();
+
+/// An ICFGR word of the physical distributor.
+struct Icfgr(&'static tock_registers::registers::ReadWrite<u32>);
+
+impl ConfigWord for Icfgr {
+    fn get(&self) -> u32 {
+        use tock_registers::interfaces::Readable;
+        self.0.get()
+    }
+    fn set(&self, value: u32) {
+        use tock_registers::interfaces::Writeable;
+        self.0.set(value);
+    }
+}
+
 /// Makes shared interrupt `intid` edge- (true) or level-triggered.
 pub(crate) fn spi_config(intid: u32, edge: bool) {
-    use tock_registers::interfaces::{Readable, Writeable};
     if let Some(register) = registers().icfgr.get((intid / 16) as usize) {
-        let shift = (intid % 16) * 2 + 1;
-        let value = (register.get() & !(1 << shift)) | (u32::from(edge) << shift);
-        register.set(value);
+        TRIGGER_CONFIG.set_edge(&Icfgr(register), intid, edge);
     }
 }
 

@@ -86,6 +86,8 @@ register_structs! {
         (0x004 => pub(crate) vtr: ReadOnly<u32>),
         (0x008 => pub(crate) vmcr: ReadWrite<u32>),
         (0x00c => _reserved0),
+        (0x0f0 => pub(crate) apr: ReadWrite<u32>),
+        (0x0f4 => _reserved1),
         (0x100 => pub(crate) lr: [ReadWrite<u32>; 64]),
         (0x200 => @END),
     }

@@ -157,6 +157,10 @@ impl GicOps for GicV2 {
             lr.set(0);
         }
         virtual_control().vmcr.set(0);
+        // Active priorities: a vCPU stopped inside an interrupt handler
+        // (acknowledged, never ended) must not leave its next life deaf at
+        // that priority (finding F13).
+        virtual_control().apr.set(0);
         virtual_control().hcr.set(HCR_EN);
     }
 

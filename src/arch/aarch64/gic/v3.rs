@@ -260,6 +260,7 @@ impl GicOps for GicV3 {
         for n in 0..Self::list_register_count() {
             write_lr_raw(n, 0);
         }
+        clear_active_priorities();
         // SAFETY: ICH_VMCR_EL2 and ICH_HCR_EL2 configure only this core's
         // virtual CPU interface, which belongs to the vCPU being started.
         unsafe {
@@ -279,5 +280,44 @@ impl GicOps for GicV3 {
         unsafe {
             asm!("msr ich_hcr_el2, {}", "isb", in(reg) value, options(nostack, preserves_flags))
         };
+    }
+}
+
+/// Zeroes the virtual interface's active-priority registers
+/// (ICH_AP0R<n>_EL2, ICH_AP1R<n>_EL2; 1, 2 or 4 of each for 5, 6 or 7
+/// preemption bits): a vCPU stopped inside an interrupt handler (acknowledged,
+/// never ended) must not leave its next life deaf at that priority and
+/// below (finding F13).
+fn clear_active_priorities() {
+    let vtr: u64;
+    // SAFETY: reading ICH_VTR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack, preserves_flags)) };
+    // PREbits (28:26): preemption bits - 1.
+    let priority_bits = ((vtr >> 26) & 0x7) + 1;
+    // SAFETY: the active-priority registers belong to this core's virtual
+    // CPU interface, reset for the vCPU being started; registers beyond
+    // the implemented count are not touched.
+    unsafe {
+        asm!(
+            "msr ich_ap0r0_el2, xzr",
+            "msr ich_ap1r0_el2, xzr",
+            options(nostack, preserves_flags)
+        );
+        if priority_bits >= 6 {
+            asm!(
+                "msr ich_ap0r1_el2, xzr",
+                "msr ich_ap1r1_el2, xzr",
+                options(nostack, preserves_flags)
+            );
+        }
+        if priority_bits >= 7 {
+            asm!(
+                "msr ich_ap0r2_el2, xzr",
+                "msr ich_ap1r2_el2, xzr",
+                "msr ich_ap0r3_el2, xzr",
+                "msr ich_ap1r3_el2, xzr",
+                options(nostack, preserves_flags)
+            );
+        }
     }
 }
