@@ -64,6 +64,8 @@ pub(crate) enum Event {
     PowerOff,
     Drained,
     RouteInput(Option<usize>),
+    /// `console_input_served`.
+    InputServed,
     UartLine {
         cell: usize,
         level: bool,
@@ -615,6 +617,10 @@ impl Arch for FakeArch {
 
     fn route_console_input(&self, cpu: Option<usize>) {
         self.record(Event::RouteInput(cpu));
+    }
+
+    fn console_input_served(&self) {
+        self.record(Event::InputServed);
     }
 
     fn virtual_uart_base(&self) -> u64 {

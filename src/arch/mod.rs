@@ -162,6 +162,11 @@ pub(crate) trait Arch: Sync + Sized + 'static {
     /// Routes the console's receive interrupt to `cpu` (a CPU of a running
     /// cell, which takes it as an exit), or disables it (`None`).
     fn route_console_input(&self, cpu: Option<usize>);
+    /// The core has moved the typed bytes out of the console UART on this
+    /// CPU: its receive interrupt, held active (not taken again) since this
+    /// CPU took it, may come again. A level interrupt re-taken before the
+    /// UART is drained would keep the CPU in the hypervisor for ever.
+    fn console_input_served(&self);
     /// Guest address (MMIO) or port (x86) of every cell's virtual UART.
     fn virtual_uart_base(&self) -> u64;
     /// The virtual UART of `cell` raises (`true`) or lowers its interrupt

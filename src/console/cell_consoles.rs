@@ -106,6 +106,7 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
             || self.read_console_byte(),
             &mut TypedInput { hv: self },
         );
+        self.arch.console_input_served();
     }
 
     /// Routes the console's receive interrupt to the first CPU of the first
@@ -251,6 +252,10 @@ pub(crate) mod tests {
         hv.poll_console_input();
         assert_eq!(hv.virtual_uart_state(0).received, b"a");
         assert_eq!(hv.virtual_uart_state(1).received, b"b");
+        // The receive interrupt may come again only now that the UART is
+        // drained (held active meanwhile: a level interrupt taken again
+        // before would keep the CPU in the hypervisor).
+        assert_eq!(hv.arch.events().last(), Some(&Event::InputServed));
         assert!(hv.arch.events().contains(&Event::UartLine {
             cell: 1,
             level: true

@@ -114,6 +114,10 @@ impl Arch for Aarch64 {
         virtual_interrupts::route_console_input(cpu);
     }
 
+    fn console_input_served(&self) {
+        virtual_interrupts::console_input_served(cpu::current_index());
+    }
+
     fn virtual_uart_base(&self) -> u64 {
         HYPERVISOR.console.base.as_u64()
     }

@@ -535,9 +535,13 @@ pub(super) fn take_pending(cpu: usize) -> Pending {
             _ => Taken::Some,
         };
         if Some(intid) == console {
+            // Priority drop only: the interrupt stays active, so this loop
+            // does not take it again while the UART still holds the bytes
+            // (a level interrupt); the core deactivates it once it moved
+            // them (`console_input_served`).
             pending.console_input = true;
             Gic::end_of_interrupt(intid);
-            Gic::deactivate(intid);
+            CONSOLE_ACTIVE[cpu].store(true, Ordering::Release);
             continue;
         }
         if handle_irq(cpu, intid) {
@@ -550,6 +554,19 @@ pub(super) fn take_pending(cpu: usize) -> Pending {
         }
     }
     pending
+}
+
+/// Whether each CPU holds the console's receive interrupt active.
+static CONSOLE_ACTIVE: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; CPU_COUNT];
+
+/// The typed bytes were moved: the console's receive interrupt that `cpu`
+/// held active may come again.
+pub(super) fn console_input_served(cpu: usize) {
+    if let (Some(active), Some(irq)) = (CONSOLE_ACTIVE.get(cpu), console_input_irq())
+        && active.swap(false, Ordering::AcqRel)
+    {
+        Gic::deactivate(irq);
+    }
 }
 
 /// Routes the console's receive interrupt to `cpu`, or disables it.

@@ -127,6 +127,9 @@ impl Arch for X86_64 {
     /// As an NMI through the I/O APIC (the hypervisor takes no
     /// interrupts): it exits the chosen cell's guest (NMI exiting) without
     /// being an interrupt the guest sees.
+    /// Nothing held: console input comes as an NMI.
+    fn console_input_served(&self) {}
+
     fn route_console_input(&self, cpu: Option<usize>) {
         if let Some(pin) = console_input_pin() {
             let apic = cpu.and_then(|c| CPUS.get(c)).map(|d| d.hw_id as u32);
