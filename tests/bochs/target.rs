@@ -11,6 +11,9 @@
 //! (tests/guests/x86-*); they are constants below so they change in one
 //! place.
 
+#[path = "../support/catalogue.rs"]
+mod catalogue;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Child;

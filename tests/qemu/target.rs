@@ -4,6 +4,9 @@
 //! `cargo test`). QEMU missing is a failure, never a skip. Timeouts are
 //! generous: machines are shared and noisy; nothing here measures time.
 
+#[path = "../support/catalogue.rs"]
+mod catalogue;
+
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
