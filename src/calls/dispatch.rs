@@ -630,11 +630,12 @@ mod tests {
         assert_eq!(cell.started, vec![(2, ENTRY, 0xc0ffee)]);
         assert_eq!(cell.power[2], Power::OnPending);
 
-        // The 32-bit form, with a raw MPIDR_EL1 value (bit 31 is RES1).
+        // The 32-bit form, with junk in the upper halves of the arguments
+        // (SMC32 arguments are 32 bits).
         let outcome = run(
             &mut cell,
             CPU_ON_32.into(),
-            [0x8000_0003, ENTRY.as_u64(), 5],
+            [0xdead_0000_0000_0003, ENTRY.as_u64() | 0xffff_ffff_0000_0000, 5],
         );
         assert_eq!(outcome, Outcome::Return1(0));
         assert_eq!(cell.started[1], (3, ENTRY, 5));
@@ -726,7 +727,7 @@ mod tests {
     fn affinity_info_reports_each_state() {
         let mut cell = FakeCell::new(3);
         cell.power[2] = Power::OnPending;
-        for (target, expected) in [(0, 0), (1, 1), (2, 2), (0x8000_0002, 2)] {
+        for (target, expected) in [(0, 0), (1, 1), (2, 2)] {
             for id in [AFFINITY_INFO_32, AFFINITY_INFO_64] {
                 assert_eq!(
                     run(&mut cell, id.into(), [target, 0, 0]),
@@ -735,6 +736,17 @@ mod tests {
                 );
             }
         }
+        // SMC32 arguments are 32 bits: junk above is not looked at; in the
+        // SMC64 form the same bits name no core.
+        let junk = 0xdead_0000_0000_0002;
+        assert_eq!(
+            run(&mut cell, AFFINITY_INFO_32.into(), [junk, 0, 0]),
+            Outcome::Return1(2)
+        );
+        assert!(matches!(
+            run(&mut cell, AFFINITY_INFO_64.into(), [junk, 0, 0]),
+            Outcome::Refused { .. }
+        ));
     }
 
     #[test]
@@ -1036,8 +1048,13 @@ mod tests {
     #[test]
     fn vcpu_for_mpidr_maps_aff0_only() {
         assert_eq!(vcpu_for_mpidr(0, 1), Some(0));
-        assert_eq!(vcpu_for_mpidr(0x8000_0003, 4), Some(3));
-        assert_eq!(vcpu_for_mpidr(0xff00_0000_4100_0001, 2), Some(1));
+        assert_eq!(vcpu_for_mpidr(3, 4), Some(3));
+        // RES1 bit 31, U (30), MT (24), bits above Aff3: no core.
+        assert_eq!(vcpu_for_mpidr(0x8000_0003, 4), None);
+        assert_eq!(vcpu_for_mpidr(0x4000_0001, 2), None);
+        assert_eq!(vcpu_for_mpidr(0x0100_0001, 2), None);
+        assert_eq!(vcpu_for_mpidr(0xff00_0000_0000_0001, 2), None);
+        assert_eq!(vcpu_for_mpidr(u64::MAX, 256), None);
         assert_eq!(vcpu_for_mpidr(0xff, 256), Some(255));
         assert_eq!(vcpu_for_mpidr(0x100, 512), None);
         assert_eq!(vcpu_for_mpidr(1, 1), None);

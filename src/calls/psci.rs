@@ -267,11 +267,17 @@ pub(crate) trait CellControl {
 }
 
 /// The vCPU index a guest's MPIDR argument names, if it names one of the
-/// cell's `vcpu_count` vCPUs: bits outside the affinity fields are ignored,
-/// Aff1..Aff3 must be 0 and Aff0 < `vcpu_count` (so a cell can name at most
-/// 256 vCPUs, which the configuration must not exceed).
+/// cell's `vcpu_count` vCPUs: bits outside the affinity fields must be 0
+/// (PSCI says so; a raw MPIDR_EL1 value with its RES1 bit 31 or U/MT bits
+/// names no core), Aff1..Aff3 must be 0 and Aff0 < `vcpu_count` (so a cell
+/// can name at most 256 vCPUs, which the configuration must not exceed).
 pub(crate) const fn vcpu_for_mpidr(mpidr: u64, vcpu_count: usize) -> Option<usize> {
-    let affinity = mpidr & MPIDR_AFFINITY_MASK;
+    // Bits outside the affinity fields (U, MT, RES0) must be zero (PSCI
+    // 1.1, 5.1.4): a target with them set names no core.
+    if mpidr & !MPIDR_AFFINITY_MASK != 0 {
+        return None;
+    }
+    let affinity = mpidr;
     if affinity > 0xff || affinity as usize >= vcpu_count {
         None
     } else {
