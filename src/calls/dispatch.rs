@@ -635,7 +635,11 @@ mod tests {
         let outcome = run(
             &mut cell,
             CPU_ON_32.into(),
-            [0xdead_0000_0000_0003, ENTRY.as_u64() | 0xffff_ffff_0000_0000, 5],
+            [
+                0xdead_0000_0000_0003,
+                ENTRY.as_u64() | 0xffff_ffff_0000_0000,
+                5,
+            ],
         );
         assert_eq!(outcome, Outcome::Return1(0));
         assert_eq!(cell.started[1], (3, ENTRY, 5));

@@ -224,18 +224,13 @@ pub fn capture(
     done: impl Fn(&str) -> bool,
 ) -> Result<RunOutput> {
     ensure_installed(&command.get_program().to_string_lossy())?;
-    let mut ring = match dist {
-        Some(dist) => ring_reader(&command, dist)?,
-        None => None,
-    };
-    let mut log_bytes = Vec::new();
-    let mut lost = Vec::new();
-    let mut read_ring = |ring: &mut Option<RingReader>| {
-        if let Some(ring) = ring {
-            let polled = ring.poll();
-            lost.extend(lost_line(&polled));
-            log_bytes.extend_from_slice(&polled.bytes);
-        }
+    let mut log = LogCollector {
+        ring: match dist {
+            Some(dist) => ring_reader(&command, dist)?,
+            None => None,
+        },
+        bytes: Vec::new(),
+        lost: Vec::new(),
     };
     let line = describe(&command);
     let mut child = command
@@ -283,7 +278,7 @@ pub fn capture(
             typed_at = text.len();
             steps.next();
         }
-        read_ring(&mut ring);
+        log.poll();
         if done(&text) {
             // Let the last lines arrive, then stop the machine.
             std::thread::sleep(Duration::from_millis(200));
@@ -300,7 +295,7 @@ pub fn capture(
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = pump.join();
-    read_ring(&mut ring);
+    log.poll();
     remove_ram_file(&command);
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
@@ -311,12 +306,7 @@ pub fn capture(
         console.push_str("\n[qemu stderr] ");
         console.push_str(&stderr);
     }
-    let mut log = lost;
-    if let Some(dist) = dist
-        && !log_bytes.is_empty()
-    {
-        log.extend(LogDecoder::new(&dist.elf)?.decode_all(&log_bytes));
-    }
+    let log = log.decode(dist)?;
     Ok(RunOutput {
         console,
         log,
@@ -324,6 +314,36 @@ pub fn capture(
         timed_out,
         command: line,
     })
+}
+
+/// The hypervisor's log records of a captured run, read from its ring.
+struct LogCollector {
+    ring: Option<RingReader>,
+    bytes: Vec<u8>,
+    /// Lines saying bytes were lost.
+    lost: Vec<String>,
+}
+
+impl LogCollector {
+    /// Takes what the hypervisor appended since the last poll.
+    fn poll(&mut self) {
+        if let Some(ring) = &mut self.ring {
+            let polled = ring.poll();
+            self.lost.extend(lost_line(&polled));
+            self.bytes.extend_from_slice(&polled.bytes);
+        }
+    }
+
+    /// The decoded lines (loss notices first).
+    fn decode(self, dist: Option<&Dist>) -> Result<Vec<String>> {
+        let mut lines = self.lost;
+        if let Some(dist) = dist
+            && !self.bytes.is_empty()
+        {
+            lines.extend(LogDecoder::new(&dist.elf)?.decode_all(&self.bytes));
+        }
+        Ok(lines)
+    }
 }
 
 /// Whether a QEMU binary is available (for tests that must fail, not skip,

@@ -335,7 +335,19 @@ pub(super) fn sync(cpu: usize) {
     if UNDERFLOW[cpu].swap(needs_underflow, Ordering::Relaxed) != needs_underflow {
         Gic::set_underflow_maintenance(needs_underflow);
     }
+    // The maintenance interrupt this exit took is level-sensitive: held
+    // active until the list registers were refilled and the underflow
+    // interrupt switched above, it is not taken again for a condition that
+    // is gone (and, if the condition holds, it comes back only after the
+    // guest ran again).
+    if MAINTENANCE_ACTIVE[cpu].swap(false, Ordering::AcqRel) {
+        Gic::deactivate(MAINTENANCE_PPI);
+    }
 }
+
+/// Whether each core holds the maintenance interrupt active (taken, its
+/// priority dropped, not deactivated until `sync`).
+static MAINTENANCE_ACTIVE: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; CPU_COUNT];
 
 /// Whether the underflow maintenance interrupt is on, per core (mirrors
 /// ICH_HCR_EL2.UIE / GICH_HCR.UIE as last written).
@@ -372,9 +384,20 @@ pub(super) fn handle_irq(cpu: usize, intid: u32) -> bool {
             DELIVERED[cell.id.index()].record(intid);
             true
         }
-        INJECT_SGI | MAINTENANCE_PPI => {
+        INJECT_SGI => {
             Gic::end_of_interrupt(intid);
             Gic::deactivate(intid);
+            true
+        }
+        // Priority drop only: the interrupt stays active (so the loop that
+        // took it does not take it again while its condition, e.g. an
+        // underflow, still holds) until `sync` has dealt with the list
+        // registers. Taking it again and again here kept the core in the
+        // hypervisor for ever once a guest emptied its list registers with
+        // more interrupts queued (found by catalogue attempt 30).
+        MAINTENANCE_PPI => {
+            Gic::end_of_interrupt(intid);
+            MAINTENANCE_ACTIVE[cpu].store(true, Ordering::Release);
             true
         }
         spi if spi >= 32 && cell.irqs.iter().any(|i| i.0 == spi) => {

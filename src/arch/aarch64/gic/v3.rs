@@ -284,7 +284,7 @@ impl GicOps for GicV3 {
 }
 
 /// Zeroes the virtual interface's active-priority registers
-/// (ICH_AP0R<n>_EL2, ICH_AP1R<n>_EL2; 1, 2 or 4 of each for 5, 6 or 7
+/// (`ICH_AP0R<n>_EL2`, `ICH_AP1R<n>_EL2`; 1, 2 or 4 of each for 5, 6 or 7
 /// preemption bits): a vCPU stopped inside an interrupt handler (acknowledged,
 /// never ended) must not leave its next life deaf at that priority and
 /// below (finding F13).

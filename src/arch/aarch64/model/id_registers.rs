@@ -43,18 +43,18 @@ const fn field(shift: u32) -> u64 {
     0xf << shift
 }
 
-/// Fields of `ID_AA64PFR0_EL1` the guest does not see: SVE [35:32], RAS
-/// [31:28], AMU [47:44], MPAM [43:40].
+/// Fields of `ID_AA64PFR0_EL1` the guest does not see: SVE (bits 35:32), RAS
+/// (bits 31:28), AMU (bits 47:44), MPAM (bits 43:40).
 const AA64PFR0_HIDDEN: u64 = field(32) | field(28) | field(44) | field(40);
-/// `ID_AA64PFR1_EL1`: SME [27:24], RAS_frac [15:12], MPAM_frac [19:16].
+/// `ID_AA64PFR1_EL1`: SME (bits 27:24), RAS_frac (bits 15:12), MPAM_frac (bits 19:16).
 const AA64PFR1_HIDDEN: u64 = field(24) | field(12) | field(16);
-/// `ID_AA64DFR0_EL1`: PMUVer [11:8], TraceVer [7:4], PMSVer [35:32],
-/// TraceFilt [43:40], TraceBuffer [47:44], BRBE [55:52].
+/// `ID_AA64DFR0_EL1`: PMUVer (bits 11:8), TraceVer (bits 7:4), PMSVer (bits 35:32),
+/// TraceFilt (bits 43:40), TraceBuffer (bits 47:44), BRBE (bits 55:52).
 const AA64DFR0_HIDDEN: u64 = field(8) | field(4) | field(32) | field(40) | field(44) | field(52);
-/// `ID_DFR0_EL1`: PerfMon [27:24], MProfDbg [23:20], MMapTrc [19:16],
-/// CopTrc [15:12].
+/// `ID_DFR0_EL1`: PerfMon (bits 27:24), MProfDbg (bits 23:20), MMapTrc (bits 19:16),
+/// CopTrc (bits 15:12).
 const DFR0_HIDDEN: u64 = field(24) | field(20) | field(16) | field(12);
-/// `ID_PFR0_EL1`: RAS [31:28], AMU [23:20].
+/// `ID_PFR0_EL1`: RAS (bits 31:28), AMU (bits 23:20).
 const PFR0_HIDDEN: u64 = field(28) | field(20);
 
 /// The value the guest reads from ID register `register`, given the core's

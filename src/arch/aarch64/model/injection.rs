@@ -5,7 +5,7 @@
 
 use crate::cell::access::Access;
 
-/// SPSR.M[4]: the interrupted code ran in AArch32 (only EL0 can, as
+/// SPSR.M bit 4: the interrupted code ran in AArch32 (only EL0 can, as
 /// HCR_EL2.RW makes EL1 AArch64).
 const SPSR_AARCH32: u64 = 1 << 4;
 /// ESR.IL: the trapped instruction was 32 bits long.

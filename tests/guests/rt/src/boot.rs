@@ -6,13 +6,16 @@ use crate::{MAX_VCPUS, STACK_SIZE, println, vcpu_index};
 
 /// CNTVCT_EL0 as read by vCPU 0's first instruction (see [`entry_counter`]).
 static ENTRY_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// vCPU 0's `x0` at entry (see [`boot_arg`]).
+static BOOT_ARG: AtomicU64 = AtomicU64::new(0);
 
 core::arch::global_asm!(
-    // vCPU 0: x0 = DTB address or 0 (ignored).
+    // vCPU 0: x0 = the cell's boot argument (or a DTB address).
     ".section .text.boot, \"ax\"",
     ".global _start",
     "_start:",
     "    mrs x21, cntvct_el0", // x21: the counter at the first instruction
+    "    mov x22, x0", // x22: the boot argument
     "    msr daifset, #0xf",
     "    mov x19, #1", // x19: 1 = primary entry
     "    b 0f",
@@ -62,6 +65,8 @@ core::arch::global_asm!(
     // Primary: publish the entry counter (after .bss is zeroed).
     "1:  adrp x2, {entry_counter}",
     "    str x21, [x2, :lo12:{entry_counter}]",
+    "    adrp x2, {boot_arg}",
+    "    str x22, [x2, :lo12:{boot_arg}]",
     "    dsb sy",
     "    bl __rt_main",
     "    b 9f",
@@ -81,7 +86,14 @@ core::arch::global_asm!(
     stack_size = const STACK_SIZE,
     stacks_size = const MAX_VCPUS * STACK_SIZE,
     entry_counter = sym ENTRY_COUNTER,
+    boot_arg = sym BOOT_ARG,
 );
+
+/// vCPU 0's `x0` at its latest entry: the cell's `boot-arg` (0 when the
+/// config gives none). Guests use it to choose what to do.
+pub fn boot_arg() -> u64 {
+    BOOT_ARG.load(Ordering::Relaxed)
+}
 
 /// The virtual counter (`CNTVCT_EL0`) as vCPU 0's very first instruction
 /// read it at the latest entry to `_start`: under Bulkhead, how long the

@@ -81,6 +81,9 @@ core::arch::global_asm!(
 
 /// Vector entry: synchronous exception from the current EL using SP_ELx.
 const SYNC_CURRENT_SPX: u64 = 4;
+/// Vector entries: synchronous exception from EL0 in AArch64, AArch32.
+const SYNC_LOWER_AARCH64: u64 = 8;
+const SYNC_LOWER_AARCH32: u64 = 12;
 
 /// Per-vCPU exception state (written by the vCPU itself, so plain
 /// loads/stores suffice; the atomics just avoid `static mut`).
@@ -92,6 +95,13 @@ struct VcpuState {
     esr: AtomicU64,
     far: AtomicU64,
     elr: AtomicU64,
+    /// Where a caught exception resumes (0: after the faulting instruction),
+    /// see [`probe_exec`].
+    resume: AtomicU64,
+    /// `probe_el0` runs: an exception from EL0 ends it.
+    el0_armed: AtomicBool,
+    /// The vector entry that ended the last `probe_el0`.
+    el0_kind: AtomicU64,
     /// Reporting a fatal exception (a nested one just parks).
     dying: AtomicBool,
 }
@@ -103,6 +113,9 @@ static VCPUS: [VcpuState; MAX_VCPUS] = [const {
         esr: AtomicU64::new(0),
         far: AtomicU64::new(0),
         elr: AtomicU64::new(0),
+        resume: AtomicU64::new(0),
+        el0_armed: AtomicBool::new(false),
+        el0_kind: AtomicU64::new(0),
         dying: AtomicBool::new(false),
     }
 }; MAX_VCPUS];
@@ -128,12 +141,31 @@ extern "C" fn handle_exception(kind: u64, frame: &mut Frame) {
         }
     }
     let (esr, far) = (sysreg!("esr_el1"), sysreg!("far_el1"));
+    // A synchronous exception from EL0 while `probe_el0` runs: back to EL1
+    // where it left off, with what happened.
+    if (kind == SYNC_LOWER_AARCH64 || kind == SYNC_LOWER_AARCH32) && state.el0_armed.load(Relaxed) {
+        state.el0_armed.store(false, Relaxed);
+        state.esr.store(esr, Relaxed);
+        state.far.store(far, Relaxed);
+        state.el0_kind.store(kind, Relaxed);
+        let slot = &EL0_CONTEXT[vcpu_index()];
+        frame.elr = slot[13].load(Relaxed);
+        frame.spsr = 0x3c5; // EL1h, D/A/I/F masked
+        frame.x[0] = slot.as_ptr() as u64;
+        return;
+    }
     if kind == SYNC_CURRENT_SPX && state.armed.load(Relaxed) {
         state.esr.store(esr, Relaxed);
         state.far.store(far, Relaxed);
         state.elr.store(frame.elr, Relaxed);
         state.faults.store(state.faults.load(Relaxed) + 1, Relaxed);
-        frame.elr += 4; // skip the faulting instruction
+        match state.resume.load(Relaxed) {
+            0 => frame.elr += 4, // skip the faulting instruction
+            resume => {
+                state.resume.store(0, Relaxed);
+                frame.elr = resume;
+            }
+        }
         return;
     }
     // Load + store, not swap: no exclusives on Device memory.
@@ -244,3 +276,112 @@ probe_access!(
     /// use this width for device registers), or returns the fault it raised.
     write probe_write32, u32, "str w1, [x0]"
 );
+
+/// Branches to `addr` (with the return address in `x30`) and returns the
+/// fault taken there, if any: an instruction abort at `addr` resumes after
+/// the branch. Code at `addr` that runs must return with `ret`.
+///
+/// # Safety
+///
+/// If `addr` is executable, the code there runs: it must be a `ret` (or
+/// code that behaves like one under the C ABI).
+pub unsafe fn probe_exec(addr: u64) -> Result<(), Fault> {
+    let resume = VCPUS[vcpu_index()].resume.as_ptr();
+    // SAFETY: the branch is alone in an asm block that clobbers the C ABI's
+    // registers; a fault at `addr` resumes at label 2 (recorded in
+    // `resume` before the branch); the caller vouches for the code there.
+    unsafe {
+        probe(|| {
+            asm!(
+                "adr x9, 2f",
+                "str x9, [{resume}]",
+                "blr {addr}",
+                "2:",
+                "str xzr, [{resume}]",
+                addr = in(reg) addr,
+                resume = in(reg) resume,
+                out("x9") _,
+                options(nostack),
+                clobber_abi("C"),
+            );
+        })
+    }
+}
+
+/// EL1 registers saved while `probe_el0` runs code at EL0: x19..x30, SP,
+/// and the address to resume at (per vCPU).
+static EL0_CONTEXT: [[AtomicU64; 14]; MAX_VCPUS] =
+    [const { [const { AtomicU64::new(0) }; 14] }; MAX_VCPUS];
+
+/// How an EL0 run ended: its exception's syndrome and whether it was taken
+/// at the AArch32 lower-EL vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct El0Exit {
+    /// ESR_EL1 (EC 0x11 or 0x15 for the closing SVC).
+    pub fault: Fault,
+    /// Taken at the vector for lower ELs in AArch32 (offset 0x600).
+    pub aarch32_vector: bool,
+}
+
+/// Runs code at EL0 from `entry` (A32 code when `aarch32`, else A64) with
+/// the stack `stack`, until its first synchronous exception (an SVC to end
+/// it, or the fault it raised), which is returned.
+///
+/// # Safety
+///
+/// `entry` must be code that ends in an exception (e.g. `svc #0`), in
+/// memory this vCPU can execute at EL0.
+pub unsafe fn probe_el0(entry: u64, aarch32: bool, stack: u64) -> El0Exit {
+    let index = vcpu_index();
+    let state = &VCPUS[index];
+    let slot = EL0_CONTEXT[index].as_ptr() as u64;
+    // AArch32 user mode with A/I/F masked, or EL0t with D/A/I/F masked.
+    let spsr: u64 = if aarch32 { 0x1d0 } else { 0x3c0 };
+    state.el0_armed.store(true, Relaxed);
+    compiler_fence(SeqCst);
+    // SAFETY: saves the callee-saved registers, SP and the resume address
+    // in this vCPU's slot, drops to EL0 at `entry`; the exception handler
+    // comes back to label 2 at EL1h with x0 = the slot, where they are
+    // restored. The caller vouches for the EL0 code.
+    unsafe {
+        asm!(
+            "stp x19, x20, [x0, #0]",
+            "stp x21, x22, [x0, #16]",
+            "stp x23, x24, [x0, #32]",
+            "stp x25, x26, [x0, #48]",
+            "stp x27, x28, [x0, #64]",
+            "stp x29, x30, [x0, #80]",
+            "mov x9, sp",
+            "adr x10, 2f",
+            "stp x9, x10, [x0, #96]",
+            "msr sp_el0, {stack}",
+            "msr elr_el1, {entry}",
+            "msr spsr_el1, {spsr}",
+            "eret",
+            "2:",
+            "ldp x9, x10, [x0, #96]",
+            "mov sp, x9",
+            "ldp x19, x20, [x0, #0]",
+            "ldp x21, x22, [x0, #16]",
+            "ldp x23, x24, [x0, #32]",
+            "ldp x25, x26, [x0, #48]",
+            "ldp x27, x28, [x0, #64]",
+            "ldp x29, x30, [x0, #80]",
+            inout("x0") slot => _,
+            stack = in(reg) stack,
+            entry = in(reg) entry,
+            spsr = in(reg) spsr,
+            out("x9") _,
+            out("x10") _,
+            clobber_abi("C"),
+        );
+    }
+    compiler_fence(SeqCst);
+    El0Exit {
+        fault: Fault {
+            esr: state.esr.load(Relaxed),
+            far: state.far.load(Relaxed),
+        },
+        aarch32_vector: state.el0_kind.load(Relaxed) == SYNC_LOWER_AARCH32,
+    }
+}

@@ -29,6 +29,17 @@ impl Fault {
         self.ec() == 0x25 && self.esr & 0x3f == 0x10
     }
 
+    /// A synchronous external abort (data or instruction, from EL0 or
+    /// EL1; FSC 0x10): what the hypervisor injects for a contained access.
+    pub const fn is_external_abort(&self) -> bool {
+        self.is_abort() && self.esr & 0x3f == 0x10
+    }
+
+    /// An Undefined Instruction (EC 0x00).
+    pub const fn is_undefined(&self) -> bool {
+        self.ec() == 0x00
+    }
+
     /// A short name of the exception class.
     pub const fn ec_name(&self) -> &'static str {
         match self.ec() {

@@ -59,7 +59,7 @@ pub mod timer;
 #[cfg(target_os = "none")]
 pub use arch::{counter, counter_freq, delay_ms, park, vcpu_index};
 #[cfg(target_os = "none")]
-pub use boot::{entry_counter, park_secondary, secondary_entry};
+pub use boot::{boot_arg, entry_counter, park_secondary, secondary_entry};
 #[cfg(target_os = "none")]
 pub use call::{
     CellInfo, abi_version, affinity_info, cell_counter, cell_info, console_write, counters,
@@ -69,7 +69,10 @@ pub use call::{
 #[cfg(target_os = "none")]
 pub use console::{print_line, write_raw};
 #[cfg(target_os = "none")]
-pub use exception::{probe, probe_read, probe_read32, probe_write, probe_write32, set_irq_handler};
+pub use exception::{
+    El0Exit, probe, probe_el0, probe_exec, probe_read, probe_read32, probe_write, probe_write32,
+    set_irq_handler,
+};
 
 /// Adds one to `counter` and returns the new value, without exclusives
 /// (the MMU is off, so they are not reliable): only for counters with a
