@@ -11,5 +11,7 @@
 pub(crate) mod descriptors;
 pub(crate) mod esr;
 pub(crate) mod exit_cause;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod vgic;
 pub(crate) mod virtual_pl011;
