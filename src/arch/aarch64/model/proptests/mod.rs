@@ -23,6 +23,7 @@
 
 mod distributor;
 mod isolation;
+mod list;
 mod redistributor;
 
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
