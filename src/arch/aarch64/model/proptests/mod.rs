@@ -22,8 +22,10 @@
 //! way is kept as an ordinary `#[test]` with the minimal input.
 
 mod distributor;
+mod esr;
 mod isolation;
 mod list;
+mod pl011;
 mod redistributor;
 
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
