@@ -106,7 +106,7 @@ impl CellServices for FakeCell {
     }
 
     fn counter(&self, index: u64) -> Option<u64> {
-        (index < 3).then_some(100 + index)
+        (index < 3).then(|| 100 + index)
     }
 }
 

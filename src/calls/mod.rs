@@ -14,5 +14,7 @@ mod fake_cell;
 mod front_end;
 pub(crate) mod hypercall;
 pub(crate) mod outcome;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod psci;
 pub(crate) mod smccc;

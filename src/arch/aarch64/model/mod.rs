@@ -14,6 +14,8 @@ pub(crate) mod esr;
 pub(crate) mod exit_cause;
 pub(crate) mod id_registers;
 pub(crate) mod injection;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod trigger_config;
 pub(crate) mod vgic;
 pub(crate) mod virtual_pl011;

@@ -19,5 +19,7 @@ pub(crate) mod exit_kind;
 pub(crate) mod host_paging;
 pub(crate) mod io_bitmap;
 pub(crate) mod msr_bitmap;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod virtual_16550;
 pub(crate) mod x2apic;
