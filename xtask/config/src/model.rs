@@ -395,6 +395,9 @@ pub struct Config {
     pub cells: Vec<Cell>,
     /// Channels.
     pub channels: Vec<Channel>,
+    /// What the checker warns about (the config is accepted all the same):
+    /// `cargo xtask check` prints these.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 impl Cell {

@@ -72,6 +72,12 @@ pub(super) struct Checker<'a> {
     pub(super) platform: &'a Platform,
     pub(super) options: &'a LoadOptions,
     pub(super) errors: Diagnostics,
+    /// Warnings: the config is accepted, but `cargo xtask check` says why
+    /// it deserves a second look.
+    pub(super) warnings: Vec<Diagnostic>,
+    /// The hypervisor's console device (platform device index), once the
+    /// `[hypervisor]` table is checked.
+    pub(super) console: usize,
     /// Host memory claimed so far: the hypervisor's, cells' RAM regions,
     /// channels. No two may overlap.
     pub(super) claims: Vec<HostClaim>,
@@ -103,6 +109,8 @@ impl<'a> Checker<'a> {
             platform,
             options,
             errors: Diagnostics::default(),
+            warnings: Vec::new(),
+            console: platform.console,
             claims: Vec::new(),
             cell_names: BTreeMap::new(),
             cpu_owner: BTreeMap::new(),
@@ -116,6 +124,7 @@ impl<'a> Checker<'a> {
     /// the cells).
     pub(super) fn check(&mut self, raw: &RawConfig) -> (Hypervisor, Vec<Cell>, Vec<Channel>) {
         let hypervisor = self.check_hypervisor(&raw.hypervisor);
+        self.console = hypervisor.console;
         let cells = self.check_cells(raw, &hypervisor);
         let channels = self.check_channels(raw, &cells);
         (hypervisor, cells, channels)

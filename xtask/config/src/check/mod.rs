@@ -85,6 +85,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         return Err(checker.errors);
     }
     let linux_images = checker.linux_images;
+    let warnings = checker.warnings;
     let mut config = Config {
         name: path
             .file_stem()
@@ -96,6 +97,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         hypervisor,
         cells,
         channels,
+        warnings,
     };
     // Only now is the whole config known: what a Linux cell's device tree
     // describes, and how much the hypervisor image carries.
