@@ -138,4 +138,9 @@ impl<'a> Checker<'a> {
     pub(super) fn error(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
     }
+
+    /// Records a warning (build it with [`Diagnostic::warning`]).
+    pub(super) fn warn(&mut self, diagnostic: Diagnostic) {
+        self.warnings.push(diagnostic);
+    }
 }

@@ -6,7 +6,10 @@
 //! - I/O port ranges exist on x86_64 only, lie inside the 64 Ki-port space,
 //!   and no port belongs to two devices;
 //! - a device a cell names exists on the platform (with a "did you mean");
-//! - the hypervisor's console is passed through to no cell;
+//! - the hypervisor's console is passed through to no cell, neither by
+//!   `devices` nor by a device window (F4 of the security review: a window
+//!   would hand the cell the operator's input, the hypervisor's output and
+//!   the UART's interrupt);
 //! - no device is passed through to two cells;
 //! - a device window (a `[[cell.memory]]` with `device`) lies inside one of
 //!   that device's MMIO ranges, and the device is not another cell's;
@@ -237,6 +240,19 @@ impl Checker<'_> {
     ) -> Option<usize> {
         let index = self.device_index(device_name, what)?;
         let dev = &self.platform.devices[index];
+        if index == self.console {
+            self.error(
+                Diagnostic::new(
+                    self.at(device_name.span()),
+                    format!(
+                        "{what} maps device `{}`, the hypervisor's console",
+                        dev.name
+                    ),
+                )
+                .help("the hypervisor prints its messages and the cells' virtual consoles there and reads the operator's input from it: remove the window (cells get a virtual console by default), or move the hypervisor console with `[hypervisor] console`"),
+            );
+            return None;
+        }
         if !dev.mmio.iter().any(|m| m.contains_range(&host)) {
             let ranges: Vec<String> = dev.mmio.iter().map(ToString::to_string).collect();
             self.error(

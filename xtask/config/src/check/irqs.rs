@@ -10,7 +10,12 @@
 //! - every interrupt a device raises is below the controller's count;
 //! - a cell's extra interrupts are assignable: GIC SPIs (INTID 32 and up)
 //!   or I/O APIC inputs, below the controller's count;
-//! - no interrupt belongs to two cells.
+//! - no interrupt belongs to two cells;
+//! - no cell owns an interrupt of the hypervisor's console UART, as an
+//!   extra interrupt or through a device that shares its line (F5a of the
+//!   security review: owning it lets the cell disable the console's input
+//!   interrupt at each of its (re)starts, and Ctrl-A switching and the
+//!   hypervisor's commands go dead).
 //!
 //! The hypervisor routes each owned interrupt to its cell's CPUs and
 //! injects it there; an interrupt in two cells would let one cell see, mask
@@ -250,8 +255,22 @@ impl Checker<'_> {
         mut irqs: Vec<(u32, Location)>,
     ) -> Vec<u32> {
         irqs.extend(self.check_extra_irqs(name, raw_cell));
+        let console = &self.platform.devices[self.console];
         let mut owned = Vec::new();
         for (irq, location) in irqs {
+            if console.irqs.contains(&irq) {
+                let console_name = console.name.clone();
+                self.error(
+                    Diagnostic::new(
+                        location,
+                        format!(
+                            "interrupt {irq} of cell `{name}` is the hypervisor console's (device `{console_name}`)"
+                        ),
+                    )
+                    .help("the hypervisor takes the operator's input through that interrupt: remove it from the cell (cells get their console input from their virtual console)"),
+                );
+                continue;
+            }
             if let Some((owner, first)) = self.irq_owner.get(&irq).cloned() {
                 // A cell may name an interrupt twice (as an extra one and
                 // through a device): only another owner is a conflict.
