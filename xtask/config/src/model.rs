@@ -80,6 +80,9 @@ pub const X86_VIRTUAL_COM1: PortRange = PortRange::new(0x3f8, 8);
 pub struct Cpu {
     /// MPIDR affinity (AArch64) or APIC id (x86_64).
     pub hw_id: u64,
+    /// The physical core it is a hardware thread of, when the platform
+    /// says (CPUs with the same core are SMT siblings).
+    pub core: Option<u32>,
 }
 
 /// The interrupt controller.
@@ -105,7 +108,40 @@ pub struct Intc {
     pub irq_count: u32,
     /// The I/O APIC window (APIC).
     pub io_apic: Option<Range>,
+    /// The ITS frames (GICv3, when the board has one).
+    pub its: Option<Range>,
 }
+
+impl Intc {
+    /// The controller's frames the platform declares, with their names:
+    /// the hypervisor's (GICD, GICR, GICC, GICH, the I/O APIC), the guests'
+    /// (GICV) and the ITS, and on x86 the local APIC page.
+    pub fn frames(&self) -> Vec<(&'static str, Range)> {
+        let mut frames: Vec<(&'static str, Range)> = [
+            ("the GIC distributor (GICD)", self.distributor),
+            ("the GIC redistributors (GICR)", self.redistributor),
+            ("the GIC CPU interface (GICC)", self.cpu_interface),
+            (
+                "the GIC virtual interface control (GICH)",
+                self.virtual_control,
+            ),
+            ("the GIC virtual CPU interface (GICV)", self.virtual_cpu),
+            ("the GIC ITS", self.its),
+            ("the I/O APIC", self.io_apic),
+        ]
+        .into_iter()
+        .filter_map(|(name, range)| range.map(|r| (name, r)))
+        .collect();
+        if self.kind == IntcKind::Apic {
+            frames.push(("the local APIC page", X86_LOCAL_APIC));
+        }
+        frames
+    }
+}
+
+/// Every x86 CPU's local APIC page at its reset address (the hypervisor
+/// runs the APICs in x2APIC mode, but the page is still decoded there).
+pub const X86_LOCAL_APIC: Range = Range::new(0xfee0_0000, 0x1000);
 
 /// A board device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +156,8 @@ pub struct Device {
     pub irqs: Vec<u32>,
     /// x86 I/O port ranges (empty on AArch64).
     pub ports: Vec<PortRange>,
+    /// Whether it can master DMA.
+    pub dma: bool,
 }
 
 /// Bochs settings (x86_64 boards).

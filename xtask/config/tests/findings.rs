@@ -89,3 +89,189 @@ fn f5a_maintenance_ppi_and_other_non_spis_are_rejected() {
         );
     }
 }
+
+/// A one-cell x86_64 config on platform `test`.
+const X86_CONFIG: &str = r#"platform = "test"
+
+[hypervisor]
+memory = { base = 0x10_0000, size = "15M" }
+
+[[cell]]
+name = "alpha"
+cpus = [0]
+image = { guest = "x86-hello", kind = "elf" }
+
+[[cell.memory]]
+gpa = 0x0
+hpa = 0x0100_0000
+size = "16M"
+perm = "rwx"
+"#;
+
+/// A platform device named `name` at `base` (4 KiB, SPI 40), appended to
+/// the platform text.
+fn with_device(platform: &str, name: &str, base: &str) -> String {
+    format!(
+        "{platform}\n[[device]]\nname = \"{name}\"\ncompatible = \"test\"\nmmio = [{{ base = {base}, size = 0x1000 }}]\nirqs = [40]\n"
+    )
+}
+
+/// F5c: two devices at one address.
+#[test]
+fn f5c_device_overlapping_another_device_is_rejected() {
+    let platform = with_device(&real_platform("qemu-virt-aarch64"), "shadow", "0x0901_0800");
+    let text = rejected(&platform, &arm_config("", ""));
+    let line = line_of(&platform, "base = 0x0901_0800");
+    assert_contains(
+        &text,
+        &format!(
+            "platforms/test.toml:{line}:18: error: device `shadow` MMIO 0x9010800..0x9011800 overlaps device `rtc` MMIO 0x9010000..0x9011000"
+        ),
+    );
+    assert_contains(&text, "note: device `rtc` MMIO declared here");
+    assert_contains(&text, "help: every physical address belongs to one thing");
+}
+
+/// F5c: a device on any GIC frame (GICv3 GICD, GICR, ITS; GICv2 GICC,
+/// GICH, GICV) or a GIC frame inside RAM.
+#[test]
+fn f5c_device_on_a_gic_frame_or_a_frame_in_ram_is_rejected() {
+    let v3 = real_platform("qemu-virt-aarch64").replace(
+        "irq-count = 288",
+        "irq-count = 288\nits = { base = 0x0808_0000, size = 0x2_0000 }",
+    );
+    for (base, frame) in [
+        ("0x0800_0000", "the GIC distributor (GICD)"),
+        ("0x080a_0000", "the GIC redistributors (GICR)"),
+        ("0x0808_1000", "the GIC ITS"),
+    ] {
+        let text = rejected(&with_device(&v3, "evil", base), &arm_config("", ""));
+        assert_contains(&text, &format!("device `evil` MMIO {:#x}", parse(base)));
+        assert_contains(&text, &format!("overlaps {frame}"));
+    }
+    let v2 = real_platform("qemu-virt-aarch64-gicv2");
+    for (base, frame) in [
+        ("0x0801_0000", "the GIC CPU interface (GICC)"),
+        ("0x0803_0000", "the GIC virtual interface control (GICH)"),
+        ("0x0804_0000", "the GIC virtual CPU interface (GICV)"),
+    ] {
+        let text = rejected(&with_device(&v2, "evil", base), &arm_config("", ""));
+        assert_contains(&text, &format!("overlaps {frame}"));
+    }
+    let in_ram = v3.replace(
+        "distributor = { base = 0x0800_0000",
+        "distributor = { base = 0x7000_0000",
+    );
+    let text = rejected(&in_ram, &arm_config("", ""));
+    assert_contains(
+        &text,
+        "error: the GIC distributor (GICD) 0x70000000..0x70010000 overlaps RAM 0x40000000..0x80000000",
+    );
+    let its_on_v2 = v2.replace(
+        "irq-count = 288",
+        "irq-count = 288\nits = { base = 0x0808_0000, size = 0x2_0000 }",
+    );
+    assert_contains(
+        &rejected(&its_on_v2, &arm_config("", "")),
+        "a GICv2 has no ITS",
+    );
+}
+
+fn parse(hex: &str) -> u64 {
+    u64::from_str_radix(&hex.trim_start_matches("0x").replace('_', ""), 16).unwrap()
+}
+
+/// F5c on x86: a device on the I/O APIC window or the local APIC page.
+#[test]
+fn f5c_device_on_the_io_apic_or_local_apic_is_rejected() {
+    let platform = real_platform("bochs-x86_64");
+    for (base, frame) in [
+        ("0xfec0_0000", "the I/O APIC"),
+        ("0xfee0_0000", "the local APIC page"),
+    ] {
+        let text = rejected(
+            &with_device(&platform, "evil", base).replace("irqs = [40]", "irqs = [9]"),
+            X86_CONFIG,
+        );
+        assert_contains(&text, &format!("device `evil` MMIO {:#x}", parse(base)));
+        assert_contains(&text, &format!("overlaps {frame}"));
+    }
+}
+
+/// F5c: RAM banks that overlap.
+#[test]
+fn f5c_overlapping_ram_banks_are_rejected() {
+    let platform = real_platform("qemu-virt-aarch64").replace(
+        "ram = [{ base = 0x4000_0000, size = \"1G\" }]",
+        "ram = [{ base = 0x4000_0000, size = \"1G\" }, { base = 0x7fff_f000, size = \"1G\" }]",
+    );
+    let text = rejected(&platform, &arm_config("", ""));
+    assert_contains(
+        &text,
+        "error: RAM 0x7ffff000..0xbffff000 overlaps RAM 0x40000000..0x80000000",
+    );
+}
+
+/// F5c: two CPUs with one MPIDR or one APIC id.
+#[test]
+fn f5c_duplicate_mpidr_or_apic_id_is_rejected() {
+    let platform = real_platform("qemu-virt-aarch64").replace("{ mpidr = 0x3 }", "{ mpidr = 0x1 }");
+    let text = rejected(&platform, &arm_config("", ""));
+    let line = line_of(&platform, "{ mpidr = 0x1 }");
+    let dup = line_of(&platform, "{ mpidr = 0x2 }") + 1;
+    assert_contains(
+        &text,
+        &format!("platforms/test.toml:{dup}:5: error: CPU 3 has the same MPIDR (0x1) as CPU 1"),
+    );
+    assert_contains(&text, &format!("platforms/test.toml:{line}:5: note: CPU 1"));
+    let platform = real_platform("bochs-x86_64").replace("{ apic-id = 1 }", "{ apic-id = 0 }");
+    let text = rejected(&platform, X86_CONFIG);
+    assert_contains(&text, "CPU 1 has the same APIC id (0x0) as CPU 0");
+}
+
+/// F5c: a PPI as a device's interrupt.
+#[test]
+fn f5c_ppi_as_device_interrupt_is_rejected() {
+    let platform = real_platform("qemu-virt-aarch64").replace("irqs = [34]", "irqs = [27]");
+    let text = rejected(&platform, &arm_config("", ""));
+    let line = line_of(&platform, "irqs = [27]");
+    assert_contains(
+        &text,
+        &format!("platforms/test.toml:{line}:9: error: device `rtc` interrupt 27 is not an SPI"),
+    );
+}
+
+/// F5c: a GICv3 redistributor region without a 128 KiB frame pair per CPU.
+#[test]
+fn f5c_redistributor_region_too_small_is_rejected() {
+    let platform = real_platform("qemu-virt-aarch64").replace(
+        "redistributor = { base = 0x080a_0000, size = 0xf6_0000 }",
+        "redistributor = { base = 0x080a_0000, size = 0x6_0000 }",
+    );
+    let text = rejected(&platform, &arm_config("", ""));
+    assert_contains(
+        &text,
+        "error: the GICv3 redistributor region 0x80a0000..0x8100000 (384 KiB) is too small for 4 CPUs",
+    );
+    assert_contains(&text, "the region needs at least 0x80000 bytes");
+}
+
+/// F5e: an MPIDR with Aff0 >= 16 on a GICv3 (the hypervisor's SGIs use a
+/// 16-bit target list with RS = 0).
+#[test]
+fn f5e_mpidr_aff0_of_16_or_more_on_gicv3_is_rejected() {
+    let platform =
+        real_platform("qemu-virt-aarch64").replace("{ mpidr = 0x3 }", "{ mpidr = 0x10 }");
+    let text = rejected(&platform, &arm_config("", ""));
+    let line = line_of(&platform, "{ mpidr = 0x10 }");
+    assert_contains(
+        &text,
+        &format!(
+            "platforms/test.toml:{line}:5: error: CPU 3 has MPIDR 0x10, Aff0 = 16: the hypervisor can only send SGIs to Aff0 0..15 on a GICv3"
+        ),
+    );
+    // Aff1 may be anything: 0x100 is core 0 of cluster 1.
+    let platform =
+        real_platform("qemu-virt-aarch64").replace("{ mpidr = 0x3 }", "{ mpidr = 0x100 }");
+    common::accepted(&platform, &arm_config("", ""));
+}

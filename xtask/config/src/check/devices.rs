@@ -2,7 +2,8 @@
 //!
 //! Rules enforced here:
 //! - platform device names are unique (cells claim devices by name);
-//! - a device's MMIO does not overlap RAM;
+//! - a device interrupt on a GIC is an SPI (see `irqs.rs`); its MMIO
+//!   overlaps nothing else (see `address_map.rs`);
 //! - I/O port ranges exist on x86_64 only, lie inside the 64 Ki-port space,
 //!   and no port belongs to two devices;
 //! - a device a cell names exists on the platform (with a "did you mean");
@@ -29,7 +30,7 @@ use crate::diag::{Diagnostic, Location, suggestion};
 use crate::model::{Arch, Device, PortRange, Range};
 use crate::schema::{RawCell, RawDevice, RawPortRange};
 
-use super::checker::{Checker, range, span_of};
+use super::checker::{Checker, range};
 use super::platform::PlatformChecker;
 
 /// Every port range seen so far: owner, range, where it is declared.
@@ -37,7 +38,7 @@ type PortClaims = Vec<(String, PortRange, Span<usize>)>;
 
 impl PlatformChecker<'_> {
     /// The platform's devices.
-    pub(super) fn check_devices(&mut self, platform_name: &str, ram: &[Range]) -> Vec<Device> {
+    pub(super) fn check_devices(&mut self, platform_name: &str) -> Vec<Device> {
         let mut devices = Vec::new();
         let mut port_claims = PortClaims::new();
         for device in &self.raw.devices {
@@ -53,21 +54,6 @@ impl PlatformChecker<'_> {
                     .help("give every device a unique name"),
                 );
             }
-            for mmio in &device.mmio {
-                let r = range(mmio);
-                if let Some(overlap) = ram.iter().find(|ram| ram.overlaps(&r)) {
-                    self.error(
-                        Diagnostic::new(
-                            self.at(span_of(mmio)),
-                            format!(
-                                "device `{}` MMIO {r} overlaps RAM {overlap}",
-                                device.name.get_ref()
-                            ),
-                        )
-                        .help("fix the device's base or the RAM ranges"),
-                    );
-                }
-            }
             let ports = self.check_ports(platform_name, device, &mut port_claims);
             devices.push(Device {
                 name: device.name.get_ref().clone(),
@@ -75,6 +61,7 @@ impl PlatformChecker<'_> {
                 mmio: device.mmio.iter().map(range).collect(),
                 irqs: device.irqs.iter().map(|i| *i.get_ref()).collect(),
                 ports,
+                dma: device.dma,
             });
         }
         devices

@@ -17,6 +17,7 @@
 //! | this file | parsing (unknown keys, malformed values, via `schema`), the platform named exists |
 //! | `options.rs`, `checker.rs` | (no rule) where files are; the `Checker` the passes share: claims so far, diagnostics |
 //! | `platform.rs` | the platform file: RAM, console, load address, Bochs settings |
+//! | `address_map.rs` | the platform's RAM, device MMIO and controller frames do not overlap |
 //! | `cpus.rs` | CPU ids of the platform; the CPUs each cell owns |
 //! | `devices.rs` | platform devices and their I/O ports; passthrough devices and device windows |
 //! | `irqs.rs` | the interrupt controller; the interrupts devices raise and cells own |
@@ -34,6 +35,7 @@
 //! whole config is known, the Linux cells' device trees and the size of the
 //! images the hypervisor carries.
 
+mod address_map;
 mod cells;
 mod channels;
 mod checker;

@@ -9,7 +9,8 @@
 //!   RAM and its `ips` is not 0.
 //!
 //! The platform's CPUs, devices and interrupt controller have their own
-//! passes (`cpus.rs`, `devices.rs`, `irqs.rs`). A
+//! passes (`cpus.rs`, `devices.rs`, `irqs.rs`), and `address_map.rs` keeps
+//! RAM, devices and interrupt controller frames apart. A
 //! platform with any error stops the load: every later rule measures the
 //! config against it.
 
@@ -57,13 +58,15 @@ pub(super) fn check_platform(
     };
     let cpus = p.check_cpu_ids();
     let ram = p.check_ram();
-    let devices = p.check_devices(name, &ram);
+    let devices = p.check_devices(name);
     let console = p.check_console(&devices);
     let load_address = p.check_load_address(&ram);
     let intc = p.check_intc();
     p.check_bochs(&ram);
     p.check_console_registers(console, &devices);
     p.check_device_irqs(&intc);
+    p.check_gic_cpus(&cpus, &intc);
+    p.check_address_map(&ram, &devices, &intc);
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
