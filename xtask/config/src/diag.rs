@@ -24,20 +24,34 @@ pub struct Source {
     pub path: PathBuf,
     /// File contents.
     pub text: Arc<str>,
+    /// Byte offset of the start of each line, so a location costs a binary
+    /// search rather than a scan of the file.
+    line_starts: Arc<[usize]>,
 }
 
 impl Source {
     /// Wraps a file's text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
+        let text: Arc<str> = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Source {
             path: path.into(),
-            text: text.into(),
+            text,
+            line_starts,
         }
     }
 
     /// A location in this file from a byte span.
     pub fn at(&self, span: Range<usize>) -> Location {
-        let (line, column) = line_column(&self.text, span.start);
+        let offset = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let column = self
+            .text
+            .get(line_start..offset)
+            .map_or(1, |before| before.chars().count() + 1);
         Location {
             path: self.path.clone(),
             line,
@@ -271,6 +285,13 @@ mod tests {
         assert_eq!(line_column(text, 0), (1, 1));
         assert_eq!(line_column(text, 6), (2, 1));
         assert_eq!(line_column(text, 9), (2, 3));
+        let source = Source::new("f", text);
+        for offset in 0..=text.len() + 2 {
+            if text.is_char_boundary(offset.min(text.len())) {
+                let at = source.at(offset..offset);
+                assert_eq!((at.line, at.column), line_column(text, offset), "{offset}");
+            }
+        }
     }
 
     #[test]
