@@ -275,3 +275,260 @@ fn f5e_mpidr_aff0_of_16_or_more_on_gicv3_is_rejected() {
         real_platform("qemu-virt-aarch64").replace("{ mpidr = 0x3 }", "{ mpidr = 0x100 }");
     common::accepted(&platform, &arm_config("", ""));
 }
+
+/// A `[[cell.memory]]` table for alpha (RAM unless `device` is given).
+fn region(gpa: &str, hpa: &str, size: &str, perm: &str, device: Option<&str>) -> String {
+    let device = device.map_or(String::new(), |d| format!("device = \"{d}\"\n"));
+    format!(
+        "\n[[cell.memory]]\ngpa = {gpa}\nhpa = {hpa}\nsize = {size}\nperm = \"{perm}\"\n{device}"
+    )
+}
+
+/// F15: RAM, a device window or a channel end on a frame the hypervisor
+/// emulates: the virtual GICD, the GICv3 GICR region, the GICv2 GICC
+/// address (GICV is mapped there) and the virtual console page.
+#[test]
+fn f15_cell_ipa_on_an_emulated_frame_is_rejected() {
+    let v3 = real_platform("qemu-virt-aarch64");
+    for (gpa, frame) in [
+        (
+            "0x0800_0000",
+            "the virtual GIC distributor (GICD) 0x8000000..0x8010000",
+        ),
+        (
+            "0x080b_0000",
+            "the virtual GIC redistributors (GICR) 0x80a0000..0x9000000",
+        ),
+        (
+            "0x0900_0000",
+            "the virtual console (PL011) 0x9000000..0x9001000",
+        ),
+    ] {
+        let ram = region(gpa, "0x4300_0000", "0x1000", "rw", None);
+        let config = arm_config(&ram, "");
+        let text = rejected(&v3, &config);
+        let line = line_of(&config, &format!("gpa = {gpa}"));
+        assert_contains(
+            &text,
+            &format!(
+                "config.toml:{}:1: error: cell `alpha` memory[0] at guest address {:#x}..{:#x} overlaps {frame} of cell `alpha`",
+                line - 1,
+                parse(gpa),
+                parse(gpa) + 0x1000
+            ),
+        );
+        assert_contains(
+            &text,
+            "help: the hypervisor emulates that frame in every cell",
+        );
+    }
+    // The console page is only emulated for a virtual console.
+    let ram = region("0x0900_0000", "0x4300_0000", "0x1000", "rw", None);
+    common::accepted(&v3, &arm_config(&format!("console = \"none\"\n{ram}"), ""));
+    // GICv2: RAM where the guest's GICC (the GICV frame) is mapped.
+    let v2 = real_platform("qemu-virt-aarch64-gicv2");
+    let ram = region("0x0801_0000", "0x4300_0000", "0x1000", "rw", None);
+    assert_contains(
+        &rejected(&v2, &arm_config(&ram, "")),
+        "overlaps the GICv2 CPU interface (GICV mapped at the GICC address) 0x8010000..0x8020000",
+    );
+    // A device window and a channel end on the GICD.
+    let window = region("0x0800_0000", "0x0903_0000", "0x1000", "rw", Some("gpio"));
+    let text = rejected(&v3, &arm_config("", &window));
+    assert_contains(
+        &text,
+        "cell `beta` memory[1] at guest address 0x8000000..0x8001000 overlaps the virtual GIC distributor",
+    );
+    let channel = "\n[[channel]]\nname = \"link\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x0800_0000, perm = \"rw\" }, { cell = \"beta\", gpa = 0x5000_0000, perm = \"r\" }]\n";
+    let text = rejected(&v3, &arm_config("", channel));
+    assert_contains(
+        &text,
+        "channel `link` end at guest address 0x8000000..0x8010000 overlaps the virtual GIC distributor",
+    );
+}
+
+/// F15: a guest address past the stage-2 IPA size (39 bits on AArch64, 48
+/// on x86_64).
+#[test]
+fn f15_cell_ipa_beyond_the_stage2_size_is_rejected() {
+    let platform = real_platform("qemu-virt-aarch64");
+    let ram = region("0x80_0000_0000", "0x4300_0000", "0x1000", "rw", None);
+    let config = arm_config(&ram, "");
+    let text = rejected(&platform, &config);
+    assert_contains(
+        &text,
+        &format!(
+            "config.toml:{}:1: error: cell `alpha` memory[0] at guest address 0x8000000000..0x8000001000 is beyond the 39-bit guest-physical space of cell `alpha`",
+            line_of(&config, "gpa = 0x80_0000_0000") - 1
+        ),
+    );
+    // The last page below 2^39 is fine.
+    let ram = region("0x7f_ffff_f000", "0x4300_0000", "0x1000", "rw", None);
+    common::accepted(&platform, &arm_config(&ram, ""));
+    let x86 = X86_CONFIG.replace("gpa = 0x0", "gpa = 0xffff_ffff_0000");
+    let text = rejected(&real_platform("bochs-x86_64"), &x86);
+    assert_contains(
+        &text,
+        "is beyond the 48-bit guest-physical space of cell `alpha`",
+    );
+}
+
+/// Two things of one cell at one guest address: regions, a region and a
+/// passthrough device, two channels, a channel and a region.
+#[test]
+fn guest_ranges_of_one_cell_may_not_overlap() {
+    let platform = real_platform("qemu-virt-aarch64");
+    // A RAM region over the cell's own passthrough RTC.
+    let ram = region("0x0901_0000", "0x4300_0000", "0x1000", "rw", None);
+    let text = rejected(&platform, &arm_config(&ram, ""));
+    assert_contains(
+        &text,
+        "cell `alpha` memory[0] at guest address 0x9010000..0x9011000 overlaps device `rtc` (passed through at its own address) at 0x9010000..0x9011000",
+    );
+    // Two channels at one address in alpha.
+    let channels = "\n[[channel]]\nname = \"one\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x5000_0000, perm = \"rw\" }, { cell = \"beta\", gpa = 0x5000_0000, perm = \"r\" }]\n\n[[channel]]\nname = \"two\"\nhpa = 0x4500_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x5000_f000, perm = \"rw\" }, { cell = \"beta\", gpa = 0x5100_0000, perm = \"r\" }]\n";
+    let text = rejected(&platform, &arm_config("", channels));
+    assert_contains(
+        &text,
+        "error: channel `two` end at guest address 0x5000f000..0x5001f000 overlaps channel `one` end at 0x50000000..0x50010000",
+    );
+    assert_contains(&text, "note: channel `one` end declared here");
+    // A channel end over a region of the cell.
+    let channel = "\n[[channel]]\nname = \"one\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x40ff_0000, perm = \"rw\" }, { cell = \"beta\", gpa = 0x5000_0000, perm = \"r\" }]\n";
+    let text = rejected(&platform, &arm_config("", channel));
+    assert_contains(
+        &text,
+        "channel `one` end at guest address 0x40ff0000..0x41000000 overlaps cell `alpha` memory[0]",
+    );
+}
+
+/// Channels: a cell named by two ends; an end that cannot read.
+#[test]
+fn channel_ends_name_a_cell_once_and_can_read() {
+    let platform = real_platform("qemu-virt-aarch64");
+    let twice = "\n[[channel]]\nname = \"one\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x5000_0000, perm = \"rw\" }, { cell = \"alpha\", gpa = 0x5100_0000, perm = \"r\" }]\n";
+    let text = rejected(&platform, &arm_config("", twice));
+    assert_contains(
+        &text,
+        "error: channel `one`: cell `alpha` is listed twice as an end",
+    );
+    assert_contains(&text, "note: its first end");
+    for (perm, shown) in [("w", "-w-"), ("wx", "-wx"), ("x", "--x")] {
+        let end = format!(
+            "\n[[channel]]\nname = \"one\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{{ cell = \"alpha\", gpa = 0x5000_0000, perm = \"rw\" }}, {{ cell = \"beta\", gpa = 0x5000_0000, perm = \"{perm}\" }}]\n"
+        );
+        let text = rejected(&platform, &arm_config("", &end));
+        assert_contains(
+            &text,
+            &format!(
+                "error: channel `one`: the end of cell `beta` has perm `{shown}`, which cannot read"
+            ),
+        );
+    }
+    // RAM regions too.
+    let ram = region("0x5000_0000", "0x4300_0000", "0x1000", "w", None);
+    assert_contains(
+        &rejected(&platform, &arm_config(&ram, "")),
+        "cell `alpha` memory[0] has perm `-w-`, which cannot read",
+    );
+}
+
+/// F5d: `x` on an end another cell can write is accepted with a warning
+/// (at the executing end, the writer as a note).
+#[test]
+fn f5d_executable_channel_end_another_cell_writes_is_a_warning() {
+    let platform = real_platform("qemu-virt-aarch64");
+    let channel = "\n[[channel]]\nname = \"code\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x5000_0000, perm = \"rwx\" }, { cell = \"beta\", gpa = 0x5000_0000, perm = \"rwx\" }]\n";
+    let config = arm_config("", channel);
+    let accepted = common::accepted(&platform, &config);
+    let warnings: Vec<String> = accepted.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    let line = line_of(&config, "ends = [");
+    let ends = config.lines().nth(line - 1).unwrap();
+    let first = ends.find("\"rwx\"").unwrap() + 1;
+    let second = ends.rfind("\"rwx\"").unwrap() + 1;
+    assert_contains(
+        &warnings[0],
+        &format!(
+            "config.toml:{line}:{first}: warning: channel `code`: cell `alpha` can execute what cell `beta` writes (perm `rwx` here, `rwx` there)"
+        ),
+    );
+    assert_contains(
+        &warnings[0],
+        &format!("config.toml:{line}:{second}: note: cell `beta`'s end"),
+    );
+    assert_contains(&warnings[0], "help: one cell then runs code another chose");
+    // Read-only on the other side: nothing to warn about.
+    let quiet = common::accepted(
+        &platform,
+        &config.replacen("perm = \"rwx\" }]", "perm = \"r\" }]", 1),
+    );
+    assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+}
+
+/// F5b: a sub-page device shares its 4 KiB page with another device: a
+/// cell that gets it would reach bytes it does not own, whether the other
+/// device is another cell's, unassigned, the console, or its own (the page
+/// would be mapped twice).
+#[test]
+fn f5b_device_sharing_a_page_is_rejected() {
+    // uart1 in the second half of the RTC's page, which shrinks to 0x800.
+    let platform = real_platform("qemu-virt-aarch64").replace(
+        "mmio = [{ base = 0x0901_0000, size = 0x1000 }]",
+        "mmio = [{ base = 0x0901_0000, size = 0x800 }]",
+    );
+    let platform = format!(
+        "{platform}\n[[device]]\nname = \"uart1\"\ncompatible = \"arm,pl011\"\nmmio = [{{ base = 0x0901_0800, size = 0x800 }}]\nirqs = [41]\n"
+    );
+    // alpha owns the RTC, uart1 unassigned.
+    let config = arm_config("", "");
+    let text = rejected(&platform, &config);
+    let line = line_of(&config, "devices = [\"rtc\"]");
+    assert_contains(
+        &text,
+        &format!(
+            "config.toml:{line}:12: error: device `rtc` MMIO 0x9010000..0x9010800 is mapped into cell `alpha` as whole 4 KiB pages 0x9010000..0x9011000, which also hold device `uart1` MMIO 0x9010800..0x9011000"
+        ),
+    );
+    // uart1 given to beta: both cells are refused.
+    let text = rejected(
+        &platform,
+        &arm_config("", "").replace("devices = [\"gpio\"]", "devices = [\"gpio\", \"uart1\"]"),
+    );
+    assert_contains(
+        &text,
+        "device `rtc` MMIO 0x9010000..0x9010800 is mapped into cell `alpha`",
+    );
+    assert_contains(
+        &text,
+        "device `uart1` MMIO 0x9010800..0x9011000 is mapped into cell `beta` as whole 4 KiB pages 0x9010000..0x9011000, which also hold device `rtc` MMIO",
+    );
+    // Both given to alpha: still refused (one page, mapped twice).
+    let text = rejected(
+        &platform,
+        &arm_config("", "").replace("devices = [\"rtc\"]", "devices = [\"rtc\", \"uart1\"]"),
+    );
+    assert_contains(&text, "which also hold device `uart1`");
+    // The console in the same page.
+    let console = real_platform("qemu-virt-aarch64").replace(
+        "mmio = [{ base = 0x0900_0000, size = 0x1000 }]",
+        "mmio = [{ base = 0x0900_0000, size = 0x200 }]",
+    );
+    let console = format!(
+        "{console}\n[[device]]\nname = \"uart1\"\ncompatible = \"arm,pl011\"\nmmio = [{{ base = 0x0900_0800, size = 0x200 }}]\nirqs = [41]\n"
+    );
+    let text = rejected(
+        &console,
+        &arm_config("", "").replace("devices = [\"rtc\"]", "devices = [\"rtc\", \"uart1\"]"),
+    );
+    assert_contains(
+        &text,
+        "which also hold device `uart0` (the hypervisor's console) MMIO 0x9000000..0x9000200",
+    );
+    // A sub-page device alone in its page is fine.
+    let alone = real_platform("qemu-virt-aarch64").replace(
+        "mmio = [{ base = 0x0901_0000, size = 0x1000 }]",
+        "mmio = [{ base = 0x0901_0000, size = 0x800 }]",
+    );
+    common::accepted(&alone, &arm_config("", ""));
+}

@@ -11,6 +11,7 @@ use crate::diag::{Diagnostic, Diagnostics, Location, Source};
 use crate::model::{Cell, Channel, Hypervisor, Platform, Range};
 use crate::schema::{RawConfig, RawPlatform, RawRange};
 
+use super::guest_space::GuestClaim;
 use super::options::LoadOptions;
 
 /// Smallest mapping granule: every region is a multiple of this.
@@ -81,6 +82,8 @@ pub(super) struct Checker<'a> {
     /// Host memory claimed so far: the hypervisor's, cells' RAM regions,
     /// channels. No two may overlap.
     pub(super) claims: Vec<HostClaim>,
+    /// What each cell (by id) maps in its guest-physical space.
+    pub(super) guest_claims: Vec<Vec<GuestClaim>>,
     /// Cell names seen so far, where each is declared.
     pub(super) cell_names: BTreeMap<String, Location>,
     /// Owner of each platform CPU index claimed so far.
@@ -112,6 +115,7 @@ impl<'a> Checker<'a> {
             warnings: Vec::new(),
             console: platform.console,
             claims: Vec::new(),
+            guest_claims: Vec::new(),
             cell_names: BTreeMap::new(),
             cpu_owner: BTreeMap::new(),
             device_owner: BTreeMap::new(),
@@ -127,6 +131,9 @@ impl<'a> Checker<'a> {
         self.console = hypervisor.console;
         let cells = self.check_cells(raw, &hypervisor);
         let channels = self.check_channels(raw, &cells);
+        // Once everything is claimed: host memory, each guest space.
+        self.check_host_claims();
+        self.check_guest_spaces(&cells);
         (hypervisor, cells, channels)
     }
 

@@ -105,9 +105,9 @@ impl PlatformChecker<'_> {
         if let (Some(gicr), Some(raw)) = (
             intc.redistributor,
             &self.raw.interrupt_controller.redistributor,
-        ) {
-            if gicr.size < needed {
-                self.error(
+        ) && gicr.size < needed
+        {
+            self.error(
                     Diagnostic::new(
                         self.at(super::checker::span_of(raw)),
                         format!(
@@ -120,7 +120,6 @@ impl PlatformChecker<'_> {
                         "each CPU has a 128 KiB frame pair (RD_base and SGI_base): the region needs at least {needed:#x} bytes"
                     )),
                 );
-            }
         }
     }
 }

@@ -28,6 +28,7 @@
 //! | `linux.rs` | arm64 Linux images: boot-protocol placement, initrd, device tree |
 //! | `x86.rs` | what an x86_64 cell needs beyond the common rules |
 //! | `channels.rs` | shared-memory channels |
+//! | `guest_space.rs` | each cell's guest-physical space (overlaps, emulated frames, IPA size), host overlaps in one sweep, passthrough device pages |
 //!
 //! [`load`] runs them in this order: parse the config, find and check the
 //! platform (a broken platform stops there: everything else refers to it),
@@ -41,6 +42,7 @@ mod channels;
 mod checker;
 mod cpus;
 mod devices;
+mod guest_space;
 mod hypervisor;
 mod images;
 mod irqs;
