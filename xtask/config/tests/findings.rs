@@ -532,3 +532,74 @@ fn f5b_device_sharing_a_page_is_rejected() {
     );
     common::accepted(&alone, &arm_config("", ""));
 }
+
+/// F17: a DMA-capable device (`dma = true`: virtio-mmio on QEMU `virt`)
+/// owned by a cell, through `devices` or a window, is a warning.
+#[test]
+fn f17_dma_capable_passthrough_device_is_a_warning() {
+    let platform = real_platform("qemu-virt-aarch64");
+    let config = arm_config("", "").replace(
+        "devices = [\"gpio\"]",
+        "devices = [\"gpio\", \"virtio-mmio\"]",
+    );
+    let accepted = common::accepted(&platform, &config);
+    let warnings: Vec<String> = accepted.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let line = line_of(&config, "\"virtio-mmio\"");
+    assert_contains(
+        &warnings[0],
+        &format!(
+            "config.toml:{line}:20: warning: cell `beta` owns device `virtio-mmio`, which can master DMA, and the hypervisor programs no SMMU/IOMMU"
+        ),
+    );
+    assert_contains(
+        &warnings[0],
+        "help: the device can read and write any memory",
+    );
+    let window = region(
+        "0x0a00_0000",
+        "0x0a00_0000",
+        "0x1000",
+        "rw",
+        Some("virtio-mmio"),
+    );
+    let accepted = common::accepted(&platform, &arm_config(&window, ""));
+    assert_eq!(accepted.warnings.len(), 1, "{:?}", accepted.warnings);
+    assert!(
+        accepted.warnings[0]
+            .message
+            .contains("cell `alpha` owns device `virtio-mmio`")
+    );
+    // Without `dma`, nothing to say.
+    let quiet = platform.replace("dma = true\n", "");
+    assert!(common::accepted(&quiet, &config).warnings.is_empty());
+}
+
+/// F5f: SMT siblings (`core` in the platform) in two cells are a warning;
+/// in one cell they are not.
+#[test]
+fn f5f_smt_siblings_in_two_cells_are_a_warning() {
+    let platform = real_platform("qemu-virt-aarch64")
+        .replace("{ mpidr = 0x0 }", "{ mpidr = 0x0, core = 0 }")
+        .replace("{ mpidr = 0x1 }", "{ mpidr = 0x1, core = 0 }");
+    let config = arm_config("", "");
+    let accepted = common::accepted(&platform, &config);
+    let warnings: Vec<String> = accepted.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let beta_cpus = line_of(&config, "cpus = [1]");
+    let alpha_cpus = line_of(&config, "cpus = [0]");
+    assert_contains(
+        &warnings[0],
+        &format!(
+            "config.toml:{beta_cpus}:9: warning: CPU 1 of cell `beta` and CPU 0 of cell `alpha` are SMT threads of one core (0)"
+        ),
+    );
+    assert_contains(
+        &warnings[0],
+        &format!("config.toml:{alpha_cpus}:9: note: cell `alpha` claims CPU 0 here"),
+    );
+    let together = config
+        .replace("cpus = [0]", "cpus = [0, 1]")
+        .replace("cpus = [1]", "cpus = [2]");
+    assert!(common::accepted(&platform, &together).warnings.is_empty());
+}

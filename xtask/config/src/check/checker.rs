@@ -134,6 +134,7 @@ impl<'a> Checker<'a> {
         // Once everything is claimed: host memory, each guest space.
         self.check_host_claims();
         self.check_guest_spaces(&cells);
+        self.check_hazards(raw, &cells);
         (hypervisor, cells, channels)
     }
 

@@ -28,6 +28,7 @@
 //! | `linux.rs` | arm64 Linux images: boot-protocol placement, initrd, device tree |
 //! | `x86.rs` | what an x86_64 cell needs beyond the common rules |
 //! | `channels.rs` | shared-memory channels |
+//! | `hazards.rs` | warnings: DMA-capable devices without an IOMMU, SMT siblings in two cells |
 //! | `guest_space.rs` | each cell's guest-physical space (overlaps, emulated frames, IPA size), host overlaps in one sweep, passthrough device pages |
 //!
 //! [`load`] runs them in this order: parse the config, find and check the
@@ -43,6 +44,7 @@ mod checker;
 mod cpus;
 mod devices;
 mod guest_space;
+mod hazards;
 mod hypervisor;
 mod images;
 mod irqs;
