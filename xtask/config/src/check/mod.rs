@@ -24,6 +24,7 @@
 //! | `memory.rs` | host ranges (alignment, RAM, overlap), the hypervisor's memory, cell regions |
 //! | `hypervisor.rs` | the `[hypervisor]` table: memory, console, log transport |
 //! | `cells.rs` | the cell list, names, and the order of the per-cell passes |
+//! | `files.rs` | files are read only when regular, and never past a size limit |
 //! | `images.rs` | ELF and raw images: source, reading, placement, entry point, payload size |
 //! | `linux.rs` | arm64 Linux images: boot-protocol placement, initrd, device tree |
 //! | `x86.rs` | what an x86_64 cell needs beyond the common rules |
@@ -43,6 +44,7 @@ mod channels;
 mod checker;
 mod cpus;
 mod devices;
+pub(crate) mod files;
 mod guest_space;
 mod hazards;
 mod hypervisor;
@@ -119,7 +121,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
 
 fn read_source(path: &Path, options: &LoadOptions) -> Result<Source, String> {
     let shown = crate::diag::display_path(path, &options.display_root);
-    std::fs::read_to_string(path)
+    files::read_text(path)
         .map(|text| Source::new(shown.clone(), text))
         .map_err(|e| format!("{}: error: cannot read: {e}", shown.display()))
 }
