@@ -603,3 +603,66 @@ fn f5f_smt_siblings_in_two_cells_are_a_warning() {
         .replace("cpus = [1]", "cpus = [2]");
     assert!(common::accepted(&platform, &together).warnings.is_empty());
 }
+
+/// Item 10 (F8's checker side): a name or file name with control
+/// characters is refused where it would be printed at boot, and every
+/// message prints it escaped, so a config cannot forge terminal output.
+#[test]
+fn control_characters_in_names_are_escaped_in_every_message() {
+    let platform = real_platform("qemu-virt-aarch64");
+    let check = |platform: &str, config: &str, wanted: &[&str]| {
+        let text = rejected(platform, config);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+            "raw control character in {text:?}"
+        );
+        for wanted in wanted {
+            assert_contains(&text, wanted);
+        }
+    };
+    // A cell name (already refused; now printed escaped).
+    let config = arm_config("", "").replace("name = \"alpha\"", "name = \"\\u001b[2J\"");
+    check(&platform, &config, &["error: invalid cell name `\\x1b[2J`"]);
+    // An unknown device (an OSC title sequence ending in BEL).
+    let config = arm_config("", "").replace(
+        "devices = [\"rtc\"]",
+        "devices = [\"\\u001b]0;pwned\\u0007\"]",
+    );
+    check(
+        &platform,
+        &config,
+        &["unknown device `\\x1b]0;pwned\\x07` on platform `test`"],
+    );
+    // A platform device name.
+    let evil = platform.replace("name = \"gpio\"", "name = \"gp\\u001b[31mio\"");
+    let config =
+        arm_config("", "").replace("devices = [\"gpio\"]", "devices = [\"gp\\u001b[31mio\"]");
+    check(
+        &evil,
+        &config,
+        &["device name `gp\\x1b[31mio` is empty or has control characters"],
+    );
+    // A channel name, with a bidi override.
+    let channel = "\n[[channel]]\nname = \"li\\u202enk\"\nhpa = 0x4400_0000\nsize = \"64K\"\nends = [{ cell = \"alpha\", gpa = 0x5000_0000, perm = \"rw\" }, { cell = \"beta\", gpa = 0x5000_0000, perm = \"r\" }]\n";
+    check(
+        &platform,
+        &arm_config("", channel),
+        &["channel `li\\u{202e}nk`: the name is empty or has control characters"],
+    );
+    // An image file name.
+    let config = arm_config("", "").replacen("tiny.bin", "ti\\rny.bin", 1);
+    check(
+        &platform,
+        &config,
+        &["cell `alpha`: the file name `ti\\x0dny.bin` has control characters"],
+    );
+    // The platform's description.
+    let evil = platform.replacen("description = \"", "description = \"\\u009b2J", 1);
+    check(
+        &evil,
+        &arm_config("", ""),
+        &["the platform description `\\x9b2JQEMU virt"],
+    );
+}

@@ -4,6 +4,7 @@
 //! - a channel's host memory passes the host-range rules of
 //!   `memory.rs`, lies in RAM and overlaps neither the hypervisor's
 //!   memory, nor any cell's RAM, nor another channel;
+//! - its name is printable (no control characters);
 //! - it has at least two ends, each naming a cell (with a "did you mean");
 //! - each end's guest address is 4 KiB aligned (its window is claimed in
 //!   the cell's guest space, see `guest_space.rs`: one guest address, one
@@ -21,7 +22,7 @@ use crate::diag::{Diagnostic, suggestion};
 use crate::model::{Cell, Channel, ChannelEnd, Range};
 use crate::schema::{RawChannel, RawChannelEnd, RawConfig};
 
-use super::checker::{Checker, HostClaim, PAGE_SIZE};
+use super::checker::{Checker, HostClaim, PAGE_SIZE, printable_name};
 
 impl Checker<'_> {
     /// The config's channels between `cells` (the usable ones).
@@ -32,6 +33,15 @@ impl Checker<'_> {
             let channel = channel.get_ref();
             let name = channel.name.get_ref().clone();
             let what = format!("channel `{name}`");
+            if !printable_name(&name) {
+                self.error(
+                    Diagnostic::new(
+                        self.at(channel.name.span()),
+                        format!("{what}: the name is empty or has control characters"),
+                    )
+                    .help("name channels with printable characters: the name is printed in the partition table and guest device trees"),
+                );
+            }
             let memory = Range::new(*channel.hpa.get_ref(), channel.size.get_ref().0);
             if !self.check_host_range(&what, memory, span.clone(), channel.size.span()) {
                 continue;

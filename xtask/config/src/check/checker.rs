@@ -44,6 +44,13 @@ pub fn known_names(dir: &Path, ext: &str) -> Vec<String> {
     names
 }
 
+/// Whether `name` is fit to be printed and to name something: non-empty,
+/// without control characters or bidirectional overrides (it ends up in
+/// messages, the partition table and the boot banner).
+pub(super) fn printable_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(crate::diag::needs_escape)
+}
+
 /// A raw `{ base, size }` as a model range.
 pub(super) fn range(raw: &RawRange) -> Range {
     Range::new(*raw.base.get_ref(), raw.size.get_ref().0)

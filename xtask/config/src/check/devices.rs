@@ -1,7 +1,8 @@
 //! Devices: the platform's, and the ones cells own.
 //!
 //! Rules enforced here:
-//! - platform device names are unique (cells claim devices by name);
+//! - platform device names are unique (cells claim devices by name) and
+//!   printable (no control characters: they are printed at boot);
 //! - a device interrupt on a GIC is an SPI (see `irqs.rs`); its MMIO
 //!   overlaps nothing else (see `address_map.rs`);
 //! - I/O port ranges exist on x86_64 only, lie inside the 64 Ki-port space,
@@ -30,7 +31,7 @@ use crate::diag::{Diagnostic, Location, suggestion};
 use crate::model::{Arch, Device, PortRange, Range};
 use crate::schema::{RawCell, RawDevice, RawPortRange};
 
-use super::checker::{Checker, range};
+use super::checker::{Checker, printable_name, range};
 use super::platform::PlatformChecker;
 
 /// Every port range seen so far: owner, range, where it is declared.
@@ -42,6 +43,15 @@ impl PlatformChecker<'_> {
         let mut devices = Vec::new();
         let mut port_claims = PortClaims::new();
         for device in &self.raw.devices {
+            if !printable_name(device.name.get_ref()) {
+                self.error(
+                    Diagnostic::new(
+                        self.at(device.name.span()),
+                        format!("device name `{}` is empty or has control characters", device.name.get_ref()),
+                    )
+                    .help("name devices with printable characters: the name is printed in messages, the partition table and the boot banner"),
+                );
+            }
             if devices
                 .iter()
                 .any(|d: &Device| d.name == *device.name.get_ref())

@@ -5,6 +5,8 @@
 //! - an image names exactly one of `path` (a file relative to the config)
 //!   or `guest` (a crate under `tests/guests/`, with a "did you mean");
 //! - `load` is for raw images only;
+//! - file names (image, initrd, device tree) have no control characters
+//!   (they are printed at boot);
 //! - with images required (bare-metal builds, `cargo xtask check`): the
 //!   file is a regular file that can be read, no larger than the cell's
 //!   RAM (an ELF: its RAM + 64 MiB), and no more than that is read
@@ -106,6 +108,20 @@ impl Checker<'_> {
         raw: &RawImage,
         image_span: Span<usize>,
     ) -> (ImageSource, PathBuf, Span<usize>) {
+        for value in [&raw.path, &raw.initrd, &raw.dtb].into_iter().flatten() {
+            if value.get_ref().chars().any(crate::diag::needs_escape) {
+                self.error(
+                    Diagnostic::new(
+                        self.at(value.span()),
+                        format!(
+                            "cell `{cell}`: the file name `{}` has control characters",
+                            value.get_ref()
+                        ),
+                    )
+                    .help("rename the file: its name is printed in the partition table at boot"),
+                );
+            }
+        }
         match (&raw.path, &raw.guest) {
             (Some(path), None) => {
                 let base = self
