@@ -32,7 +32,7 @@ use crate::config::{
     RegionDesc, RegionKind, Tables, UartDesc, UartKind, VirtualCounter,
 };
 use crate::mm::page_table::MemKind;
-use crate::mm::{DescriptorFormat, Level, MapError, MemAttrs, PAGE_SIZE, Perm, Table, TablePool};
+use crate::mm::{DescriptorFormat, Level, MapError, MemAttrs, Perm, Table, TablePool};
 
 fn leak<T>(items: Vec<T>) -> &'static [T] {
     Box::leak(items.into_boxed_slice())
