@@ -34,6 +34,8 @@ use crate::config::{
 use crate::mm::page_table::MemKind;
 use crate::mm::{DescriptorFormat, Level, MapError, MemAttrs, Perm, Table, TablePool};
 
+mod generator;
+
 fn leak<T>(items: Vec<T>) -> &'static [T] {
     Box::leak(items.into_boxed_slice())
 }
