@@ -11,7 +11,6 @@ use crate::diag::{Diagnostic, Diagnostics, Location, Source};
 use crate::model::{Cell, Channel, Hypervisor, Platform, Range};
 use crate::schema::{RawConfig, RawPlatform, RawRange};
 
-use super::guest_space::GuestClaim;
 use super::options::LoadOptions;
 
 /// Smallest mapping granule: every region is a multiple of this.
@@ -65,6 +64,16 @@ pub(super) fn span_of(raw: &RawRange) -> Span<usize> {
 pub(super) struct HostClaim {
     pub(super) owner: String,
     pub(super) range: Range,
+    pub(super) location: Location,
+}
+
+/// Something a cell maps at a guest-physical range.
+pub(super) struct GuestClaim {
+    /// What it is, for messages (`cell `a` memory[2]`, ...).
+    pub(super) what: String,
+    /// Its guest-physical range.
+    pub(super) range: Range,
+    /// Where the config declares it.
     pub(super) location: Location,
 }
 

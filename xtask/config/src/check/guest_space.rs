@@ -29,17 +29,7 @@ use crate::diag::{Diagnostic, Location};
 use crate::model::{Cell, CellConsole, Range, page_round};
 
 use super::address_map::overlaps;
-use super::checker::Checker;
-
-/// Something a cell maps at a guest-physical range.
-pub(super) struct GuestClaim {
-    /// What it is, for messages (`cell `a` memory[2]`, ...).
-    pub(super) what: String,
-    /// Its guest-physical range.
-    pub(super) range: Range,
-    /// Where the config declares it.
-    pub(super) location: Location,
-}
+use super::checker::{Checker, GuestClaim};
 
 /// A physical object of the platform: its device and MMIO range index
 /// (none for RAM and controller frames), its range, what it is.
