@@ -79,3 +79,26 @@ fn check_accepts_good_configs_and_prints_the_table() {
         assert!(stdout.contains("channel link"), "{stdout}");
     }
 }
+
+/// Warnings are printed with their location and fix, and do not fail the
+/// check (tests/configs/good/warnings.toml: F17 and F5d).
+#[test]
+fn check_prints_warnings_and_succeeds() {
+    let path = workspace().join("tests/configs/good/warnings.toml");
+    let (ok, stdout, stderr) = xtask_check(&path);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("ok: tests/configs/good/warnings.toml is valid"),
+        "{stdout}"
+    );
+    for wanted in [
+        "tests/configs/good/warnings.toml:25:20: warning: cell `beta` owns device `virtio-mmio`, which can master DMA",
+        "warning: channel `link`: cell `beta` can execute what cell `alpha` writes",
+        "help: one cell then runs code another chose",
+    ] {
+        assert!(
+            stderr.contains(wanted),
+            "expected\n  {wanted}\nin stderr:\n{stderr}"
+        );
+    }
+}

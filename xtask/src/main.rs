@@ -123,6 +123,10 @@ fn check(config: &std::path::Path) -> Result<()> {
     let path = paths::config_path(config);
     match load_and_build_guests(&path) {
         Ok(config) => {
+            // Warnings do not fail the check; they go to stderr like errors.
+            for warning in &config.warnings {
+                eprintln!("{warning}");
+            }
             print!("{}", table(&config));
             println!("\nok: {} is valid", paths::shown(&path).display());
             Ok(())

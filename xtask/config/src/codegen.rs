@@ -24,11 +24,23 @@ pub fn segment_file_name(cell: usize, segment: usize) -> String {
 /// name [`generate`] refers to (`build.rs` writes them into `OUT_DIR`).
 pub fn segment_files(config: &Config) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
-    for cell in config.cells.iter().filter(|c| c.image.file_size.is_some()) {
-        let data = std::fs::read(&cell.image.path)?;
+    // Read again, as checked: regular files, no larger than they were.
+    let read = |path: &std::path::Path, size: u64| {
+        crate::check::files::read_regular(path, size).map_err(|e| {
+            std::io::Error::other(format!(
+                "{}: {e} (changed since it was checked?)",
+                path.display()
+            ))
+        })
+    };
+    for cell in config.cells.iter() {
+        let Some(file_size) = cell.image.file_size else {
+            continue;
+        };
+        let data = read(&cell.image.path, file_size)?;
         let linux = cell.image.linux.as_ref();
         let initrd = match linux.and_then(|l| l.initrd.as_ref()) {
-            Some((path, _)) => std::fs::read(path)?,
+            Some((path, range)) => read(path, range.size)?,
             None => Vec::new(),
         };
         for (i, segment) in cell.image.segments.iter().enumerate() {

@@ -2,8 +2,16 @@
 //!
 //! A [`Diagnostic`] names what is wrong at one source location, may point at
 //! the other party of a conflict with a note, and says how to fix it. It is
-//! printed like a compiler error so editors can jump to the location.
+//! printed like a compiler error so editors can jump to the location. Most
+//! are errors (the config is rejected); a few are warnings (accepted, but
+//! worth a second look: a DMA-capable device without an IOMMU, say).
+//!
+//! Names and paths come from the files being checked, so a message can
+//! carry bytes chosen by whoever wrote them: every control character (and
+//! every Unicode bidirectional override) is printed escaped, `\x1b` or
+//! `\u{202e}`, so a config cannot forge terminal output ([`escape`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,20 +24,34 @@ pub struct Source {
     pub path: PathBuf,
     /// File contents.
     pub text: Arc<str>,
+    /// Byte offset of the start of each line, so a location costs a binary
+    /// search rather than a scan of the file.
+    line_starts: Arc<[usize]>,
 }
 
 impl Source {
     /// Wraps a file's text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
+        let text: Arc<str> = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Source {
             path: path.into(),
-            text: text.into(),
+            text,
+            line_starts,
         }
     }
 
     /// A location in this file from a byte span.
     pub fn at(&self, span: Range<usize>) -> Location {
-        let (line, column) = line_column(&self.text, span.start);
+        let offset = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let column = self
+            .text
+            .get(line_start..offset)
+            .map_or(1, |before| before.chars().count() + 1);
         Location {
             path: self.path.clone(),
             line,
@@ -66,13 +88,51 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+        let path = self.path.display().to_string();
+        write!(f, "{}:{}:{}", escape(&path), self.line, self.column)
     }
 }
 
+/// `text` with every character a terminal could act on escaped: C0 and C1
+/// control characters (newline, escape, ...) and DEL as `\xNN`, Unicode
+/// bidirectional controls as `\u{NNNN}`; a backslash stays as it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+        } else if (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `c` is printed escaped (see [`escape`]).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// How serious a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The configuration is rejected.
+    Error,
+    /// The configuration is accepted; `cargo xtask check` prints it.
+    Warning,
+}
+
 /// One problem found in a configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// Where the problem is.
     pub location: Location,
     /// What is wrong.
@@ -87,10 +147,19 @@ impl Diagnostic {
     /// A new error at `location`.
     pub fn new(location: Location, message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             location,
             message: message.into(),
             notes: Vec::new(),
             help: None,
+        }
+    }
+
+    /// A new warning at `location`.
+    pub fn warning(location: Location, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(location, message)
         }
     }
 
@@ -109,12 +178,21 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: error: {}", self.location, self.message)?;
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}: {severity}: {}",
+            self.location,
+            escape(&self.message)
+        )?;
         for (location, text) in &self.notes {
-            write!(f, "\n{location}: note: {text}")?;
+            write!(f, "\n{location}: note: {}", escape(text))?;
         }
         if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
+            write!(f, "\n  help: {}", escape(help))?;
         }
         Ok(())
     }
@@ -207,6 +285,41 @@ mod tests {
         assert_eq!(line_column(text, 0), (1, 1));
         assert_eq!(line_column(text, 6), (2, 1));
         assert_eq!(line_column(text, 9), (2, 3));
+        let source = Source::new("f", text);
+        for offset in 0..=text.len() + 2 {
+            if text.is_char_boundary(offset.min(text.len())) {
+                let at = source.at(offset..offset);
+                assert_eq!((at.line, at.column), line_column(text, offset), "{offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("plain `name`"), "plain `name`");
+        assert_eq!(escape("a\x1b[2Jb\nc\u{7f}"), "a\\x1b[2Jb\\x0ac\\x7f");
+        assert_eq!(escape("\u{9b}31m\u{202e}"), "\\x9b31m\\u{202e}");
+        let d = Diagnostic::warning(
+            Location {
+                path: PathBuf::from("a\rb.toml"),
+                line: 1,
+                column: 2,
+            },
+            "bad \x07",
+        )
+        .note(
+            Location {
+                path: PathBuf::from("p.toml"),
+                line: 3,
+                column: 4,
+            },
+            "\x1b]0;x",
+        )
+        .help("\t");
+        assert_eq!(
+            d.to_string(),
+            "a\\x0db.toml:1:2: warning: bad \\x07\np.toml:3:4: note: \\x1b]0;x\n  help: \\x09"
+        );
     }
 
     #[test]

@@ -11,6 +11,14 @@ pub use bulkhead_tables::{
     VirtualCounter,
 };
 
+/// `range` widened to whole 4 KiB pages, as stage 2 maps it.
+pub fn page_round(range: Range) -> Range {
+    const PAGE: u64 = 0x1000;
+    let base = range.base & !(PAGE - 1);
+    let end = range.end().saturating_add(PAGE - 1) & !(PAGE - 1);
+    Range::new(base, end - base)
+}
+
 /// A half-open byte range `base..base + size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -75,11 +83,29 @@ pub const X86_MIN_FIRST_REGION: u64 = 64 << 10;
 /// The virtual COM1 every x86_64 cell with a virtual console sees.
 pub const X86_VIRTUAL_COM1: PortRange = PortRange::new(0x3f8, 8);
 
+/// Guest-physical address bits of an AArch64 cell: the hypervisor's
+/// stage 2 walks a 39-bit IPA space from level 1 (`VTCR_EL2.T0SZ` = 25;
+/// `STAGE2_IPA_BITS` in `src/arch/aarch64/model/descriptors.rs`, which the
+/// stage-2 audit compares with this).
+pub const AARCH64_IPA_BITS: u32 = 39;
+
+/// Guest-physical address bits of an x86_64 cell: a 4-level EPT
+/// (`ept::INPUT_BITS` in `src/arch/x86_64/model/ept.rs`).
+pub const X86_GPA_BITS: u32 = 48;
+
+/// Bytes of the virtual PL011 every AArch64 cell with a virtual console
+/// sees at the hypervisor console's address (`MMIO_SIZE` in
+/// `src/arch/aarch64/model/virtual_pl011.rs`).
+pub const VIRTUAL_UART_WINDOW: u64 = 0x1000;
+
 /// A physical CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cpu {
     /// MPIDR affinity (AArch64) or APIC id (x86_64).
     pub hw_id: u64,
+    /// The physical core it is a hardware thread of, when the platform
+    /// says (CPUs with the same core are SMT siblings).
+    pub core: Option<u32>,
 }
 
 /// The interrupt controller.
@@ -105,7 +131,40 @@ pub struct Intc {
     pub irq_count: u32,
     /// The I/O APIC window (APIC).
     pub io_apic: Option<Range>,
+    /// The ITS frames (GICv3, when the board has one).
+    pub its: Option<Range>,
 }
+
+impl Intc {
+    /// The controller's frames the platform declares, with their names:
+    /// the hypervisor's (GICD, GICR, GICC, GICH, the I/O APIC), the guests'
+    /// (GICV) and the ITS, and on x86 the local APIC page.
+    pub fn frames(&self) -> Vec<(&'static str, Range)> {
+        let mut frames: Vec<(&'static str, Range)> = [
+            ("the GIC distributor (GICD)", self.distributor),
+            ("the GIC redistributors (GICR)", self.redistributor),
+            ("the GIC CPU interface (GICC)", self.cpu_interface),
+            (
+                "the GIC virtual interface control (GICH)",
+                self.virtual_control,
+            ),
+            ("the GIC virtual CPU interface (GICV)", self.virtual_cpu),
+            ("the GIC ITS", self.its),
+            ("the I/O APIC", self.io_apic),
+        ]
+        .into_iter()
+        .filter_map(|(name, range)| range.map(|r| (name, r)))
+        .collect();
+        if self.kind == IntcKind::Apic {
+            frames.push(("the local APIC page", X86_LOCAL_APIC));
+        }
+        frames
+    }
+}
+
+/// Every x86 CPU's local APIC page at its reset address (the hypervisor
+/// runs the APICs in x2APIC mode, but the page is still decoded there).
+pub const X86_LOCAL_APIC: Range = Range::new(0xfee0_0000, 0x1000);
 
 /// A board device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +179,8 @@ pub struct Device {
     pub irqs: Vec<u32>,
     /// x86 I/O port ranges (empty on AArch64).
     pub ports: Vec<PortRange>,
+    /// Whether it can master DMA.
+    pub dma: bool,
 }
 
 /// Bochs settings (x86_64 boards).
@@ -189,6 +250,53 @@ impl Platform {
             Arch::Aarch64 => "aarch64-unknown-none-softfloat",
             Arch::X86_64 => "x86_64-unknown-none",
         }
+    }
+
+    /// How many guest-physical address bits a cell's stage 2 (EPT) maps.
+    pub fn guest_address_bits(&self) -> u32 {
+        match self.arch {
+            Arch::Aarch64 => AARCH64_IPA_BITS,
+            Arch::X86_64 => X86_GPA_BITS,
+        }
+    }
+
+    /// The guest-physical ranges the hypervisor emulates (or, for the
+    /// GICv2 GICC, maps the GICV frame at) in every cell, with their names:
+    /// no region, window, channel or passthrough device of a cell may
+    /// overlap them. `virtual_console` adds the virtual PL011 page (cells
+    /// with `console = "virtual"` on AArch64), at `console`'s MMIO.
+    pub fn emulated_frames(
+        &self,
+        console: usize,
+        virtual_console: bool,
+    ) -> Vec<(&'static str, Range)> {
+        let mut frames = Vec::new();
+        if self.arch != Arch::Aarch64 {
+            return frames;
+        }
+        let intc = &self.intc;
+        if let Some(gicd) = intc.distributor {
+            frames.push(("the virtual GIC distributor (GICD)", gicd));
+        }
+        if let (3, Some(gicr)) = (intc.version, intc.redistributor) {
+            frames.push(("the virtual GIC redistributors (GICR)", gicr));
+        }
+        if let (2, Some(gicc), Some(gicv)) = (intc.version, intc.cpu_interface, intc.virtual_cpu) {
+            frames.push((
+                "the GICv2 CPU interface (GICV mapped at the GICC address)",
+                Range::new(gicc.base, gicc.size.min(gicv.size)),
+            ));
+        }
+        if let (true, Some(uart)) = (
+            virtual_console,
+            self.devices.get(console).and_then(|d| d.mmio.first()),
+        ) {
+            frames.push((
+                "the virtual console (PL011)",
+                Range::new(uart.base, VIRTUAL_UART_WINDOW),
+            ));
+        }
+        frames
     }
 
     /// The Rust target triple guest crates are built for.
@@ -395,6 +503,9 @@ pub struct Config {
     pub cells: Vec<Cell>,
     /// Channels.
     pub channels: Vec<Channel>,
+    /// What the checker warns about (the config is accepted all the same):
+    /// `cargo xtask check` prints these.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 impl Cell {

@@ -80,6 +80,11 @@ pub struct RawCpu {
     pub mpidr: Option<u64>,
     /// x86_64: the core's local APIC id.
     pub apic_id: Option<u32>,
+    /// Optional: the physical core this CPU is a hardware thread of. CPUs
+    /// with the same `core` are SMT siblings (they share caches and
+    /// execution units); the checker warns when siblings serve different
+    /// cells. Leave it out on boards without SMT.
+    pub core: Option<u32>,
 }
 
 /// A range of x86 I/O ports.
@@ -129,6 +134,10 @@ pub struct RawIntc {
     /// APIC: the I/O APIC's MMIO window (optional; the hypervisor routes
     /// the console's receive interrupt through it).
     pub io_apic: Option<RawRange>,
+    /// GICv3, optional: the ITS frames, if the board has an ITS (the
+    /// hypervisor does not use it; the checker keeps devices, RAM and cells
+    /// off it).
+    pub its: Option<RawRange>,
 }
 
 /// A device on the board that can be passed through to a cell.
@@ -149,6 +158,12 @@ pub struct RawDevice {
     /// x86 only: I/O port ranges, e.g. `[{ base = 0x3f8, size = 8 }]`.
     #[serde(default)]
     pub ports: Vec<RawPortRange>,
+    /// Whether the device can master DMA (virtio, network, storage, any
+    /// PCIe function). The hypervisor programs no SMMU/IOMMU, so a cell
+    /// that owns such a device can reach all memory through it: the
+    /// checker warns. Default `false`.
+    #[serde(default)]
+    pub dma: bool,
 }
 
 /// How `cargo xtask run` starts this board under QEMU.
@@ -193,7 +208,7 @@ pub struct RawPlatform {
     /// Physical address the boot loader places the hypervisor image at.
     pub hypervisor_load_address: Spanned<u64>,
     /// CPUs, in the order the config numbers them (0, 1, ...).
-    pub cpus: Spanned<Vec<RawCpu>>,
+    pub cpus: Spanned<Vec<Spanned<RawCpu>>>,
     /// RAM ranges.
     pub ram: Spanned<Vec<RawRange>>,
     /// Interrupt controller.

@@ -591,6 +591,7 @@ fn passthrough_and_absent_consoles() {
         mmio: vec![Range::new(0x0904_0000, 0x1000)],
         irqs: vec![40],
         ports: Vec::new(),
+        dma: false,
     });
     let uart1 = config.platform.devices.len() - 1;
     config.cells[0].devices.push(uart1);

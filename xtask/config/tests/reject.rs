@@ -1,6 +1,7 @@
 //! Every file in `tests/configs/bad/` is rejected with the message its
 //! `# expect:` line gives (file:line:col included); every file in
-//! `tests/configs/good/` and `configs/` is accepted.
+//! `tests/configs/good/`, `configs/` and the QEMU, Bochs and benchmark test
+//! configs is accepted.
 
 use std::path::{Path, PathBuf};
 
@@ -89,10 +90,20 @@ fn good_configs_are_accepted() {
     }
 }
 
+/// Every config the repository ships: products, QEMU and Bochs test
+/// configs, benchmark configs.
 #[test]
 fn product_configs_are_accepted() {
-    let configs = files("configs");
-    assert!(!configs.is_empty());
+    let configs: Vec<PathBuf> = [
+        "configs",
+        "tests/configs/qemu",
+        "tests/configs/bochs",
+        "tests/configs/bench",
+    ]
+    .iter()
+    .flat_map(|dir| files(dir))
+    .collect();
+    assert!(configs.len() > 30, "{}", configs.len());
     for path in configs {
         // Guest images are built by `cargo xtask build`; the structure is
         // checked here without them.

@@ -20,7 +20,7 @@ use std::ops::Range as Span;
 use toml::Spanned;
 
 use crate::diag::Diagnostic;
-use crate::model::{Arch, Cell, CellConsole, Hypervisor};
+use crate::model::{Arch, Cell, CellConsole, Hypervisor, page_round};
 use crate::schema::{RawCell, RawConfig};
 
 use super::checker::Checker;
@@ -47,8 +47,9 @@ impl Checker<'_> {
         let name = self.check_cell_name(raw_cell);
         let cpus = self.check_cpus(&name, raw_cell);
         let (devices, device_irqs) = self.check_devices(&name, raw_cell, hv.console);
+        self.claim_passthrough(id, &name, raw_cell, &devices);
         let irqs = self.check_irqs(&name, raw_cell, device_irqs);
-        let memory = self.check_memory(&name, raw_cell, cell_span.clone());
+        let memory = self.check_memory(id, &name, raw_cell, cell_span.clone());
         let image = self.check_image(&name, raw_cell, &memory);
         if self.platform.arch == Arch::X86_64 {
             self.check_x86_cell(&name, raw_cell, &memory, &image, &devices);
@@ -70,6 +71,24 @@ impl Checker<'_> {
             fault_policy: raw_cell.fault_policy,
             physical_timer: raw_cell.physical_timer,
             virtual_counter: raw_cell.virtual_counter,
+        }
+    }
+
+    /// A passthrough device is mapped at its own address, as whole pages:
+    /// claimed in the cell's guest space, and its pages checked (F5b).
+    fn claim_passthrough(&mut self, id: usize, name: &str, raw_cell: &RawCell, devices: &[usize]) {
+        for &device in devices {
+            let dev = &self.platform.devices[device];
+            let location = raw_cell
+                .devices
+                .iter()
+                .find(|d| *d.get_ref() == dev.name)
+                .map_or_else(|| self.at(raw_cell.name.span()), |d| self.at(d.span()));
+            let what = format!("device `{}` (passed through at its own address)", dev.name);
+            for &mmio in &dev.mmio {
+                self.claim_guest(id, what.clone(), page_round(mmio), location.clone());
+            }
+            self.check_device_pages(name, device, &location);
         }
     }
 

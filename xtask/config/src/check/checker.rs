@@ -43,6 +43,13 @@ pub fn known_names(dir: &Path, ext: &str) -> Vec<String> {
     names
 }
 
+/// Whether `name` is fit to be printed and to name something: non-empty,
+/// without control characters or bidirectional overrides (it ends up in
+/// messages, the partition table and the boot banner).
+pub(super) fn printable_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(crate::diag::needs_escape)
+}
+
 /// A raw `{ base, size }` as a model range.
 pub(super) fn range(raw: &RawRange) -> Range {
     Range::new(*raw.base.get_ref(), raw.size.get_ref().0)
@@ -60,6 +67,16 @@ pub(super) struct HostClaim {
     pub(super) location: Location,
 }
 
+/// Something a cell maps at a guest-physical range.
+pub(super) struct GuestClaim {
+    /// What it is, for messages (`cell `a` memory[2]`, ...).
+    pub(super) what: String,
+    /// Its guest-physical range.
+    pub(super) range: Range,
+    /// Where the config declares it.
+    pub(super) location: Location,
+}
+
 /// The cell that claimed a CPU, device or interrupt, and where.
 pub(super) type Owner = (String, Location);
 
@@ -72,9 +89,17 @@ pub(super) struct Checker<'a> {
     pub(super) platform: &'a Platform,
     pub(super) options: &'a LoadOptions,
     pub(super) errors: Diagnostics,
+    /// Warnings: the config is accepted, but `cargo xtask check` says why
+    /// it deserves a second look.
+    pub(super) warnings: Vec<Diagnostic>,
+    /// The hypervisor's console device (platform device index), once the
+    /// `[hypervisor]` table is checked.
+    pub(super) console: usize,
     /// Host memory claimed so far: the hypervisor's, cells' RAM regions,
     /// channels. No two may overlap.
     pub(super) claims: Vec<HostClaim>,
+    /// What each cell (by id) maps in its guest-physical space.
+    pub(super) guest_claims: Vec<Vec<GuestClaim>>,
     /// Cell names seen so far, where each is declared.
     pub(super) cell_names: BTreeMap<String, Location>,
     /// Owner of each platform CPU index claimed so far.
@@ -103,7 +128,10 @@ impl<'a> Checker<'a> {
             platform,
             options,
             errors: Diagnostics::default(),
+            warnings: Vec::new(),
+            console: platform.console,
             claims: Vec::new(),
+            guest_claims: Vec::new(),
             cell_names: BTreeMap::new(),
             cpu_owner: BTreeMap::new(),
             device_owner: BTreeMap::new(),
@@ -116,8 +144,13 @@ impl<'a> Checker<'a> {
     /// the cells).
     pub(super) fn check(&mut self, raw: &RawConfig) -> (Hypervisor, Vec<Cell>, Vec<Channel>) {
         let hypervisor = self.check_hypervisor(&raw.hypervisor);
+        self.console = hypervisor.console;
         let cells = self.check_cells(raw, &hypervisor);
         let channels = self.check_channels(raw, &cells);
+        // Once everything is claimed: host memory, each guest space.
+        self.check_host_claims();
+        self.check_guest_spaces(&cells);
+        self.check_hazards(raw, &cells);
         (hypervisor, cells, channels)
     }
 
@@ -128,5 +161,10 @@ impl<'a> Checker<'a> {
 
     pub(super) fn error(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
+    }
+
+    /// Records a warning (build it with [`Diagnostic::warning`]).
+    pub(super) fn warn(&mut self, diagnostic: Diagnostic) {
+        self.warnings.push(diagnostic);
     }
 }

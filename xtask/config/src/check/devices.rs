@@ -1,12 +1,17 @@
 //! Devices: the platform's, and the ones cells own.
 //!
 //! Rules enforced here:
-//! - platform device names are unique (cells claim devices by name);
-//! - a device's MMIO does not overlap RAM;
+//! - platform device names are unique (cells claim devices by name) and
+//!   printable (no control characters: they are printed at boot);
+//! - a device interrupt on a GIC is an SPI (see `irqs.rs`); its MMIO
+//!   overlaps nothing else (see `address_map.rs`);
 //! - I/O port ranges exist on x86_64 only, lie inside the 64 Ki-port space,
 //!   and no port belongs to two devices;
 //! - a device a cell names exists on the platform (with a "did you mean");
-//! - the hypervisor's console is passed through to no cell;
+//! - the hypervisor's console is passed through to no cell, neither by
+//!   `devices` nor by a device window (F4 of the security review: a window
+//!   would hand the cell the operator's input, the hypervisor's output and
+//!   the UART's interrupt);
 //! - no device is passed through to two cells;
 //! - a device window (a `[[cell.memory]]` with `device`) lies inside one of
 //!   that device's MMIO ranges, and the device is not another cell's;
@@ -26,7 +31,7 @@ use crate::diag::{Diagnostic, Location, suggestion};
 use crate::model::{Arch, Device, PortRange, Range};
 use crate::schema::{RawCell, RawDevice, RawPortRange};
 
-use super::checker::{Checker, range, span_of};
+use super::checker::{Checker, printable_name, range};
 use super::platform::PlatformChecker;
 
 /// Every port range seen so far: owner, range, where it is declared.
@@ -34,10 +39,19 @@ type PortClaims = Vec<(String, PortRange, Span<usize>)>;
 
 impl PlatformChecker<'_> {
     /// The platform's devices.
-    pub(super) fn check_devices(&mut self, platform_name: &str, ram: &[Range]) -> Vec<Device> {
+    pub(super) fn check_devices(&mut self, platform_name: &str) -> Vec<Device> {
         let mut devices = Vec::new();
         let mut port_claims = PortClaims::new();
         for device in &self.raw.devices {
+            if !printable_name(device.name.get_ref()) {
+                self.error(
+                    Diagnostic::new(
+                        self.at(device.name.span()),
+                        format!("device name `{}` is empty or has control characters", device.name.get_ref()),
+                    )
+                    .help("name devices with printable characters: the name is printed in messages, the partition table and the boot banner"),
+                );
+            }
             if devices
                 .iter()
                 .any(|d: &Device| d.name == *device.name.get_ref())
@@ -50,21 +64,6 @@ impl PlatformChecker<'_> {
                     .help("give every device a unique name"),
                 );
             }
-            for mmio in &device.mmio {
-                let r = range(mmio);
-                if let Some(overlap) = ram.iter().find(|ram| ram.overlaps(&r)) {
-                    self.error(
-                        Diagnostic::new(
-                            self.at(span_of(mmio)),
-                            format!(
-                                "device `{}` MMIO {r} overlaps RAM {overlap}",
-                                device.name.get_ref()
-                            ),
-                        )
-                        .help("fix the device's base or the RAM ranges"),
-                    );
-                }
-            }
             let ports = self.check_ports(platform_name, device, &mut port_claims);
             devices.push(Device {
                 name: device.name.get_ref().clone(),
@@ -72,6 +71,7 @@ impl PlatformChecker<'_> {
                 mmio: device.mmio.iter().map(range).collect(),
                 irqs: device.irqs.iter().map(|i| *i.get_ref()).collect(),
                 ports,
+                dma: device.dma,
             });
         }
         devices
@@ -237,6 +237,19 @@ impl Checker<'_> {
     ) -> Option<usize> {
         let index = self.device_index(device_name, what)?;
         let dev = &self.platform.devices[index];
+        if index == self.console {
+            self.error(
+                Diagnostic::new(
+                    self.at(device_name.span()),
+                    format!(
+                        "{what} maps device `{}`, the hypervisor's console",
+                        dev.name
+                    ),
+                )
+                .help("the hypervisor prints its messages and the cells' virtual consoles there and reads the operator's input from it: remove the window (cells get a virtual console by default), or move the hypervisor console with `[hypervisor] console`"),
+            );
+            return None;
+        }
         if !dev.mmio.iter().any(|m| m.contains_range(&host)) {
             let ranges: Vec<String> = dev.mmio.iter().map(ToString::to_string).collect();
             self.error(

@@ -5,8 +5,12 @@
 //! - an image names exactly one of `path` (a file relative to the config)
 //!   or `guest` (a crate under `tests/guests/`, with a "did you mean");
 //! - `load` is for raw images only;
+//! - file names (image, initrd, device tree) have no control characters
+//!   (they are printed at boot);
 //! - with images required (bare-metal builds, `cargo xtask check`): the
-//!   file can be read; an ELF is a valid ELF64 executable for the
+//!   file is a regular file that can be read, no larger than the cell's
+//!   RAM (an ELF: its RAM + 64 MiB), and no more than that is read
+//!   (`files.rs`); an ELF is a valid ELF64 executable for the
 //!   platform's architecture with at least one load segment;
 //! - every segment lies inside one RAM region of the cell (not a device
 //!   window): the hypervisor copies it there at each (re)start, and a
@@ -31,6 +35,7 @@ use crate::model::{
 use crate::schema::{RawCell, RawImage};
 
 use super::checker::{Checker, PAGE_SIZE, known_names};
+use super::files::{FileError, read_regular};
 
 /// What the hypervisor needs besides the cells' images: code, tables,
 /// stacks (the linker checks the exact figure; this catches a config whose
@@ -76,7 +81,8 @@ impl Checker<'_> {
         if path.as_os_str().is_empty() || !self.options.require_images {
             return image;
         }
-        let Some(data) = self.read_image(cell, &image, path_span.clone()) else {
+        let limit = image_limit(kind, memory);
+        let Some(data) = self.read_image(cell, &image, path_span.clone(), limit) else {
             return image;
         };
         image.file_size = Some(data.len() as u64);
@@ -102,6 +108,20 @@ impl Checker<'_> {
         raw: &RawImage,
         image_span: Span<usize>,
     ) -> (ImageSource, PathBuf, Span<usize>) {
+        for value in [&raw.path, &raw.initrd, &raw.dtb].into_iter().flatten() {
+            if value.get_ref().chars().any(crate::diag::needs_escape) {
+                self.error(
+                    Diagnostic::new(
+                        self.at(value.span()),
+                        format!(
+                            "cell `{cell}`: the file name `{}` has control characters",
+                            value.get_ref()
+                        ),
+                    )
+                    .help("rename the file: its name is printed in the partition table at boot"),
+                );
+            }
+        }
         match (&raw.path, &raw.guest) {
             (Some(path), None) => {
                 let base = self
@@ -148,17 +168,30 @@ impl Checker<'_> {
         }
     }
 
-    /// The image file's bytes, or `None` (reported) if it cannot be read.
-    fn read_image(&mut self, cell: &str, image: &Image, path_span: Span<usize>) -> Option<Vec<u8>> {
-        match std::fs::read(&image.path) {
+    /// The image file's bytes (at most `limit`), or `None` (reported) if
+    /// it cannot be read.
+    fn read_image(
+        &mut self,
+        cell: &str,
+        image: &Image,
+        path_span: Span<usize>,
+        limit: u64,
+    ) -> Option<Vec<u8>> {
+        match read_regular(&image.path, limit) {
             Ok(data) => Some(data),
             Err(e) => {
                 let shown = crate::diag::display_path(&image.path, &self.options.display_root);
-                let help = match &image.source {
-                    ImageSource::Guest(_) => {
+                let help = match (&e, &image.source) {
+                    (FileError::NotRegular(_), _) => {
+                        "name an image file: FIFOs, devices and folders are refused (the check would hang or never end)"
+                    }
+                    (FileError::TooLarge(_), _) => {
+                        "an image must fit in the cell's RAM regions (an ELF may carry up to 64 MiB more of headers and debug information): grow the regions or shrink the image"
+                    }
+                    (_, ImageSource::Guest(_)) => {
                         "`cargo xtask build CONFIG` builds guest crates before the hypervisor"
                     }
-                    ImageSource::File => {
+                    (_, ImageSource::File) => {
                         "check the path; it is relative to the config file's folder"
                     }
                 };
@@ -296,6 +329,25 @@ impl Checker<'_> {
             );
         }
         entry
+    }
+}
+
+/// An ELF file also carries headers, symbols and debug information that
+/// are not loaded: it may be this much larger than the cell's RAM.
+const ELF_EXTRA: u64 = 64 << 20;
+
+/// The most bytes of an image file read for a cell with `memory`: all of
+/// its RAM (an image larger than that cannot fit), plus [`ELF_EXTRA`] for
+/// an ELF file.
+fn image_limit(kind: ImageKind, memory: &[Region]) -> u64 {
+    let ram: u64 = memory
+        .iter()
+        .filter(|r| r.device.is_none())
+        .map(|r| r.size)
+        .fold(0, u64::saturating_add);
+    match kind {
+        ImageKind::Elf => ram.saturating_add(ELF_EXTRA),
+        ImageKind::Raw | ImageKind::Linux => ram,
     }
 }
 

@@ -7,10 +7,17 @@
 //!   at most 1020); APIC keys are refused on it;
 //! - an APIC refuses GIC keys; its I/O APIC input count (default 24) is
 //!   1..=240;
-//! - every interrupt a device raises is below the controller's count;
+//! - every interrupt a device raises is below the controller's count and,
+//!   on a GIC, an SPI (F5c);
+//! - an ITS is declared on a GICv3 only;
 //! - a cell's extra interrupts are assignable: GIC SPIs (INTID 32 and up)
 //!   or I/O APIC inputs, below the controller's count;
-//! - no interrupt belongs to two cells.
+//! - no interrupt belongs to two cells;
+//! - no cell owns an interrupt of the hypervisor's console UART, as an
+//!   extra interrupt or through a device that shares its line (F5a of the
+//!   security review: owning it lets the cell disable the console's input
+//!   interrupt at each of its (re)starts, and Ctrl-A switching and the
+//!   hypervisor's commands go dead).
 //!
 //! The hypervisor routes each owned interrupt to its cell's CPUs and
 //! injects it there; an interrupt in two cells would let one cell see, mask
@@ -67,6 +74,7 @@ impl PlatformChecker<'_> {
             virtual_cpu: ic.virtual_cpu.as_ref().map(range),
             maintenance_irq,
             io_apic: ic.io_apic.as_ref().map(range),
+            its: ic.its.as_ref().map(range),
             irq_count,
         }
     }
@@ -160,6 +168,12 @@ impl PlatformChecker<'_> {
                 &[]
             }
         };
+        if let (2, Some(its)) = (version, &ic.its) {
+            self.error(
+                Diagnostic::new(self.at(span_of(its)), "a GICv2 has no ITS")
+                    .help("remove `its`: the ITS is a GICv3 component"),
+            );
+        }
         for (key, present) in needs {
             if !present {
                 self.error(
@@ -188,6 +202,7 @@ impl PlatformChecker<'_> {
             ("cpu-interface", ic.cpu_interface.as_ref().map(span_of)),
             ("virtual-control", ic.virtual_control.as_ref().map(span_of)),
             ("virtual-cpu", ic.virtual_cpu.as_ref().map(span_of)),
+            ("its", ic.its.as_ref().map(span_of)),
         ];
         for (key, span) in gic_keys {
             if let Some(span) = span {
@@ -213,11 +228,27 @@ impl PlatformChecker<'_> {
         count
     }
 
-    /// Every interrupt a device raises exists on the controller.
+    /// Every interrupt a device raises exists on the controller; on a GIC
+    /// it is an SPI (SGIs and PPIs are per core: the hypervisor virtualises
+    /// them for every cell and could not route one to a device's owner).
     pub(super) fn check_device_irqs(&mut self, intc: &Intc) {
         let irq_count = intc.irq_count;
         for device in &self.raw.devices {
             for irq in &device.irqs {
+                if intc.kind == IntcKind::Gic && *irq.get_ref() < FIRST_SPI {
+                    self.error(
+                        Diagnostic::new(
+                            self.at(irq.span()),
+                            format!(
+                                "device `{}` interrupt {} is not an SPI",
+                                device.name.get_ref(),
+                                irq.get_ref()
+                            ),
+                        )
+                        .help("a device's interrupt on a GIC is an SPI, INTID 32 and up (a DT `<0 N flags>` is 32 + N); SGIs and PPIs (0..31) are per core and cannot be passed through"),
+                    );
+                    continue;
+                }
                 if *irq.get_ref() >= irq_count {
                     self.error(
                         Diagnostic::new(
@@ -250,8 +281,22 @@ impl Checker<'_> {
         mut irqs: Vec<(u32, Location)>,
     ) -> Vec<u32> {
         irqs.extend(self.check_extra_irqs(name, raw_cell));
+        let console = &self.platform.devices[self.console];
         let mut owned = Vec::new();
         for (irq, location) in irqs {
+            if console.irqs.contains(&irq) {
+                let console_name = console.name.clone();
+                self.error(
+                    Diagnostic::new(
+                        location,
+                        format!(
+                            "interrupt {irq} of cell `{name}` is the hypervisor console's (device `{console_name}`)"
+                        ),
+                    )
+                    .help("the hypervisor takes the operator's input through that interrupt: remove it from the cell (cells get their console input from their virtual console)"),
+                );
+                continue;
+            }
             if let Some((owner, first)) = self.irq_owner.get(&irq).cloned() {
                 // A cell may name an interrupt twice (as an extra one and
                 // through a device): only another owner is a conflict.

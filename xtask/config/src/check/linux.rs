@@ -271,8 +271,8 @@ impl Checker<'_> {
             .display_root
             .join(self.source.path.parent().unwrap_or(Path::new("")));
         let path = normalize(&dir.join(value.get_ref()));
-        match std::fs::metadata(&path) {
-            Ok(meta) => Ok((path, meta.len())),
+        match super::files::regular_file_size(&path) {
+            Ok(size) => Ok((path, size)),
             Err(e) => Err(Diagnostic::new(
                 self.at(value.span()),
                 format!(
@@ -291,11 +291,12 @@ impl Checker<'_> {
         value: &Spanned<String>,
     ) -> Result<(Option<PathBuf>, Vec<u8>), Diagnostic> {
         let (path, _) = self.linux_file(cell, value, "device tree")?;
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = super::files::read_regular(&path, TWO_MIB).map_err(|e| {
             Diagnostic::new(
                 self.at(value.span()),
                 format!("cell `{cell}`: cannot read device tree: {e}"),
             )
+            .help("a device tree blob is a regular file of at most 2 MiB (its slot in the cell's memory)")
         })?;
         Ok((Some(path), bytes))
     }

@@ -8,8 +8,10 @@
 //! - the hypervisor's memory contains the platform's load address;
 //! - no two host ranges overlap: hypervisor memory, every cell's RAM
 //!   regions and every channel are pairwise disjoint;
-//! - every cell has memory; each region's guest address is 4 KiB aligned,
-//!   and no two regions of a cell overlap in guest-physical space.
+//! - every region can be read (an EPT cannot map write- or execute-only
+//!   memory, and no guest needs it);
+//! - every cell has memory; each region's guest address is 4 KiB aligned
+//!   (guest-space overlaps are `guest_space.rs`'s).
 //!
 //! This is the core of the isolation argument: the hypervisor maps each
 //! region at exactly its host range, so disjoint host ranges are what keeps
@@ -23,10 +25,11 @@ use std::ops::Range as Span;
 
 use toml::Spanned;
 
-use crate::diag::{Diagnostic, Location};
+use crate::diag::Diagnostic;
 use crate::model::{Range, Region};
 use crate::schema::{RawCell, RawRange, RawRegion};
 
+use super::address_map::overlaps;
 use super::checker::{Checker, HostClaim, PAGE_SIZE, range};
 
 impl Checker<'_> {
@@ -97,9 +100,24 @@ impl Checker<'_> {
         }
     }
 
-    /// Claims a host range: an error if it overlaps one claimed before.
+    /// Claims a host range; overlaps are reported once every range is
+    /// claimed ([`Checker::check_host_claims`]).
     pub(super) fn claim_host(&mut self, claim: HostClaim) {
-        if let Some(other) = self.claims.iter().find(|c| c.range.overlaps(&claim.range)) {
+        self.claims.push(claim);
+    }
+
+    /// No two host claims overlap: one sort and one sweep. Of two
+    /// overlapping claims the one declared later is reported, with the
+    /// other as a note.
+    pub(super) fn check_host_claims(&mut self) {
+        let claims = std::mem::take(&mut self.claims);
+        let mut reported = vec![false; claims.len()];
+        for (a, b) in overlaps(&claims, |c| c.range) {
+            let (later, earlier) = (a.max(b), a.min(b));
+            if std::mem::replace(&mut reported[later], true) {
+                continue;
+            }
+            let (claim, other) = (&claims[later], &claims[earlier]);
             let message = format!(
                 "{} {} overlaps {} {}",
                 claim.owner, claim.range, other.owner, other.range
@@ -115,15 +133,16 @@ impl Checker<'_> {
                     claim.range.end().max(other.range.end())
                 )
             };
-            let note = format!("{} declared here", other.owner);
-            let other_location = other.location.clone();
             self.error(
                 Diagnostic::new(claim.location.clone(), message)
-                    .note(other_location, note)
+                    .note(
+                        other.location.clone(),
+                        format!("{} declared here", other.owner),
+                    )
                     .help(help),
             );
         }
-        self.claims.push(claim);
+        self.claims = claims;
     }
 
     /// `[hypervisor] memory`, claimed first: no cell or channel may overlap
@@ -170,6 +189,7 @@ impl Checker<'_> {
     /// The memory regions of cell `name`, in config order (the usable ones).
     pub(super) fn check_memory(
         &mut self,
+        id: usize,
         name: &str,
         raw_cell: &RawCell,
         cell_span: Span<usize>,
@@ -181,24 +201,23 @@ impl Checker<'_> {
             );
         }
         let mut memory = Vec::new();
-        let mut guest_claims: Vec<(Range, Location)> = Vec::new();
         for (i, region) in raw_cell.memory.iter().enumerate() {
-            if let Some(region) = self.check_region(name, i, region, &mut guest_claims) {
+            if let Some(region) = self.check_region(id, name, i, region) {
                 memory.push(region);
             }
         }
         memory
     }
 
-    /// Region `i` of cell `name`, if usable. RAM is claimed in host space;
-    /// a device window is checked against its device. `guest_claims` holds
-    /// the cell's guest ranges so far.
+    /// Region `i` of cell `name` (id `id`), if usable. RAM is claimed in
+    /// host space; a device window is checked against its device; both are
+    /// claimed in the cell's guest space.
     fn check_region(
         &mut self,
+        id: usize,
         name: &str,
         i: usize,
         region: &Spanned<RawRegion>,
-        guest_claims: &mut Vec<(Range, Location)>,
     ) -> Option<Region> {
         let span = region.span();
         let region = region.get_ref();
@@ -221,6 +240,17 @@ impl Checker<'_> {
             );
             return None;
         }
+        let perm = *region.perm.get_ref();
+        if !perm.read {
+            self.error(
+                Diagnostic::new(
+                    self.at(region.perm.span()),
+                    format!("{what} has perm `{perm}`, which cannot read"),
+                )
+                .help("give it `r` (with `w`, `x` as needed): write- or execute-only memory cannot be mapped (an EPT refuses it, and the hypervisor would fail at boot)"),
+            );
+            return None;
+        }
         let device = match &region.device {
             Some(device_name) => {
                 Some(self.check_device_window(name, &what, device_name, host, span.clone())?)
@@ -236,20 +266,8 @@ impl Checker<'_> {
                 None
             }
         };
-        // Two regions at one guest address: the stage-2 tables could map
-        // only one of them.
-        if let Some((_, first)) = guest_claims.iter().find(|(g, _)| g.overlaps(&guest)) {
-            let first = first.clone();
-            self.error(
-                Diagnostic::new(
-                    self.at(region.gpa.span()),
-                    format!("{what} guest range {guest} overlaps another region of cell `{name}`"),
-                )
-                .note(first, "the other region")
-                .help("give each region of a cell its own guest-physical range"),
-            );
-        }
-        guest_claims.push((guest, self.at(span)));
+        let location = self.at(span);
+        self.claim_guest(id, what, guest, location);
         Some(Region {
             gpa: guest.base,
             hpa: host.base,

@@ -17,16 +17,20 @@
 //! | this file | parsing (unknown keys, malformed values, via `schema`), the platform named exists |
 //! | `options.rs`, `checker.rs` | (no rule) where files are; the `Checker` the passes share: claims so far, diagnostics |
 //! | `platform.rs` | the platform file: RAM, console, load address, Bochs settings |
+//! | `address_map.rs` | the platform's RAM, device MMIO and controller frames do not overlap |
 //! | `cpus.rs` | CPU ids of the platform; the CPUs each cell owns |
 //! | `devices.rs` | platform devices and their I/O ports; passthrough devices and device windows |
 //! | `irqs.rs` | the interrupt controller; the interrupts devices raise and cells own |
 //! | `memory.rs` | host ranges (alignment, RAM, overlap), the hypervisor's memory, cell regions |
 //! | `hypervisor.rs` | the `[hypervisor]` table: memory, console, log transport |
 //! | `cells.rs` | the cell list, names, and the order of the per-cell passes |
+//! | `files.rs` | files are read only when regular, and never past a size limit |
 //! | `images.rs` | ELF and raw images: source, reading, placement, entry point, payload size |
 //! | `linux.rs` | arm64 Linux images: boot-protocol placement, initrd, device tree |
 //! | `x86.rs` | what an x86_64 cell needs beyond the common rules |
 //! | `channels.rs` | shared-memory channels |
+//! | `hazards.rs` | warnings: DMA-capable devices without an IOMMU, SMT siblings in two cells |
+//! | `guest_space.rs` | each cell's guest-physical space (overlaps, emulated frames, IPA size), host overlaps in one sweep, passthrough device pages |
 //!
 //! [`load`] runs them in this order: parse the config, find and check the
 //! platform (a broken platform stops there: everything else refers to it),
@@ -34,11 +38,15 @@
 //! whole config is known, the Linux cells' device trees and the size of the
 //! images the hypervisor carries.
 
+mod address_map;
 mod cells;
 mod channels;
 mod checker;
 mod cpus;
 mod devices;
+pub(crate) mod files;
+mod guest_space;
+mod hazards;
 mod hypervisor;
 mod images;
 mod irqs;
@@ -85,6 +93,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         return Err(checker.errors);
     }
     let linux_images = checker.linux_images;
+    let warnings = checker.warnings;
     let mut config = Config {
         name: path
             .file_stem()
@@ -96,6 +105,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
         hypervisor,
         cells,
         channels,
+        warnings,
     };
     // Only now is the whole config known: what a Linux cell's device tree
     // describes, and how much the hypervisor image carries.
@@ -111,7 +121,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, Diagnostics> {
 
 fn read_source(path: &Path, options: &LoadOptions) -> Result<Source, String> {
     let shown = crate::diag::display_path(path, &options.display_root);
-    std::fs::read_to_string(path)
+    files::read_text(path)
         .map(|text| Source::new(shown.clone(), text))
         .map_err(|e| format!("{}: error: cannot read: {e}", shown.display()))
 }

@@ -5,11 +5,13 @@
 //! - the console names one of its devices, and on x86_64 that device has
 //!   registers (ports or MMIO) the hypervisor can drive;
 //! - the hypervisor's load address lies in RAM;
+//! - the description is printable (one line, no control characters);
 //! - a `[bochs]` table is for x86_64 boards only, its `megs` covers the
 //!   RAM and its `ips` is not 0.
 //!
 //! The platform's CPUs, devices and interrupt controller have their own
-//! passes (`cpus.rs`, `devices.rs`, `irqs.rs`). A
+//! passes (`cpus.rs`, `devices.rs`, `irqs.rs`), and `address_map.rs` keeps
+//! RAM, devices and interrupt controller frames apart. A
 //! platform with any error stops the load: every later rule measures the
 //! config against it.
 
@@ -57,13 +59,16 @@ pub(super) fn check_platform(
     };
     let cpus = p.check_cpu_ids();
     let ram = p.check_ram();
-    let devices = p.check_devices(name, &ram);
+    let devices = p.check_devices(name);
     let console = p.check_console(&devices);
     let load_address = p.check_load_address(&ram);
     let intc = p.check_intc();
     p.check_bochs(&ram);
+    p.check_description();
     p.check_console_registers(console, &devices);
     p.check_device_irqs(&intc);
+    p.check_gic_cpus(&cpus, &intc);
+    p.check_address_map(&ram, &devices, &intc);
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
@@ -102,6 +107,22 @@ impl PlatformChecker<'_> {
             );
         }
         ram
+    }
+
+    /// The one-line description is printed in the boot banner.
+    fn check_description(&mut self) {
+        if self.raw.description.chars().any(crate::diag::needs_escape) {
+            self.error(
+                Diagnostic::new(
+                    self.source.start(),
+                    format!(
+                        "the platform description `{}` has control characters",
+                        self.raw.description
+                    ),
+                )
+                .help("describe the board on one line of printable characters: it is printed in the boot banner"),
+            );
+        }
     }
 
     /// The index of the console device, if it exists.

@@ -271,6 +271,7 @@ mod tests {
             mmio: vec![Range::new(0xa00_0000, 0x400)],
             irqs: vec![48, 49],
             ports: Vec::new(),
+            dma: true,
         };
         let nodes = passthrough(&device).unwrap();
         let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
