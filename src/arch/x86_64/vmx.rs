@@ -43,6 +43,8 @@ register_bitfields! [u32,
     ProcControls [
         /// HLT exits.
         HLT_EXITING OFFSET(7) NUMBITS(1) [],
+        /// RDPMC exits (F11: the PMU is not the cell's).
+        RDPMC_EXITING OFFSET(11) NUMBITS(1) [],
         /// Exit as soon as the guest could take an NMI (set by a kick that
         /// arrived while the hypervisor ran, so VM entry exits at once).
         NMI_WINDOW_EXITING OFFSET(22) NUMBITS(1) [],
@@ -61,6 +63,8 @@ register_bitfields! [u32,
         ENABLE_RDTSCP OFFSET(3) NUMBITS(1) [],
         /// VPID-tagged TLB entries.
         ENABLE_VPID OFFSET(5) NUMBITS(1) [],
+        /// WBINVD exits (F11: emulated as a no-op).
+        WBINVD_EXITING OFFSET(6) NUMBITS(1) [],
         /// Guests may run unpaged / in real mode.
         UNRESTRICTED_GUEST OFFSET(7) NUMBITS(1) [],
         /// INVPCID does not fault.
@@ -68,6 +72,8 @@ register_bitfields! [u32,
     ],
     /// VM-exit controls (SDM 25.7.1).
     ExitControls [
+        /// Save the guest's DR7 and IA32_DEBUGCTL (F11).
+        SAVE_DEBUG OFFSET(2) NUMBITS(1) [],
         /// Host runs in 64-bit mode after an exit.
         HOST_64BIT OFFSET(9) NUMBITS(1) [],
         /// Save the guest's PAT.
@@ -81,6 +87,8 @@ register_bitfields! [u32,
     ],
     /// VM-entry controls (SDM 25.8.1).
     EntryControls [
+        /// Load the guest's DR7 and IA32_DEBUGCTL (F11).
+        LOAD_DEBUG OFFSET(2) NUMBITS(1) [],
         /// The guest is in IA-32e mode after entry.
         IA32E_GUEST OFFSET(9) NUMBITS(1) [],
         /// Load the guest's PAT.
@@ -158,6 +166,36 @@ pub(crate) struct Controls {
     pub(crate) hlt_activity: bool,
     /// EPT may map 1 GiB pages.
     pub(crate) ept_1g: bool,
+    /// Hardening controls this CPU lacks (cells run without them).
+    pub(crate) lacking: Lacking,
+}
+
+/// Controls Bulkhead uses where the CPU has them, and runs without
+/// otherwise (finding F11; none of them is needed for isolation): `true`
+/// for each one this CPU lacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lacking {
+    /// WBINVD exiting: a guest's WBINVD then writes back and invalidates
+    /// the caches every cell shares.
+    pub(crate) wbinvd_exiting: bool,
+    /// RDPMC exiting: a guest's RDPMC then reads the core's counters.
+    pub(crate) rdpmc_exiting: bool,
+    /// Saving and loading DR7 and IA32_DEBUGCTL: guest breakpoints are
+    /// then cleared at every exit.
+    pub(crate) debug_controls: bool,
+}
+
+impl Lacking {
+    /// The names of what is lacking, for the boot line.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.wbinvd_exiting, "WBINVD exiting"),
+            (self.rdpmc_exiting, "RDPMC exiting"),
+            (self.debug_controls, "saving and loading debug controls"),
+        ]
+        .into_iter()
+        .filter_map(|(lacking, name)| lacking.then_some(name))
+    }
 }
 
 /// Adjusts `wanted` to the capability MSR `msr` (low half: bits that must
@@ -195,9 +233,10 @@ pub(crate) fn check() -> Result<Controls, Missing> {
         ));
     }
     let msrs = CapabilityMsrs::for_basic(basic.is_set(VmxBasic::TRUE_CONTROLS));
-    let (pin, proc1, proc2) = execution_controls(&msrs)?;
+    let mut lacking = Lacking::default();
+    let (pin, proc1, proc2) = execution_controls(&msrs, &mut lacking)?;
     let ept = ept_capabilities()?;
-    let (exit, entry) = exit_entry_controls(&msrs)?;
+    let (exit, entry) = exit_entry_controls(&msrs, &mut lacking)?;
     if ecx & (1 << 21) == 0 {
         return Err(Missing("x2APIC (CPUID.1:ECX bit 21 is clear)"));
     }
@@ -213,6 +252,7 @@ pub(crate) fn check() -> Result<Controls, Missing> {
         cr4_fixed: (rdmsr(IA32_VMX_CR4_FIXED0), rdmsr(IA32_VMX_CR4_FIXED1)),
         hlt_activity: misc.is_set(VmxMisc::HLT_ACTIVITY),
         ept_1g: ept.is_set(EptVpidCap::PAGES_1G),
+        lacking,
     })
 }
 
@@ -247,8 +287,12 @@ impl CapabilityMsrs {
 
 /// The pin-based, primary and secondary processor-based controls: NMI
 /// exiting with virtual NMIs (stop kicks) and NMI-window exiting, HLT
-/// exiting, I/O and MSR bitmaps, EPT, VPID, unrestricted guest.
-fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing> {
+/// exiting, I/O and MSR bitmaps, EPT, VPID, unrestricted guest; RDPMC and
+/// WBINVD exiting where the CPU has them (recorded in `lacking`).
+fn execution_controls(
+    msrs: &CapabilityMsrs,
+    lacking: &mut Lacking,
+) -> Result<(u32, u32, u32), Missing> {
     let (pin, missing) = adjust(
         msrs.pin,
         (PinControls::NMI_EXITING::SET + PinControls::VIRTUAL_NMIS::SET).value,
@@ -264,9 +308,11 @@ fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing>
     let wanted = ProcControls::HLT_EXITING::SET
         + ProcControls::USE_IO_BITMAPS::SET
         + ProcControls::USE_MSR_BITMAPS::SET
-        + ProcControls::SECONDARY::SET;
+        + ProcControls::SECONDARY::SET
+        + ProcControls::RDPMC_EXITING::SET;
     let (proc1, missing) = adjust(msrs.proc1, wanted.value);
     let missing = LocalRegisterCopy::<u32, ProcControls::Register>::new(missing);
+    lacking.rdpmc_exiting = missing.is_set(ProcControls::RDPMC_EXITING);
     for (field, what) in [
         (
             ProcControls::SECONDARY,
@@ -284,9 +330,11 @@ fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing>
         + SecondaryControls::ENABLE_VPID::SET
         + SecondaryControls::UNRESTRICTED_GUEST::SET
         + SecondaryControls::ENABLE_RDTSCP::SET
-        + SecondaryControls::ENABLE_INVPCID::SET;
+        + SecondaryControls::ENABLE_INVPCID::SET
+        + SecondaryControls::WBINVD_EXITING::SET;
     let (proc2, missing) = adjust(IA32_VMX_PROCBASED_CTLS2, wanted.value);
     let missing = LocalRegisterCopy::<u32, SecondaryControls::Register>::new(missing);
+    lacking.wbinvd_exiting = missing.is_set(SecondaryControls::WBINVD_EXITING);
     for (field, what) in [
         (
             SecondaryControls::ENABLE_EPT,
@@ -342,23 +390,40 @@ fn ept_capabilities() -> Result<LocalRegisterCopy<u64, EptVpidCap::Register>, Mi
 }
 
 /// A 64-bit host, a 64-bit guest, and PAT and EFER switched on exit and
-/// entry.
-fn exit_entry_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32), Missing> {
+/// entry; DR7 and IA32_DEBUGCTL too where the CPU can (recorded in
+/// `lacking`: both directions or neither).
+fn exit_entry_controls(
+    msrs: &CapabilityMsrs,
+    lacking: &mut Lacking,
+) -> Result<(u32, u32), Missing> {
     let wanted = ExitControls::HOST_64BIT::SET
         + ExitControls::SAVE_PAT::SET
         + ExitControls::LOAD_PAT::SET
         + ExitControls::SAVE_EFER::SET
         + ExitControls::LOAD_EFER::SET;
-    let (exit, missing) = adjust(msrs.exit, wanted.value);
-    if missing != 0 {
+    let debug_exit = ExitControls::SAVE_DEBUG::SET.value;
+    let (exit, missing) = adjust(msrs.exit, wanted.value | debug_exit);
+    if missing & !debug_exit != 0 {
         return Err(Missing("64-bit host / PAT and EFER save+load on exit"));
     }
     let wanted = EntryControls::IA32E_GUEST::SET
         + EntryControls::LOAD_PAT::SET
         + EntryControls::LOAD_EFER::SET;
-    let (entry, missing) = adjust(msrs.entry, wanted.value);
-    if missing != 0 {
+    let debug_entry = EntryControls::LOAD_DEBUG::SET.value;
+    let (entry, missing_entry) = adjust(msrs.entry, wanted.value | debug_entry);
+    if missing_entry & !debug_entry != 0 {
         return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
+    }
+    if missing & debug_exit != 0 || missing_entry & debug_entry != 0 {
+        lacking.debug_controls = true;
+        // Either both or neither: a saved DR7 that is never loaded, or a
+        // loaded one that is never saved, would be stale.
+        let must_exit = rdmsr(msrs.exit) as u32 & debug_exit;
+        let must_entry = rdmsr(msrs.entry) as u32 & debug_entry;
+        return Ok((
+            exit & !debug_exit | must_exit,
+            entry & !debug_entry | must_entry,
+        ));
     }
     Ok((exit, entry))
 }
@@ -486,6 +551,7 @@ pub(crate) mod field {
     pub(crate) const EPT_POINTER: u32 = 0x201a;
     pub(crate) const GUEST_PHYSICAL_ADDRESS: u32 = 0x2400;
     pub(crate) const VMCS_LINK_POINTER: u32 = 0x2800;
+    pub(crate) const GUEST_IA32_DEBUGCTL: u32 = 0x2802;
     pub(crate) const GUEST_IA32_PAT: u32 = 0x2804;
     pub(crate) const GUEST_IA32_EFER: u32 = 0x2806;
     pub(crate) const HOST_IA32_PAT: u32 = 0x2c00;
@@ -505,6 +571,7 @@ pub(crate) mod field {
     pub(crate) const VM_INSTRUCTION_ERROR: u32 = 0x4400;
     pub(crate) const EXIT_REASON: u32 = 0x4402;
     pub(crate) const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
+    pub(crate) const IDT_VECTORING_INFO: u32 = 0x4408;
     pub(crate) const EXIT_INSTRUCTION_LENGTH: u32 = 0x440c;
     pub(crate) const GUEST_ES_LIMIT: u32 = 0x4800;
     pub(crate) const GUEST_CS_LIMIT: u32 = 0x4802;
