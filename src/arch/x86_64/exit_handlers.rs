@@ -178,9 +178,11 @@ fn cpuid(cell: &CellDesc, cpu: usize, regs: &mut GuestRegs) -> Next {
 /// VMCALL: from the guest's kernel only (CPL is SS.DPL), then the core's
 /// guest-call front end.
 fn vmcall(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) -> Next {
-    count(cell, X86Exit::Vmcall);
-    let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
+    let cpl = cpl();
     if cpl != 0 {
+        // Counted here: the core's front end (which counts every call it
+        // answers) never sees it.
+        count(cell, X86Exit::Vmcall);
         if HV.may_report(cell.id.index()) {
             hv_println!(
                 HV,
