@@ -11,6 +11,8 @@ use tock_registers::LocalRegisterCopy;
 use tock_registers::register_bitfields;
 
 use super::cpu::{self, rdmsr, wrmsr};
+pub(crate) use super::model::vmx_caps::Lacking;
+use super::model::vmx_caps::{self, Side};
 
 /// `IA32_FEATURE_CONTROL`.
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
@@ -170,42 +172,11 @@ pub(crate) struct Controls {
     pub(crate) lacking: Lacking,
 }
 
-/// Controls Bulkhead uses where the CPU has them, and runs without
-/// otherwise (finding F11; none of them is needed for isolation): `true`
-/// for each one this CPU lacks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Lacking {
-    /// WBINVD exiting: a guest's WBINVD then writes back and invalidates
-    /// the caches every cell shares.
-    pub(crate) wbinvd_exiting: bool,
-    /// RDPMC exiting: a guest's RDPMC then reads the core's counters.
-    pub(crate) rdpmc_exiting: bool,
-    /// Saving and loading DR7 and IA32_DEBUGCTL: guest breakpoints are
-    /// then cleared at every exit.
-    pub(crate) debug_controls: bool,
-}
-
-impl Lacking {
-    /// The names of what is lacking, for the boot line.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> {
-        [
-            (self.wbinvd_exiting, "WBINVD exiting"),
-            (self.rdpmc_exiting, "RDPMC exiting"),
-            (self.debug_controls, "saving and loading debug controls"),
-        ]
-        .into_iter()
-        .filter_map(|(lacking, name)| lacking.then_some(name))
-    }
-}
-
 /// Adjusts `wanted` to the capability MSR `msr` (low half: bits that must
 /// be 1; high half: bits that may be 1). Returns the value and the wanted
 /// bits the CPU cannot set.
 fn adjust(msr: u32, wanted: u32) -> (u32, u32) {
-    let cap = rdmsr(msr);
-    let must = cap as u32;
-    let may = (cap >> 32) as u32;
-    ((wanted | must) & may, wanted & !may)
+    vmx_caps::adjust(rdmsr(msr), wanted)
 }
 
 /// Why VMX cannot be used.
@@ -401,31 +372,25 @@ fn exit_entry_controls(
         + ExitControls::LOAD_PAT::SET
         + ExitControls::SAVE_EFER::SET
         + ExitControls::LOAD_EFER::SET;
-    let debug_exit = ExitControls::SAVE_DEBUG::SET.value;
-    let (exit, missing) = adjust(msrs.exit, wanted.value | debug_exit);
-    if missing & !debug_exit != 0 {
-        return Err(Missing("64-bit host / PAT and EFER save+load on exit"));
-    }
-    let wanted = EntryControls::IA32E_GUEST::SET
+    let entry_wanted = EntryControls::IA32E_GUEST::SET
         + EntryControls::LOAD_PAT::SET
         + EntryControls::LOAD_EFER::SET;
-    let debug_entry = EntryControls::LOAD_DEBUG::SET.value;
-    let (entry, missing_entry) = adjust(msrs.entry, wanted.value | debug_entry);
-    if missing_entry & !debug_entry != 0 {
-        return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
+    let debug = (
+        ExitControls::SAVE_DEBUG::SET.value,
+        EntryControls::LOAD_DEBUG::SET.value,
+    );
+    match vmx_caps::exit_entry(
+        (rdmsr(msrs.exit), rdmsr(msrs.entry)),
+        (wanted.value, entry_wanted.value),
+        debug,
+    ) {
+        Ok((exit, entry, dropped)) => {
+            lacking.debug_controls = dropped;
+            Ok((exit, entry))
+        }
+        Err(Side::Exit) => Err(Missing("64-bit host / PAT and EFER save+load on exit")),
+        Err(Side::Entry) => Err(Missing("IA-32e guest / PAT and EFER load on entry")),
     }
-    if missing & debug_exit != 0 || missing_entry & debug_entry != 0 {
-        lacking.debug_controls = true;
-        // Either both or neither: a saved DR7 that is never loaded, or a
-        // loaded one that is never saved, would be stale.
-        let must_exit = rdmsr(msrs.exit) as u32 & debug_exit;
-        let must_entry = rdmsr(msrs.entry) as u32 & debug_entry;
-        return Ok((
-            exit & !debug_exit | must_exit,
-            entry & !debug_entry | must_entry,
-        ));
-    }
-    Ok((exit, entry))
 }
 
 /// A 4 KiB VMXON or VMCS region.

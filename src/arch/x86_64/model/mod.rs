@@ -8,7 +8,7 @@
 //! the pass-through bitmaps; `ept` and `host_paging` encode page-table
 //! entries (a cell's EPT, the hypervisor's own tables); `boot_area` lays out
 //! a guest's 64-bit boot state; `virtual_16550` is the UART a cell with a
-//! virtual console sees.
+//! virtual console sees; `vmx_caps` the VMX control arithmetic.
 
 #![forbid(unsafe_code)]
 
@@ -22,5 +22,6 @@ pub(crate) mod injection;
 pub(crate) mod io_bitmap;
 pub(crate) mod msr_bitmap;
 pub(crate) mod virtual_16550;
+pub(crate) mod vmx_caps;
 pub(crate) mod x2apic;
 pub(crate) mod xcr0;
