@@ -13,6 +13,7 @@
 
 #[path = "../support/catalogue.rs"]
 mod catalogue;
+mod catalogue_x86;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -30,6 +30,50 @@ fn nmi_seen(cpu: usize) -> bool {
         .is_some_and(|seen| seen.swap(false, Ordering::AcqRel))
 }
 
+/// The boot line on what guests get beyond isolation (F11, F5f): the
+/// hardening controls this CPU lacks, and the speculation-control MSRs
+/// guests reach.
+fn print_hardening(lacking: &vmx::Lacking, print: Print<'_>) {
+    let spec = cell_maps::speculation_msrs();
+    let mut passed: heapless::Vec<&str, 3> = heapless::Vec::new();
+    for (has, name) in [
+        (spec.spec_ctrl, "IA32_SPEC_CTRL"),
+        (spec.pred_cmd, "IA32_PRED_CMD"),
+        (spec.flush_cmd, "IA32_FLUSH_CMD"),
+    ] {
+        if has {
+            let _ = passed.push(name);
+        }
+    }
+    let mut missing: heapless::Vec<&str, 3> = heapless::Vec::new();
+    for name in lacking.names() {
+        let _ = missing.push(name);
+    }
+    print(format_args!(
+        "VMX hardening (WBINVD and RDPMC exiting, debug-control switching) lacking: {}; speculation MSRs passed through to guests: {}",
+        List(&missing),
+        List(&passed)
+    ));
+}
+
+/// Names separated by commas, or `none`.
+struct List<'a>(&'a [&'a str]);
+
+impl core::fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
 defmt::timestamp!("{=u64}", {
     // SAFETY: RDTSC has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
@@ -203,6 +247,7 @@ impl Arch for X86_64 {
                 ""
             }
         ));
+        print_hardening(&controls.lacking, print);
         let map = match page_tables::build() {
             Ok(map) => map,
             Err(error) => panic!("cannot build the hypervisor's page tables: {error:?}"),

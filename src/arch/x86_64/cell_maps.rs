@@ -4,10 +4,12 @@
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use super::cpu;
 use super::model::boot_area;
 use super::model::ept::{self, Ept};
 use super::model::io_bitmap::IoBitmaps;
-use super::model::msr_bitmap::MsrBitmap;
+use super::model::msr_bitmap::{IA32_SPEC_CTRL, MsrBitmap, SpeculationMsrs};
+use super::model::xcr0;
 use super::vmx::{self, Controls, Region};
 use crate::cell::{ram_host_address, stage2};
 use crate::config::{
@@ -82,7 +84,7 @@ pub(super) fn msr_bitmap() -> u64 {
 /// once, before any guest.
 pub(super) fn build() {
     // SAFETY: boot CPU, before any other CPU or guest (see `MSR_BITMAP`).
-    unsafe { *MSR_BITMAP.boot_mut() = MsrBitmap::cell_policy() };
+    unsafe { *MSR_BITMAP.boot_mut() = MsrBitmap::cell_policy(speculation_msrs()) };
     for cell in &CELLS {
         let i = cell.id.index();
         // SAFETY: boot CPU, before any other CPU or guest; each cell
@@ -166,6 +168,31 @@ pub(super) fn nmi_window_seen() {
         vmx::field::PROC_BASED_CONTROLS,
         controls & !u64::from(vmx::NMI_WINDOW_EXITING),
     );
+}
+
+/// The speculation-control MSRs this CPU has, which guests reach directly
+/// (`model::msr_bitmap`).
+pub(super) fn speculation_msrs() -> SpeculationMsrs {
+    if cpu::cpuid(0, 0)[0] < 7 {
+        return SpeculationMsrs::NONE;
+    }
+    SpeculationMsrs::from_cpuid7_edx(cpu::cpuid(7, 0)[3])
+}
+
+/// The CPU state a vCPU owns outside its VMCS, reset when it (re)starts so
+/// nothing of a previous life (or another vCPU start) carries over: XCR0
+/// to x87 only (F1), `IA32_SPEC_CTRL` to 0 where guests reach it (F11).
+pub(super) fn reset_guest_cpu_state() {
+    if cpu::has_xsave() {
+        // SAFETY: `cpu::enable_xsave` set CR4.OSXSAVE at boot, and x87
+        // alone is always a valid XCR0.
+        unsafe { cpu::set_xcr0(xcr0::RESET) };
+    }
+    if speculation_msrs().spec_ctrl {
+        // SAFETY: 0 (no mitigation requested) is valid on every CPU that
+        // has the MSR; the hypervisor does not depend on its bits.
+        unsafe { cpu::wrmsr(IA32_SPEC_CTRL, 0) };
+    }
 }
 
 /// Whether the CPU supports the guest HLT activity state.

@@ -157,6 +157,63 @@ pub(crate) fn unblock_nmis() {
     }
 }
 
+/// CPUID.1:ECX bit 26: XSAVE (and XSETBV, XGETBV, CR4.OSXSAVE).
+const CPUID1_ECX_XSAVE: u32 = 1 << 26;
+/// CR4 bit 18: OSXSAVE.
+const CR4_OSXSAVE: u64 = 1 << 18;
+
+/// Whether the CPU has XSAVE (and so XCR0).
+pub(crate) fn has_xsave() -> bool {
+    cpuid(1, 0)[2] & CPUID1_ECX_XSAVE != 0
+}
+
+/// Sets CR4.OSXSAVE on this CPU if it has XSAVE, so the hypervisor's own
+/// `XSETBV` (loading a guest's XCR0, finding F1) cannot raise `#UD` in
+/// VMX root. Every CPU, at boot, before its VMCS records the host CR4.
+/// The hypervisor itself never uses extended state (it is built
+/// soft-float), so XCR0's value does not matter to it.
+pub(crate) fn enable_xsave() {
+    if !has_xsave() {
+        return;
+    }
+    // SAFETY: setting CR4.OSXSAVE only enables XSETBV/XGETBV and the XSAVE
+    // family; paging and protection are untouched.
+    unsafe {
+        let cr4: u64;
+        asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack));
+        asm!("mov cr4, {}", in(reg) cr4 | CR4_OSXSAVE, options(nostack));
+    }
+}
+
+/// The XCR0 bits this CPU supports (CPUID.(EAX=0xD,ECX=0):EDX:EAX), 0
+/// without XSAVE.
+pub(crate) fn xcr0_supported() -> u64 {
+    if !has_xsave() {
+        return 0;
+    }
+    let [eax, _, _, edx] = cpuid(0xd, 0);
+    u64::from(edx) << 32 | u64::from(eax)
+}
+
+/// Loads XCR0 with `value`.
+///
+/// # Safety
+/// CR4.OSXSAVE is set on this CPU ([`enable_xsave`]) and `value` passed
+/// `model::xcr0::check` against [`xcr0_supported`]: the instruction then
+/// cannot fault.
+pub(crate) unsafe fn set_xcr0(value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        asm!(
+            "xsetbv",
+            in("ecx") 0u32,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+            options(nomem, nostack)
+        );
+    }
+}
+
 /// Spins for about `n` slow port reads (an emulator-friendly delay).
 pub(crate) fn delay(n: u32) {
     for _ in 0..n {

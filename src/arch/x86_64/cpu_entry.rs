@@ -20,6 +20,7 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
         cpu::halt_forever()
     };
     cpu::set_index(me);
+    cpu::enable_xsave();
     Uart16550.init();
     cpu::mask_legacy_pic();
     idt::build();
@@ -32,6 +33,7 @@ extern "C" fn bulkhead_boot_main(_unused: u64) -> ! {
 extern "C" fn bulkhead_secondary_main(index: u64) -> ! {
     let me = index as usize;
     cpu::set_index(me);
+    cpu::enable_xsave();
     page_tables::switch();
     idt::load();
     if !cpu::enable_x2apic() {

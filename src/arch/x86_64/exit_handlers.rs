@@ -4,15 +4,20 @@
 //! [`Next`] to `vcpu_loop`. `VMCALL` goes to the core's guest-call front
 //! end (`Hypervisor::answer_call`); EPT violations, triple faults and
 //! anything unexpected go to the core's fault containment
-//! (`Hypervisor::contain`). The pure decoding lives in `model`
-//! (`exit_decode`, `x2apic`, `cpuid`, host-tested); this module reads the
-//! VMCS and acts.
+//! (`Hypervisor::contain`). Instructions a cell may not use get the
+//! exception a CPU without them would raise (`#UD` for the VMX
+//! instructions, `GETSEC` and `INVD`; `#GP` for `RDPMC`, refused `XSETBV`
+//! values and CR4.VMXE), never the fault policy: a user process could
+//! execute them (finding F2). `WBINVD` is a no-op. The pure decoding lives
+//! in `model` (`exit_decode`, `injection`, `xcr0`, `x2apic`, `cpuid`,
+//! host-tested); this module reads the VMCS and acts.
 
 use super::model::cpuid::{self, CellTopology};
 use super::model::exit_decode::{self as exit, EptViolation, ExitInfo, ExitReason, IoAccess};
 use super::model::exit_kind::X86Exit;
-use super::model::msr_bitmap;
+use super::model::injection::{self, Escalation, Exception};
 use super::model::x2apic::{self, Icr};
+use super::model::{msr_bitmap, xcr0};
 use super::vcpu::GuestRegs;
 use super::vmx::{self, field};
 use super::{HV, cell_maps, cpu};
@@ -43,13 +48,50 @@ fn advance_rip() {
     }
 }
 
+/// Raises `exception` in the guest at the next VM entry, with an error
+/// code only where the guest's mode has one (F14: none in real mode).
+fn inject(exception: Exception) {
+    let event = exception.event(vmx::read(field::GUEST_CR0));
+    vmx::write(field::ENTRY_INTERRUPTION_INFO, u64::from(event.info));
+    if let Some(code) = event.error_code {
+        vmx::write(field::ENTRY_EXCEPTION_ERROR_CODE, u64::from(code));
+    }
+}
+
 fn inject_gp() {
-    vmx::write(field::ENTRY_INTERRUPTION_INFO, u64::from(exit::gp_fault()));
-    vmx::write(field::ENTRY_EXCEPTION_ERROR_CODE, 0);
+    inject(Exception::GeneralProtection);
 }
 
 fn rip() -> u64 {
     vmx::read(field::GUEST_RIP)
+}
+
+/// The guest's CPL (SS.DPL; 0 in real mode, 3 in virtual-8086 mode).
+fn cpl() -> u8 {
+    ((vmx::read(field::GUEST_SS_AR) >> 5) & 3) as u8
+}
+
+/// An instruction the cell may not execute: `exception` instead (the
+/// instruction does nothing), counted and reported within the cell's
+/// budget, never the fault policy (F2).
+fn refuse(
+    cell: &CellDesc,
+    vcpu: usize,
+    what: &dyn core::fmt::Display,
+    exception: Exception,
+) -> Next {
+    count(cell, X86Exit::InstructionRefused);
+    if HV.may_report(cell.id.index()) {
+        hv_println!(
+            HV,
+            "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: {what} refused -> {}",
+            cell.name,
+            rip(),
+            exception.name()
+        );
+    }
+    inject(exception);
+    Next::Resume
 }
 
 /// Handles the exit that just happened on `cpu` (vCPU `vcpu` of `cell`).
@@ -62,7 +104,7 @@ pub(crate) fn handle(
     let info = ExitInfo::decode(vmx::read(field::EXIT_REASON) as u32);
     if info.entry_failure {
         let reason = format_args!("VM entry failed: {}", info.reason.name());
-        return contain(cell, vcpu, cpu, None, &reason, false);
+        return contain(cell, vcpu, cpu, None, &reason, None);
     }
     match info.reason {
         ExitReason::Cpuid => cpuid(cell, cpu, regs),
@@ -78,13 +120,7 @@ pub(crate) fn handle(
         ExitReason::Vmcall => vmcall(cell, vcpu, cpu, regs),
         ExitReason::Hlt => hlt(cell, vcpu),
         ExitReason::ExceptionOrNmi => exception_or_nmi(cell, vcpu, cpu),
-        ExitReason::EptViolation => {
-            let violation = EptViolation::decode(vmx::read(field::EXIT_QUALIFICATION));
-            let gpa = vmx::read(field::GUEST_PHYSICAL_ADDRESS);
-            let access = violation.access();
-            let reason = "EPT violation (not the cell's memory)";
-            contain(cell, vcpu, cpu, Some((access, gpa)), &reason, true)
-        }
+        ExitReason::EptViolation => ept_violation(cell, vcpu, cpu),
         ExitReason::NmiWindow => {
             count(cell, X86Exit::Kick);
             // A kick that arrived in the hypervisor: the loop looks again.
@@ -92,27 +128,29 @@ pub(crate) fn handle(
             HV.poll_console_input();
             Next::Resume
         }
-        ExitReason::TripleFault => contain(cell, vcpu, cpu, None, &"triple fault", false),
-        ExitReason::CrAccess => {
+        ExitReason::TripleFault => contain(cell, vcpu, cpu, None, &"triple fault", None),
+        ExitReason::CrAccess => refuse(
+            cell,
+            vcpu,
+            &"write to CR4.VMXE",
+            Exception::GeneralProtection,
+        ),
+        ExitReason::Xsetbv => xsetbv(cell, vcpu, regs),
+        ExitReason::Rdpmc => refuse(cell, vcpu, &"RDPMC", Exception::GeneralProtection),
+        ExitReason::Wbinvd => {
+            // x86 DMA is cache-coherent, so no device needs the flush; on
+            // the real caches it would evict every cell's lines (F11).
             count(cell, X86Exit::Other);
-            if HV.may_report(cell.id.index()) {
-                hv_println!(
-                    HV,
-                    "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: write to CR4.VMXE refused -> #GP",
-                    cell.name,
-                    rip()
-                );
-            }
-            inject_gp();
+            advance_rip();
             Next::Resume
         }
-        ExitReason::Xsetbv => {
-            count(cell, X86Exit::Other);
-            xsetbv(cell, vcpu, regs)
+        reason if reason.undefined_in_cell() => {
+            let what = format_args!("{} at CPL {}", reason.name(), cpl());
+            refuse(cell, vcpu, &what, Exception::InvalidOpcode)
         }
         other => {
             let reason = format_args!("unexpected VM exit: {}", other.name());
-            contain(cell, vcpu, cpu, None, &reason, false)
+            contain(cell, vcpu, cpu, None, &reason, None)
         }
     }
 }
@@ -140,9 +178,11 @@ fn cpuid(cell: &CellDesc, cpu: usize, regs: &mut GuestRegs) -> Next {
 /// VMCALL: from the guest's kernel only (CPL is SS.DPL), then the core's
 /// guest-call front end.
 fn vmcall(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs) -> Next {
-    count(cell, X86Exit::Vmcall);
-    let cpl = (vmx::read(field::GUEST_SS_AR) >> 5) & 3;
+    let cpl = cpl();
     if cpl != 0 {
+        // Counted here: the core's front end (which counts every call it
+        // answers) never sees it.
+        count(cell, X86Exit::Vmcall);
         if HV.may_report(cell.id.index()) {
             hv_println!(
                 HV,
@@ -195,28 +235,47 @@ fn exception_or_nmi(cell: &'static CellDesc, vcpu: usize, cpu: usize) -> Next {
         return Next::Resume;
     }
     let reason = format_args!("unexpected exception {} exit", interruption.vector);
-    contain(cell, vcpu, cpu, None, &reason, false)
+    contain(cell, vcpu, cpu, None, &reason, None)
 }
 
-/// The core's containment, then the #GP it asks for (EPT violations are
-/// the only faults a guest can be told about).
+/// An EPT violation: the fault policy, with `#GP` (or the `#DF` or triple
+/// fault it escalates to when it hit the delivery of an event, see
+/// `model::injection`) to inject under `inject`.
+fn ept_violation(cell: &'static CellDesc, vcpu: usize, cpu: usize) -> Next {
+    let violation = EptViolation::decode(vmx::read(field::EXIT_QUALIFICATION));
+    let gpa = vmx::read(field::GUEST_PHYSICAL_ADDRESS);
+    let access = Some((violation.access(), gpa));
+    match injection::escalate(vmx::read(field::IDT_VECTORING_INFO) as u32) {
+        Escalation::Inject(exception) => {
+            let reason = "EPT violation (not the cell's memory)";
+            contain(cell, vcpu, cpu, access, &reason, Some(exception))
+        }
+        Escalation::TripleFault => {
+            let reason = "EPT violation delivering #DF (triple fault)";
+            contain(cell, vcpu, cpu, access, &reason, None)
+        }
+    }
+}
+
+/// The core's containment, then the exception it asks for (EPT violations
+/// are the only faults a guest can be told about).
 fn contain(
     cell: &'static CellDesc,
     vcpu: usize,
     cpu: usize,
     access: Option<(Access, u64)>,
     reason: &dyn core::fmt::Display,
-    injectable: bool,
+    injection: Option<Exception>,
 ) -> Next {
     let fault = Fault {
         pc: rip(),
         access,
         reason,
-        injection: injectable.then_some("#GP"),
+        injection: injection.map(Exception::name),
     };
     let resolution = HV.contain(cpu, cell, vcpu, &fault);
-    if resolution == Resolution::Inject {
-        inject_gp();
+    if let (Resolution::Inject, Some(exception)) = (resolution, injection) {
+        inject(exception);
     }
     resolution.next()
 }
@@ -362,32 +421,35 @@ fn wrmsr(cell: &'static CellDesc, vcpu: usize, cpu: usize, regs: &mut GuestRegs)
     Next::Resume
 }
 
+/// XSETBV: carried out on the host if `model::xcr0` accepts the value
+/// (XCR0 belongs to the core, and so to its cell's vCPU), `#GP` otherwise
+/// (F1). The hypervisor set CR4.OSXSAVE at boot, so its own `XSETBV`
+/// cannot raise `#UD`; without XSAVE the guest cannot get here (its CR4.OSXSAVE cannot be set).
 fn xsetbv(cell: &'static CellDesc, vcpu: usize, regs: &mut GuestRegs) -> Next {
     let value = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
-    let supported = {
-        let [a, _, _, d] = cpu::cpuid(0xd, 0);
-        (u64::from(d) << 32) | u64::from(a)
-    };
-    let host_has_xsave = cpu::cpuid(1, 0)[2] & (1 << 26) != 0;
-    if regs.rcx as u32 == 0 && host_has_xsave && value & 1 != 0 && value & !supported == 0 {
-        // SAFETY: XCR0 gets a value the CPU supports (checked above); the
-        // hypervisor itself never uses extended state (soft-float).
-        unsafe {
-            core::arch::asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack));
-        }
-        advance_rip();
-    } else {
-        if HV.may_report(cell.id.index()) {
-            hv_println!(
-                HV,
-                "bulkhead: cell {} vcpu {vcpu}: rip {:#x}: XSETBV {value:#x} refused -> #GP",
-                cell.name,
-                rip()
-            );
-        }
-        inject_gp();
+    let supported = cpu::xcr0_supported();
+    if supported == 0 {
+        return refuse(
+            cell,
+            vcpu,
+            &"XSETBV without XSAVE",
+            Exception::InvalidOpcode,
+        );
     }
-    Next::Resume
+    match xcr0::check(cpl(), regs.rcx as u32, value, supported) {
+        Ok(value) => {
+            // SAFETY: host CR4.OSXSAVE is set (`cpu::enable_xsave`) and
+            // the value passed every check the CPU makes.
+            unsafe { cpu::set_xcr0(value) };
+            count(cell, X86Exit::Other);
+            advance_rip();
+            Next::Resume
+        }
+        Err(refusal) => {
+            let what = format_args!("XSETBV {value:#x} ({refusal})");
+            refuse(cell, vcpu, &what, Exception::GeneralProtection)
+        }
+    }
 }
 
 /// VMCALL: PSCI and Bulkhead hypercalls (RAX = function id, RDI/RSI/RDX =

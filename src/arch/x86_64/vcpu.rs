@@ -233,6 +233,7 @@ pub(crate) fn setup_guest(controls: &Controls, area: u64, rip: u64) {
     write(field::GUEST_CR4, cr4);
     write(field::CR4_READ_SHADOW, cr4 & !(1 << 13));
     write(field::GUEST_DR7, 0x400);
+    write(field::GUEST_IA32_DEBUGCTL, 0);
     write(field::GUEST_RSP, area);
     write(field::GUEST_RIP, rip);
     write(field::GUEST_RFLAGS, 0x2);

@@ -43,6 +43,7 @@ pub(super) fn run(cpu: usize, cell: &'static CellDesc, vcpu: usize, start: Start
         },
     );
     vmx::invept(eptp);
+    cell_maps::reset_guest_cpu_state();
     vcpu::setup_guest(
         cell_maps::controls(),
         cell_maps::boot_area_gpa(cell),

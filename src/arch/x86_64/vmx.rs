@@ -11,6 +11,8 @@ use tock_registers::LocalRegisterCopy;
 use tock_registers::register_bitfields;
 
 use super::cpu::{self, rdmsr, wrmsr};
+pub(crate) use super::model::vmx_caps::Lacking;
+use super::model::vmx_caps::{self, Side};
 
 /// `IA32_FEATURE_CONTROL`.
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
@@ -43,6 +45,8 @@ register_bitfields! [u32,
     ProcControls [
         /// HLT exits.
         HLT_EXITING OFFSET(7) NUMBITS(1) [],
+        /// RDPMC exits (F11: the PMU is not the cell's).
+        RDPMC_EXITING OFFSET(11) NUMBITS(1) [],
         /// Exit as soon as the guest could take an NMI (set by a kick that
         /// arrived while the hypervisor ran, so VM entry exits at once).
         NMI_WINDOW_EXITING OFFSET(22) NUMBITS(1) [],
@@ -61,6 +65,8 @@ register_bitfields! [u32,
         ENABLE_RDTSCP OFFSET(3) NUMBITS(1) [],
         /// VPID-tagged TLB entries.
         ENABLE_VPID OFFSET(5) NUMBITS(1) [],
+        /// WBINVD exits (F11: emulated as a no-op).
+        WBINVD_EXITING OFFSET(6) NUMBITS(1) [],
         /// Guests may run unpaged / in real mode.
         UNRESTRICTED_GUEST OFFSET(7) NUMBITS(1) [],
         /// INVPCID does not fault.
@@ -68,6 +74,8 @@ register_bitfields! [u32,
     ],
     /// VM-exit controls (SDM 25.7.1).
     ExitControls [
+        /// Save the guest's DR7 and IA32_DEBUGCTL (F11).
+        SAVE_DEBUG OFFSET(2) NUMBITS(1) [],
         /// Host runs in 64-bit mode after an exit.
         HOST_64BIT OFFSET(9) NUMBITS(1) [],
         /// Save the guest's PAT.
@@ -81,6 +89,8 @@ register_bitfields! [u32,
     ],
     /// VM-entry controls (SDM 25.8.1).
     EntryControls [
+        /// Load the guest's DR7 and IA32_DEBUGCTL (F11).
+        LOAD_DEBUG OFFSET(2) NUMBITS(1) [],
         /// The guest is in IA-32e mode after entry.
         IA32E_GUEST OFFSET(9) NUMBITS(1) [],
         /// Load the guest's PAT.
@@ -158,16 +168,15 @@ pub(crate) struct Controls {
     pub(crate) hlt_activity: bool,
     /// EPT may map 1 GiB pages.
     pub(crate) ept_1g: bool,
+    /// Hardening controls this CPU lacks (cells run without them).
+    pub(crate) lacking: Lacking,
 }
 
 /// Adjusts `wanted` to the capability MSR `msr` (low half: bits that must
 /// be 1; high half: bits that may be 1). Returns the value and the wanted
 /// bits the CPU cannot set.
 fn adjust(msr: u32, wanted: u32) -> (u32, u32) {
-    let cap = rdmsr(msr);
-    let must = cap as u32;
-    let may = (cap >> 32) as u32;
-    ((wanted | must) & may, wanted & !may)
+    vmx_caps::adjust(rdmsr(msr), wanted)
 }
 
 /// Why VMX cannot be used.
@@ -195,9 +204,10 @@ pub(crate) fn check() -> Result<Controls, Missing> {
         ));
     }
     let msrs = CapabilityMsrs::for_basic(basic.is_set(VmxBasic::TRUE_CONTROLS));
-    let (pin, proc1, proc2) = execution_controls(&msrs)?;
+    let mut lacking = Lacking::default();
+    let (pin, proc1, proc2) = execution_controls(&msrs, &mut lacking)?;
     let ept = ept_capabilities()?;
-    let (exit, entry) = exit_entry_controls(&msrs)?;
+    let (exit, entry) = exit_entry_controls(&msrs, &mut lacking)?;
     if ecx & (1 << 21) == 0 {
         return Err(Missing("x2APIC (CPUID.1:ECX bit 21 is clear)"));
     }
@@ -213,6 +223,7 @@ pub(crate) fn check() -> Result<Controls, Missing> {
         cr4_fixed: (rdmsr(IA32_VMX_CR4_FIXED0), rdmsr(IA32_VMX_CR4_FIXED1)),
         hlt_activity: misc.is_set(VmxMisc::HLT_ACTIVITY),
         ept_1g: ept.is_set(EptVpidCap::PAGES_1G),
+        lacking,
     })
 }
 
@@ -247,8 +258,12 @@ impl CapabilityMsrs {
 
 /// The pin-based, primary and secondary processor-based controls: NMI
 /// exiting with virtual NMIs (stop kicks) and NMI-window exiting, HLT
-/// exiting, I/O and MSR bitmaps, EPT, VPID, unrestricted guest.
-fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing> {
+/// exiting, I/O and MSR bitmaps, EPT, VPID, unrestricted guest; RDPMC and
+/// WBINVD exiting where the CPU has them (recorded in `lacking`).
+fn execution_controls(
+    msrs: &CapabilityMsrs,
+    lacking: &mut Lacking,
+) -> Result<(u32, u32, u32), Missing> {
     let (pin, missing) = adjust(
         msrs.pin,
         (PinControls::NMI_EXITING::SET + PinControls::VIRTUAL_NMIS::SET).value,
@@ -264,9 +279,11 @@ fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing>
     let wanted = ProcControls::HLT_EXITING::SET
         + ProcControls::USE_IO_BITMAPS::SET
         + ProcControls::USE_MSR_BITMAPS::SET
-        + ProcControls::SECONDARY::SET;
+        + ProcControls::SECONDARY::SET
+        + ProcControls::RDPMC_EXITING::SET;
     let (proc1, missing) = adjust(msrs.proc1, wanted.value);
     let missing = LocalRegisterCopy::<u32, ProcControls::Register>::new(missing);
+    lacking.rdpmc_exiting = missing.is_set(ProcControls::RDPMC_EXITING);
     for (field, what) in [
         (
             ProcControls::SECONDARY,
@@ -284,9 +301,11 @@ fn execution_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32, u32), Missing>
         + SecondaryControls::ENABLE_VPID::SET
         + SecondaryControls::UNRESTRICTED_GUEST::SET
         + SecondaryControls::ENABLE_RDTSCP::SET
-        + SecondaryControls::ENABLE_INVPCID::SET;
+        + SecondaryControls::ENABLE_INVPCID::SET
+        + SecondaryControls::WBINVD_EXITING::SET;
     let (proc2, missing) = adjust(IA32_VMX_PROCBASED_CTLS2, wanted.value);
     let missing = LocalRegisterCopy::<u32, SecondaryControls::Register>::new(missing);
+    lacking.wbinvd_exiting = missing.is_set(SecondaryControls::WBINVD_EXITING);
     for (field, what) in [
         (
             SecondaryControls::ENABLE_EPT,
@@ -342,25 +361,36 @@ fn ept_capabilities() -> Result<LocalRegisterCopy<u64, EptVpidCap::Register>, Mi
 }
 
 /// A 64-bit host, a 64-bit guest, and PAT and EFER switched on exit and
-/// entry.
-fn exit_entry_controls(msrs: &CapabilityMsrs) -> Result<(u32, u32), Missing> {
+/// entry; DR7 and IA32_DEBUGCTL too where the CPU can (recorded in
+/// `lacking`: both directions or neither).
+fn exit_entry_controls(
+    msrs: &CapabilityMsrs,
+    lacking: &mut Lacking,
+) -> Result<(u32, u32), Missing> {
     let wanted = ExitControls::HOST_64BIT::SET
         + ExitControls::SAVE_PAT::SET
         + ExitControls::LOAD_PAT::SET
         + ExitControls::SAVE_EFER::SET
         + ExitControls::LOAD_EFER::SET;
-    let (exit, missing) = adjust(msrs.exit, wanted.value);
-    if missing != 0 {
-        return Err(Missing("64-bit host / PAT and EFER save+load on exit"));
-    }
-    let wanted = EntryControls::IA32E_GUEST::SET
+    let entry_wanted = EntryControls::IA32E_GUEST::SET
         + EntryControls::LOAD_PAT::SET
         + EntryControls::LOAD_EFER::SET;
-    let (entry, missing) = adjust(msrs.entry, wanted.value);
-    if missing != 0 {
-        return Err(Missing("IA-32e guest / PAT and EFER load on entry"));
+    let debug = (
+        ExitControls::SAVE_DEBUG::SET.value,
+        EntryControls::LOAD_DEBUG::SET.value,
+    );
+    match vmx_caps::exit_entry(
+        (rdmsr(msrs.exit), rdmsr(msrs.entry)),
+        (wanted.value, entry_wanted.value),
+        debug,
+    ) {
+        Ok((exit, entry, dropped)) => {
+            lacking.debug_controls = dropped;
+            Ok((exit, entry))
+        }
+        Err(Side::Exit) => Err(Missing("64-bit host / PAT and EFER save+load on exit")),
+        Err(Side::Entry) => Err(Missing("IA-32e guest / PAT and EFER load on entry")),
     }
-    Ok((exit, entry))
 }
 
 /// A 4 KiB VMXON or VMCS region.
@@ -486,6 +516,7 @@ pub(crate) mod field {
     pub(crate) const EPT_POINTER: u32 = 0x201a;
     pub(crate) const GUEST_PHYSICAL_ADDRESS: u32 = 0x2400;
     pub(crate) const VMCS_LINK_POINTER: u32 = 0x2800;
+    pub(crate) const GUEST_IA32_DEBUGCTL: u32 = 0x2802;
     pub(crate) const GUEST_IA32_PAT: u32 = 0x2804;
     pub(crate) const GUEST_IA32_EFER: u32 = 0x2806;
     pub(crate) const HOST_IA32_PAT: u32 = 0x2c00;
@@ -505,6 +536,7 @@ pub(crate) mod field {
     pub(crate) const VM_INSTRUCTION_ERROR: u32 = 0x4400;
     pub(crate) const EXIT_REASON: u32 = 0x4402;
     pub(crate) const EXIT_INTERRUPTION_INFO: u32 = 0x4404;
+    pub(crate) const IDT_VECTORING_INFO: u32 = 0x4408;
     pub(crate) const EXIT_INSTRUCTION_LENGTH: u32 = 0x440c;
     pub(crate) const GUEST_ES_LIMIT: u32 = 0x4800;
     pub(crate) const GUEST_CS_LIMIT: u32 = 0x4802;

@@ -46,8 +46,8 @@ pub(crate) enum ExitReason {
     /// 18: VMCALL.
     Vmcall,
     /// 19 to 27: VMCLEAR, VMLAUNCH, VMPTRLD, VMPTRST, VMREAD, VMRESUME,
-    /// VMWRITE, VMXOFF, VMXON.
-    VmxInstruction,
+    /// VMWRITE, VMXOFF, VMXON (the basic reason, which names it).
+    VmxInstruction(u16),
     /// 28: control-register access.
     CrAccess,
     /// 29: MOV DR.
@@ -123,7 +123,7 @@ impl ExitReason {
             16 => Self::Rdtsc,
             17 => Self::Rsm,
             18 => Self::Vmcall,
-            19..=27 => Self::VmxInstruction,
+            basic @ 19..=27 => Self::VmxInstruction(basic),
             28 => Self::CrAccess,
             29 => Self::DrAccess,
             30 => Self::IoInstruction,
@@ -153,6 +153,20 @@ impl ExitReason {
         }
     }
 
+    /// Whether the exit is an instruction a cell has no use for and gets
+    /// `#UD` for, as on a CPU without it (finding F2): the VMX instructions
+    /// (the cell's CPUID shows no VMX), `GETSEC` (no SMX either) and `INVD`
+    /// (which would discard the dirty cache lines of every cell). These
+    /// exit in VMX non-root operation before the CPU checks CPL, so they
+    /// must never reach the fault policy: a CPL 3 process would halt or
+    /// restart its cell.
+    pub(crate) fn undefined_in_cell(&self) -> bool {
+        matches!(
+            self,
+            Self::VmxInstruction(_) | Self::Invept | Self::Invvpid | Self::Getsec | Self::Invd
+        )
+    }
+
     /// A short name for reports ("EPT violation", "CPUID", ...).
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -173,7 +187,16 @@ impl ExitReason {
             Self::Rdtsc => "RDTSC",
             Self::Rsm => "RSM",
             Self::Vmcall => "VMCALL",
-            Self::VmxInstruction => "VMX instruction",
+            Self::VmxInstruction(19) => "VMCLEAR",
+            Self::VmxInstruction(20) => "VMLAUNCH",
+            Self::VmxInstruction(21) => "VMPTRLD",
+            Self::VmxInstruction(22) => "VMPTRST",
+            Self::VmxInstruction(23) => "VMREAD",
+            Self::VmxInstruction(24) => "VMRESUME",
+            Self::VmxInstruction(25) => "VMWRITE",
+            Self::VmxInstruction(26) => "VMXOFF",
+            Self::VmxInstruction(27) => "VMXON",
+            Self::VmxInstruction(_) => "VMX instruction",
             Self::CrAccess => "control-register access",
             Self::DrAccess => "debug-register access",
             Self::IoInstruction => "I/O instruction",
@@ -372,7 +395,6 @@ impl InterruptionType {
     }
 
     /// The 3-bit encoding.
-    #[cfg(test)]
     pub(crate) fn bits(self) -> u8 {
         match self {
             Self::ExternalInterrupt => 0,
@@ -405,11 +427,9 @@ pub(crate) struct Interruption {
 }
 
 /// Interruption information bit 11: error code valid / deliver error code.
-const ERROR_CODE: u32 = 1 << 11;
+pub(crate) const ERROR_CODE: u32 = 1 << 11;
 /// Interruption information bit 31: valid.
-const VALID: u32 = 1 << 31;
-/// Vector of #GP.
-const GP_VECTOR: u8 = 13;
+pub(crate) const VALID: u32 = 1 << 31;
 
 impl Interruption {
     /// Decodes an interruption-information field. Bit 12 (NMI unblocking
@@ -435,14 +455,6 @@ impl Interruption {
         }
         raw
     }
-}
-
-/// VM-entry interruption information injecting `#GP` with an error code
-/// (vector 13, hardware exception, deliver error code, valid):
-/// `0x8000_0b0d`. The error code (0 for `#GP(0)`) goes in the VM-entry
-/// exception error code field.
-pub(crate) const fn gp_fault() -> u32 {
-    GP_VECTOR as u32 | 3 << 8 | ERROR_CODE | VALID
 }
 
 #[cfg(test)]
@@ -502,13 +514,38 @@ mod tests {
         for basic in 19..=27 {
             assert_eq!(
                 ExitReason::from_basic(basic),
-                ExitReason::VmxInstruction,
+                ExitReason::VmxInstruction(basic),
                 "{basic}"
             );
         }
         // I/O SMI, other SMI, the gaps, APIC write and beyond.
         for basic in [5, 6, 35, 38, 42, 56, 57, 0xffff] {
             assert_eq!(ExitReason::from_basic(basic), ExitReason::Other(basic));
+        }
+    }
+
+    #[test]
+    fn f2_vmx_instructions_getsec_and_invd_are_undefined_in_a_cell() {
+        let undefined: Vec<u16> = (0..=80)
+            .filter(|&basic| ExitReason::from_basic(basic).undefined_in_cell())
+            .collect();
+        let mut expected: Vec<u16> = (19..=27).collect();
+        expected.extend([11, 13, 50, 53]);
+        expected.sort_unstable();
+        assert_eq!(undefined, expected);
+        // Each is named in the report.
+        let names: Vec<&str> = (19..=27)
+            .map(|b| ExitReason::from_basic(b).name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "VMCLEAR", "VMLAUNCH", "VMPTRLD", "VMPTRST", "VMREAD", "VMRESUME", "VMWRITE",
+                "VMXOFF", "VMXON"
+            ]
+        );
+        for basic in [11, 13, 50, 53] {
+            assert_ne!(ExitReason::from_basic(basic).name(), "other exit");
         }
     }
 
@@ -620,20 +657,6 @@ mod tests {
         // A read-modify-write counts as a write; a plain read is a read.
         assert_eq!(EptViolation::decode(0b011).access(), Access::Write);
         assert_eq!(EptViolation::decode(0b001).access(), Access::Read);
-    }
-
-    #[test]
-    fn gp_fault_encoding() {
-        assert_eq!(gp_fault(), 0x8000_0b0d);
-        assert_eq!(
-            Interruption::decode(gp_fault()),
-            Interruption {
-                vector: 13,
-                kind: InterruptionType::HardwareException,
-                error_code: true,
-                valid: true
-            }
-        );
     }
 
     #[test]

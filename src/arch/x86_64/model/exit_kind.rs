@@ -32,13 +32,17 @@ pub(crate) enum X86Exit {
     Kick,
     /// An EPT violation, triple fault or other fault for the fault policy.
     Fault,
-    /// Anything else (CR4.VMXE writes, `XSETBV`, ...).
+    /// Anything else (`XSETBV` carried out, `WBINVD` as a no-op, ...).
     Other,
+    /// An instruction refused with an exception: the VMX instructions,
+    /// `GETSEC` and `INVD` (`#UD`), `RDPMC`, a refused `XSETBV` and a
+    /// write to CR4.VMXE (`#GP`).
+    InstructionRefused,
 }
 
 impl X86Exit {
     /// Number of kinds.
-    pub(crate) const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 12;
 
     /// Every kind, in counter order (the `COUNTER` index).
     pub(crate) const ALL: [Self; Self::COUNT] = [
@@ -53,6 +57,7 @@ impl X86Exit {
         Self::Kick,
         Self::Fault,
         Self::Other,
+        Self::InstructionRefused,
     ];
 
     /// Short name for printouts.
@@ -69,6 +74,7 @@ impl X86Exit {
             Self::Kick => "kick",
             Self::Fault => "fault",
             Self::Other => "other",
+            Self::InstructionRefused => "insn-refused",
         }
     }
 }

@@ -16,11 +16,26 @@
 //! [`PASS_THROUGH`] through for reads and writes and [`READ_ONLY`] for
 //! reads only; every other access exits (and the hypervisor injects
 //! `#GP(0)`, or for `IA32_APIC_BASE` writes and ICR writes handles it).
+//!
+//! The speculation-control MSRs pass through where the CPU has them
+//! ([`SpeculationMsrs`], findings F5f and F11): `IA32_SPEC_CTRL` read and
+//! written (IBRS, STIBP, SSBD), `IA32_PRED_CMD` (IBPB) and
+//! `IA32_FLUSH_CMD` (L1D flush) written, so a guest can mitigate for
+//! itself. Sharing them is sound because a core belongs to one cell: it
+//! runs that cell's guest and the hypervisor's handling of that cell's
+//! exits, nothing else, so a guest's `SPEC_CTRL` setting (kept in VMX root
+//! until its next entry) and its barriers only ever affect its own cell.
 
 /// `IA32_TIME_STAMP_COUNTER`.
 pub(crate) const IA32_TSC: u32 = 0x10;
 /// `IA32_APIC_BASE`.
 pub(crate) const IA32_APIC_BASE: u32 = 0x1b;
+/// `IA32_SPEC_CTRL`: IBRS, STIBP, SSBD.
+pub(crate) const IA32_SPEC_CTRL: u32 = 0x48;
+/// `IA32_PRED_CMD`: write 1 for an IBPB.
+pub(crate) const IA32_PRED_CMD: u32 = 0x49;
+/// `IA32_FLUSH_CMD`: write 1 to flush the L1 data cache.
+pub(crate) const IA32_FLUSH_CMD: u32 = 0x10b;
 /// `IA32_SYSENTER_CS`.
 pub(crate) const IA32_SYSENTER_CS: u32 = 0x174;
 /// `IA32_SYSENTER_ESP`.
@@ -113,6 +128,40 @@ pub(crate) const READ_ONLY: [(u32, u32); 3] = [
     (X2APIC_FIRST, X2APIC_LAST),
 ];
 
+/// The speculation-control MSRs this CPU has (CPUID leaf 7, subleaf 0,
+/// EDX; Intel's enumeration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpeculationMsrs {
+    /// `IA32_SPEC_CTRL` (EDX bit 26 IBRS/IBPB, 27 STIBP or 31 SSBD).
+    pub(crate) spec_ctrl: bool,
+    /// `IA32_PRED_CMD` (EDX bit 26).
+    pub(crate) pred_cmd: bool,
+    /// `IA32_FLUSH_CMD` (EDX bit 28, L1D_FLUSH).
+    pub(crate) flush_cmd: bool,
+}
+
+impl SpeculationMsrs {
+    /// None of them.
+    pub(crate) const NONE: Self = Self {
+        spec_ctrl: false,
+        pred_cmd: false,
+        flush_cmd: false,
+    };
+
+    /// What CPUID.(EAX=7,ECX=0):EDX = `edx` advertises.
+    pub(crate) const fn from_cpuid7_edx(edx: u32) -> Self {
+        const IBRS_IBPB: u32 = 1 << 26;
+        const STIBP: u32 = 1 << 27;
+        const L1D_FLUSH: u32 = 1 << 28;
+        const SSBD: u32 = 1 << 31;
+        Self {
+            spec_ctrl: edx & (IBRS_IBPB | STIBP | SSBD) != 0,
+            pred_cmd: edx & IBRS_IBPB != 0,
+            flush_cmd: edx & L1D_FLUSH != 0,
+        }
+    }
+}
+
 /// Bytes in the bitmap page.
 const BITMAP_BYTES: usize = 4096;
 /// Start of the high MSR range.
@@ -199,10 +248,21 @@ impl MsrBitmap {
 
     /// The bitmap every cell runs with (the same for all: it depends on no
     /// config): [`PASS_THROUGH`] read and written directly, [`READ_ONLY`]
-    /// read directly, everything else exits. A `const fn`, so it can
-    /// initialise a `static`.
-    pub(crate) const fn cell_policy() -> Self {
+    /// read directly, the speculation-control MSRs of `speculation` (see
+    /// the module documentation), everything else exits. A `const fn`, so
+    /// it can initialise a `static`.
+    pub(crate) const fn cell_policy(speculation: SpeculationMsrs) -> Self {
         let mut bitmap = Self::trap_all();
+        if speculation.spec_ctrl {
+            bitmap.allow_read(IA32_SPEC_CTRL);
+            bitmap.allow_write(IA32_SPEC_CTRL);
+        }
+        if speculation.pred_cmd {
+            bitmap.allow_write(IA32_PRED_CMD);
+        }
+        if speculation.flush_cmd {
+            bitmap.allow_write(IA32_FLUSH_CMD);
+        }
         let mut i = 0;
         while i < PASS_THROUGH.len() {
             // Every listed MSR is inside the bitmap (checked by the tests).
@@ -231,6 +291,9 @@ pub(crate) fn name(msr: u32) -> Option<&'static str> {
         IA32_TSC => "IA32_TIME_STAMP_COUNTER",
         IA32_APIC_BASE => "IA32_APIC_BASE",
         0x3a => "IA32_FEATURE_CONTROL",
+        IA32_SPEC_CTRL => "IA32_SPEC_CTRL",
+        IA32_PRED_CMD => "IA32_PRED_CMD",
+        IA32_FLUSH_CMD => "IA32_FLUSH_CMD",
         0x8b => "IA32_BIOS_SIGN_ID",
         0xe7 => "IA32_MPERF",
         0xe8 => "IA32_APERF",
@@ -341,7 +404,7 @@ mod tests {
 
     #[test]
     fn cell_policy_is_the_documented_allow_list() {
-        static POLICY: MsrBitmap = MsrBitmap::cell_policy();
+        static POLICY: MsrBitmap = MsrBitmap::cell_policy(SpeculationMsrs::NONE);
         let read_only = |msr: u32| READ_ONLY.iter().any(|&(a, b)| (a..=b).contains(&msr));
         let mut reads = 0;
         let mut writes = 0;
@@ -365,7 +428,61 @@ mod tests {
         assert!(POLICY.traps_read(0x480)); // VMX capabilities
         assert!(POLICY.traps_read(0xfe)); // MTRRcap
         assert!(POLICY.traps_read(0x4000_0000)); // outside the bitmap
-        assert_eq!(POLICY, MsrBitmap::cell_policy());
+        assert_eq!(POLICY, MsrBitmap::cell_policy(SpeculationMsrs::NONE));
+        // Without the CPU's say-so, the speculation MSRs #GP.
+        for msr in [IA32_SPEC_CTRL, IA32_PRED_CMD, IA32_FLUSH_CMD] {
+            assert!(POLICY.traps_read(msr) && POLICY.traps_write(msr));
+        }
+    }
+
+    #[test]
+    fn f5f_speculation_msrs_follow_cpuid() {
+        assert_eq!(SpeculationMsrs::from_cpuid7_edx(0), SpeculationMsrs::NONE);
+        // A Skylake with microcode: IBRS/IBPB, STIBP, L1D_FLUSH, SSBD.
+        let all = SpeculationMsrs::from_cpuid7_edx(1 << 26 | 1 << 27 | 1 << 28 | 1 << 31);
+        assert_eq!(
+            all,
+            SpeculationMsrs {
+                spec_ctrl: true,
+                pred_cmd: true,
+                flush_cmd: true
+            }
+        );
+        // SSBD alone (AMD-style enumeration through leaf 7): SPEC_CTRL only.
+        let ssbd = SpeculationMsrs::from_cpuid7_edx(1 << 31);
+        assert!(ssbd.spec_ctrl && !ssbd.pred_cmd && !ssbd.flush_cmd);
+        let flush = SpeculationMsrs::from_cpuid7_edx(1 << 28);
+        assert!(!flush.spec_ctrl && !flush.pred_cmd && flush.flush_cmd);
+    }
+
+    #[test]
+    fn f11_speculation_msrs_pass_through_when_the_cpu_has_them() {
+        let all = SpeculationMsrs {
+            spec_ctrl: true,
+            pred_cmd: true,
+            flush_cmd: true,
+        };
+        let bitmap = MsrBitmap::cell_policy(all);
+        assert!(!bitmap.traps_read(IA32_SPEC_CTRL) && !bitmap.traps_write(IA32_SPEC_CTRL));
+        // The command MSRs are write-only on hardware: reads still exit
+        // (and get #GP, as the CPU would give).
+        assert!(bitmap.traps_read(IA32_PRED_CMD) && !bitmap.traps_write(IA32_PRED_CMD));
+        assert!(bitmap.traps_read(IA32_FLUSH_CMD) && !bitmap.traps_write(IA32_FLUSH_CMD));
+        // Nothing else changed.
+        let none = MsrBitmap::cell_policy(SpeculationMsrs::NONE);
+        for msr in covered() {
+            if ![IA32_SPEC_CTRL, IA32_PRED_CMD, IA32_FLUSH_CMD].contains(&msr) {
+                assert_eq!(bitmap.traps_read(msr), none.traps_read(msr), "{msr:#x}");
+                assert_eq!(bitmap.traps_write(msr), none.traps_write(msr), "{msr:#x}");
+            }
+        }
+        // Each alone.
+        let only_flush = MsrBitmap::cell_policy(SpeculationMsrs {
+            flush_cmd: true,
+            ..SpeculationMsrs::NONE
+        });
+        assert!(only_flush.traps_write(IA32_SPEC_CTRL) && only_flush.traps_write(IA32_PRED_CMD));
+        assert!(!only_flush.traps_write(IA32_FLUSH_CMD));
     }
 
     #[test]

@@ -75,10 +75,29 @@ unsafe extern "C" {
 /// vCPU 0's boot argument (`RDI` at `_start`).
 static BOOT_ARG: AtomicU64 = AtomicU64::new(0);
 
+/// The hypervisor's boot area (GDTR's base at entry).
+static BOOT_AREA: AtomicU64 = AtomicU64::new(0);
+
+/// GDTR's base.
+fn gdt_base() -> u64 {
+    #[repr(C, packed)]
+    struct Gdtr {
+        limit: u16,
+        base: u64,
+    }
+    let mut gdtr = Gdtr { limit: 0, base: 0 };
+    // SAFETY: SGDT stores 10 bytes into `gdtr`.
+    unsafe {
+        core::arch::asm!("sgdt [{}]", in(reg) &raw mut gdtr, options(nostack, preserves_flags))
+    };
+    gdtr.base
+}
+
 /// The Rust entry of every vCPU, on its own stack with interrupts off.
 extern "C" fn rt_entry(arg: u64, vcpu: u64, primary: u64) -> ! {
     if primary != 0 {
         BOOT_ARG.store(arg, Relaxed);
+        BOOT_AREA.store(gdt_base(), Relaxed);
         crate::interrupt::build_idt();
     }
     crate::interrupt::load_idt();
@@ -95,6 +114,12 @@ extern "C" fn rt_entry(arg: u64, vcpu: u64, primary: u64) -> ! {
 /// vCPU 0's boot argument (the cell's `boot-arg`, `RDI` at entry).
 pub fn boot_arg() -> u64 {
     BOOT_ARG.load(Relaxed)
+}
+
+/// The guest-physical base of the hypervisor's boot area (its GDT at
+/// offset 0, the TSS at 0x800, page tables from 0x1000; docs/x86.md).
+pub fn boot_area() -> u64 {
+    BOOT_AREA.load(Relaxed)
 }
 
 /// This vCPU's index (`RSI` at entry): which of the runtime's stacks the

@@ -4,7 +4,7 @@
 use core::arch::asm;
 use core::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
-use crate::interrupt::{gp_flag, probe_slot};
+use crate::interrupt::gp_flag;
 use crate::{Gp, GpCode};
 
 /// Reads the byte at I/O port `port`.
@@ -78,10 +78,9 @@ pub unsafe fn try_wrmsr(msr: u32, value: u64) -> Result<(), Gp> {
 /// Reads the `u64` at `addr` (a guest-physical address: the identity page
 /// tables map the first 4 GiB), or returns the error code of the `#GP` the
 /// read raised: under Bulkhead, a read outside the cell's memory in a cell
-/// with `fault-policy = "inject"` gets `#GP(0)`. The runtime's `#GP`
-/// handler recognises this one instruction (its address is in the vCPU's
-/// probe slot while it runs) and resumes after it; any other exception
-/// is as fatal as ever.
+/// with `fault-policy = "inject"` gets `#GP(0)`. A probe
+/// ([`try_insn!`](crate::try_insn)); any other exception than `#GP` is
+/// as fatal as ever (a panic).
 ///
 /// # Safety
 ///
@@ -90,34 +89,14 @@ pub unsafe fn try_wrmsr(msr: u32, value: u64) -> Result<(), Gp> {
 /// cell does not have is fine: that is what this is for.
 pub unsafe fn try_read_u64(addr: u64) -> Result<u64, GpCode> {
     let value: u64;
-    let faulted: u64;
-    let error: u64;
-    // SAFETY: the caller vouches for the read. The slot is this vCPU's
-    // own (only its #GP handler reads it); the handler changes only RIP,
-    // RCX and RDX, and only when the fault is at label 2.
-    unsafe {
-        asm!(
-            "xor ecx, ecx",
-            "lea rdx, [rip + 2f]",
-            "mov [{slot}], rdx",
-            "lea rdx, [rip + 3f]",
-            "mov [{slot} + 8], rdx",
-            "xor edx, edx",
-            "2: mov rax, [{addr}]",
-            "3: mov qword ptr [{slot}], 0",
-            "mov qword ptr [{slot} + 8], 0",
-            slot = in(reg) probe_slot(),
-            addr = in(reg) addr,
-            out("rax") value,
-            out("rcx") faulted,
-            out("rdx") error,
-            options(nostack),
-        )
+    // SAFETY: the caller vouches for the read.
+    let outcome = unsafe {
+        crate::try_insn!("mov {v}, [{a}]"; a = in(reg) addr, v = out(reg) value, options(nostack))
     };
-    if faulted != 0 {
-        Err(GpCode(error))
-    } else {
-        Ok(value)
+    match outcome {
+        Ok(()) => Ok(value),
+        Err(fault) if fault.vector == crate::Fault::GP => Err(GpCode(fault.error)),
+        Err(fault) => panic!("x86-rt: reading {addr:#x} raised {fault}"),
     }
 }
 
@@ -172,6 +151,17 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> Cpuid {
         )
     };
     Cpuid { eax, ebx, ecx, edx }
+}
+
+/// The time-stamp counter (`RDTSC`; it runs without exits under
+/// Bulkhead).
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC only reads the counter.
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    u64::from(hi) << 32 | u64::from(lo)
 }
 
 /// `STI`: takes interrupts from now on (after [`apic_enable`](crate::apic_enable),

@@ -127,20 +127,9 @@ static GP: [AtomicBool; MAX_VCPUS] = [const { AtomicBool::new(false) }; MAX_VCPU
 /// Per vCPU: reporting a fatal exception (a nested one just parks).
 static DYING: [AtomicBool; MAX_VCPUS] = [const { AtomicBool::new(false) }; MAX_VCPUS];
 
-/// Per vCPU: the probe in progress ([`try_read_u64`](crate::try_read_u64)):
-/// the probing instruction's address and where a `#GP` it raises resumes
-/// (both 0 when no probe runs).
-static PROBE: [[AtomicU64; 2]; MAX_VCPUS] = [const { [const { AtomicU64::new(0) }; 2] }; MAX_VCPUS];
-
 /// This vCPU's "last `RDMSR`/`WRMSR` raised `#GP`" flag.
 pub(crate) fn gp_flag() -> &'static AtomicBool {
     &GP[vcpu_index()]
-}
-
-/// This vCPU's probe slot: `[probe rip, resume rip]`, written by the
-/// probe's own code (see [`try_read_u64`](crate::try_read_u64)).
-pub(crate) fn probe_slot() -> *mut u64 {
-    PROBE[vcpu_index()].as_ptr() as *mut u64
 }
 
 /// Fills the IDT (vCPU 0, before the guest runs).
@@ -190,6 +179,7 @@ pub fn set_handler(vector: u8, handler: fn(u8)) {
 }
 
 const GP_VECTOR: u64 = 13;
+const UD_VECTOR: u64 = 6;
 
 extern "C" fn dispatch(frame: &mut Frame) {
     let vector = frame.vector & 0xff;
@@ -210,6 +200,23 @@ extern "C" fn dispatch(frame: &mut Frame) {
         }
         return;
     }
+    // A probe's exception: resume where the probe says (at the privilege
+    // level it ran at).
+    if let Some(resume) = crate::probe::catch(vector, frame.error, frame.rip) {
+        frame.rip = resume;
+        return;
+    }
+    if vector == UD_VECTOR && frame.cs & 3 == 3 {
+        // `run_user`'s function returned: back to CPL 0.
+        if let Some((rip, rsp)) = crate::user::user_return(frame.rip) {
+            frame.rip = rip;
+            frame.rsp = rsp;
+            frame.cs = u64::from(crate::user::CODE64);
+            frame.ss = u64::from(crate::user::DATA);
+            frame.rflags = 0x2;
+            return;
+        }
+    }
     if vector == GP_VECTOR {
         // SAFETY: RIP is the faulting instruction, in this image (the
         // identity map covers it); its first two bytes are readable.
@@ -217,15 +224,6 @@ extern "C" fn dispatch(frame: &mut Frame) {
         if opcode == [0x0f, 0x32] || opcode == [0x0f, 0x30] {
             GP[vcpu_index()].store(true, Relaxed);
             frame.rip += 2;
-            return;
-        }
-        // A probe's access: resume after it with RCX = 1 (faulted) and
-        // RDX = the error code (the probe's contract, see try_read_u64).
-        let [probe, resume] = &PROBE[vcpu_index()];
-        if probe.load(Relaxed) == frame.rip && frame.rip != 0 {
-            frame.rip = resume.load(Relaxed);
-            frame.rcx = 1;
-            frame.rdx = frame.error;
             return;
         }
     }

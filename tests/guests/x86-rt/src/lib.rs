@@ -22,9 +22,11 @@
 //!   on stack *i* (interrupts and exceptions stay on the current stack).
 //! * Exceptions print `x86-rt: exception {vector} at rip {rip:#x} (error
 //!   {code:#x})` and park the vCPU, except a `#GP` raised by `RDMSR`/`WRMSR`,
-//!   which is recorded and skipped ([`try_rdmsr`], [`try_wrmsr`]), and a
-//!   `#GP` raised by a memory probe ([`try_read_u64`]), which resumes
-//!   after the probe with the error code.
+//!   which is recorded and skipped ([`try_rdmsr`], [`try_wrmsr`]), and
+//!   any exception raised inside a probe ([`try_insn!`], [`try_read_u64`]),
+//!   which resumes after the probe with the exception recorded.
+//! * [`run_user`] runs a function at CPL 3 (the runtime's own GDT,
+//!   [`load_gdt`], has user, 32-bit and 16-bit segments).
 //!   Interrupts (vectors 32..=255) call the handler registered with
 //!   [`set_handler`], then the runtime writes the x2APIC EOI.
 //! * Hypercalls use `VMCALL`: function id in `RAX`, arguments in `RDI`,
@@ -56,13 +58,17 @@ mod console;
 mod cpu;
 #[cfg(target_os = "none")]
 mod interrupt;
+#[cfg(target_os = "none")]
+mod probe;
+#[cfg(target_os = "none")]
+mod user;
 
 #[cfg(target_os = "none")]
 pub use apic::{
     apic_enable, apic_id, eoi, send_icr, send_ipi, send_self_ipi, timer_periodic, timer_stop,
 };
 #[cfg(target_os = "none")]
-pub use boot::{boot_arg, park_secondary, secondary_entry, vcpu_index};
+pub use boot::{boot_area, boot_arg, park_secondary, secondary_entry, vcpu_index};
 #[cfg(target_os = "none")]
 pub use call::{
     CellInfo, abi_version, affinity_info, cell_info, cpu_off, cpu_on, hypercall, psci_version,
@@ -73,10 +79,17 @@ pub use console::{print_line, write_raw};
 #[cfg(target_os = "none")]
 pub use cpu::{
     Cpuid, cpuid, delay_spins, disable_interrupts, enable_and_wait, enable_interrupts, inb, outb,
-    park, rdmsr, try_rdmsr, try_read_u64, try_wrmsr, wait_for_interrupt, wrmsr,
+    park, rdmsr, rdtsc, try_rdmsr, try_read_u64, try_wrmsr, wait_for_interrupt, wrmsr,
 };
 #[cfg(target_os = "none")]
 pub use interrupt::set_handler;
+#[cfg(target_os = "none")]
+pub use probe::{Fault, probe_outcome, probe_slot};
+#[cfg(target_os = "none")]
+pub use user::{
+    CODE16, CODE32, CODE64, DATA, DATA16, USER_CODE, USER_DATA, allow_user_access, load_gdt,
+    run_user,
+};
 
 /// A `#GP` raised by `RDMSR` or `WRMSR` (see [`try_rdmsr`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

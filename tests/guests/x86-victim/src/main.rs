@@ -1,112 +1,61 @@
-//! `x86-victim`: guards a 4 KiB canary at a fixed guest-physical address
-//! while its LAPIC timer ticks, and counts "foreign" interrupts (the vector
-//! `x86-intruder`, in another cell, aims at this core: the hypervisor must
-//! drop them).
+//! `x86-victim`: the cell an x86 intruder must not reach, in three roles
+//! chosen by its boot argument:
 //!
-//! The canary is filled once, then checked after every interrupt (the
-//! vCPU waits with `STI; HLT` in between). Every 50 timer ticks a progress
-//! line; after 300 ticks a summary, then `SYSTEM_OFF`. A wrong canary word
-//! is reported at once and also ends the cell.
+//! - **0, the isolation demo's victim** (`legacy`): guards a 4 KiB canary
+//!   at a fixed guest-physical address while its LAPIC timer ticks, and
+//!   counts "foreign" interrupts (the vector `x86-intruder`, in another
+//!   cell, aims at this core: the hypervisor must drop them). The canary is
+//!   filled once, then checked after every interrupt (the vCPU waits with
+//!   `STI; HLT` in between). Every 50 timer ticks a progress line; after
+//!   300 ticks a summary, then `SYSTEM_OFF`. A wrong canary word is
+//!   reported at once and also ends the cell.
+//! - **1 (or 0x101), the catalogue's victim** (`canary`): the same canary,
+//!   plus (0x101) a page it shares read-only with the intruder, checked
+//!   with a checksum printed every 50 ticks (`victim: canary ok <sum>
+//!   ...`), until the intruder says it is done (a word of the status
+//!   channel), then once more and `SYSTEM_OFF`.
+//! - **2, the catalogue's witness** (`witness`): a 1 kHz LAPIC timer
+//!   (nominal: one tick is its millisecond) counted in windows of 2000
+//!   ticks' worth of TSC (`ticker: window <n>: <ticks> ticks in 2000 ms`),
+//!   until the intruder is done.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
-mod guest {
-    use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    use rt::println;
+mod canary;
+#[cfg(target_os = "none")]
+mod legacy;
+#[cfg(target_os = "none")]
+mod witness;
 
+#[cfg(target_os = "none")]
+mod guest {
     rt::entry!(main);
 
-    /// Guest-physical address of the canary (below the boot area, above
-    /// the image: link.ld keeps images below it).
-    const CANARY_GPA: u64 = 0x30_0000;
-    /// Canary words (4 KiB).
-    const WORDS: usize = 4096 / 8;
-    /// The LAPIC timer's vector.
-    const TIMER_VECTOR: u8 = 0x30;
-    /// The vector `x86-intruder` sends to this core.
-    const FOREIGN_VECTOR: u8 = 0x40;
-    /// LAPIC timer period in bus clocks (divide by 1); rough under Bochs.
-    const TIMER_COUNT: u32 = 100_000;
-    /// A progress line every this many ticks.
-    const REPORT_EVERY: u64 = 50;
-    /// Ticks before the summary and power-off.
-    const TOTAL_TICKS: u64 = 300;
-    /// Checks needed before the summary (one per wake-up at least).
-    const MIN_CHECKS: u64 = 10;
+    /// The catalogue's status channel: the intruder's end is writable, the
+    /// victim's and the witness's read-only (at the same guest-physical
+    /// address in every cell).
+    const STATUS_GPA: u64 = 0x1000_0000;
+    /// What the intruder writes there when it has made every attempt.
+    const DONE: u64 = 0x454e_4f44; // "DONE"
 
-    static TICKS: AtomicU64 = AtomicU64::new(0);
-    static FOREIGN: AtomicU64 = AtomicU64::new(0);
-
-    fn pattern(index: usize) -> u64 {
-        0x5afe_c0de_0000_0000 | index as u64
-    }
-
-    fn word(index: usize) -> *mut u64 {
-        (CANARY_GPA + 8 * index as u64) as *mut u64
-    }
-
-    /// The first canary word that does not hold its pattern.
-    fn damaged() -> Option<usize> {
-        (0..WORDS).find(|&i| {
-            // SAFETY: the canary page is this cell's RAM, used by nothing
-            // else of this program (identity-mapped, 8-byte aligned).
-            let value = unsafe { word(i).read_volatile() };
-            value != pattern(i)
-        })
-    }
-
-    fn on_timer(_vector: u8) {
-        TICKS.fetch_add(1, Relaxed);
-    }
-
-    fn on_foreign(_vector: u8) {
-        FOREIGN.fetch_add(1, Relaxed);
-    }
-
-    fn power_off() -> ! {
-        rt::disable_interrupts();
-        rt::timer_stop();
-        let status = rt::system_off();
-        println!("victim: SYSTEM_OFF returned {status}");
-        rt::park()
+    /// Whether the intruder is done (reads the status channel).
+    pub(crate) fn intruder_done() -> bool {
+        // SAFETY: the status channel is mapped read-only in this cell in
+        // every catalogue config (boot arguments 1 and 2), 8-byte aligned.
+        unsafe { (STATUS_GPA as *const u64).read_volatile() == DONE }
     }
 
     fn main() -> ! {
-        for i in 0..WORDS {
-            // SAFETY: as in `damaged`.
-            unsafe { word(i).write_volatile(pattern(i)) };
-        }
-        rt::set_handler(TIMER_VECTOR, on_timer);
-        rt::set_handler(FOREIGN_VECTOR, on_foreign);
-        println!("victim: canary at {CANARY_GPA:#x}, timer vector {TIMER_VECTOR:#x}");
-        rt::timer_periodic(TIMER_VECTOR, TIMER_COUNT);
-        rt::enable_interrupts();
-        let mut checks = 0u64;
-        let mut next_report = REPORT_EVERY;
-        loop {
-            if let Some(i) = damaged() {
-                println!("victim: CANARY DAMAGED at {:#x}", word(i) as u64);
-                power_off();
-            }
-            checks += 1;
-            let ticks = TICKS.load(Relaxed);
-            if ticks >= next_report {
-                println!("victim: {ticks} ticks, canary intact after {checks} checks");
-                next_report = (ticks / REPORT_EVERY + 1) * REPORT_EVERY;
-            }
-            if ticks >= TOTAL_TICKS && checks >= MIN_CHECKS {
-                rt::disable_interrupts();
-                println!(
-                    "victim: canary intact after {checks} checks; {} foreign interrupts; {} timer ticks",
-                    FOREIGN.load(Relaxed),
-                    TICKS.load(Relaxed)
-                );
-                power_off();
-            }
-            rt::enable_and_wait();
+        match rt::boot_arg() & 0xff {
+            1 => crate::canary::run(rt::boot_arg() & 0x100 != 0),
+            2 => crate::witness::run(),
+            _ => crate::legacy::run(),
         }
     }
 }
+
+#[cfg(target_os = "none")]
+pub(crate) use guest::intruder_done;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
