@@ -84,15 +84,18 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
                 Next::Park
             }
             Outcome::SystemReset => {
-                crate::log::info!("cell {=str} restarting (PSCI SYSTEM_RESET)", cell.name);
-                if self.may_report(cell.id.index()) {
-                    hv_println!(
-                        self,
-                        "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
-                        cell.name
-                    );
-                }
-                self.restart(cell, cpu);
+                // Announced only by the call that restarts the cell (of two
+                // vCPUs resetting at once, one does).
+                self.restart(cell, cpu, || {
+                    crate::log::info!("cell {=str} restarting (PSCI SYSTEM_RESET)", cell.name);
+                    if self.may_report(cell.id.index()) {
+                        hv_println!(
+                            self,
+                            "bulkhead: cell {} restarting (PSCI SYSTEM_RESET)",
+                            cell.name
+                        );
+                    }
+                });
                 Next::Park
             }
         }

@@ -113,10 +113,11 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
         match (cell.fault_policy, fault.injection) {
             (FaultPolicy::Inject, Some(_)) => Resolution::Inject,
             (FaultPolicy::Restart, _) => {
-                if self.may_report(index) {
-                    hv_println!(self, "bulkhead: cell {} restarting", cell.name);
-                }
-                self.restart(cell, cpu);
+                self.restart(cell, cpu, || {
+                    if self.may_report(index) {
+                        hv_println!(self, "bulkhead: cell {} restarting", cell.name);
+                    }
+                });
                 Resolution::Park
             }
             (FaultPolicy::Inject | FaultPolicy::Halt, _) => {

@@ -152,11 +152,19 @@ impl<A: Arch, const CPUS: usize, const CELLS: usize> Hypervisor<A, CPUS, CELLS> 
     /// starts vCPU 0 again. `caller_cpu` is the CPU of the vCPU asking; it
     /// parks afterwards (and takes the start if it is vCPU 0's). While
     /// another CPU restarts the cell, or once it stopped for good, the call
-    /// does nothing: the caller's vCPU just parks (finding F12).
-    pub(crate) fn restart(&self, cell: &'static CellDesc, caller_cpu: usize) {
+    /// does nothing: the caller's vCPU just parks (finding F12). `announce`
+    /// runs only for the call that restarts, before anything stops (its
+    /// report line comes before the restarted guest's first line).
+    pub(crate) fn restart(
+        &self,
+        cell: &'static CellDesc,
+        caller_cpu: usize,
+        announce: impl FnOnce(),
+    ) {
         if !self.life.begin_restart(cell.id.index()) {
             return;
         }
+        announce();
         self.stop_cell(cell);
         self.flush_cell_console(cell.id.index());
         self.life.set_off(caller_cpu);
@@ -452,7 +460,7 @@ mod tests {
         // CPU 2 parks when its kick arrives, after a while.
         let other = hv.arch.spawn_parker(&hv, 2);
         hv.arch.clear_events();
-        hv.arch.as_cpu(1, || hv.restart(beta, 1));
+        hv.arch.as_cpu(1, || hv.restart(beta, 1, || {}));
         other.join().unwrap();
         let parked = hv.arch.position(&Event::Parked(2)).unwrap();
         let reset = hv.arch.position(&Event::ResetDevices(1)).unwrap();
@@ -474,7 +482,7 @@ mod tests {
         hv.life.take_start(1, 1).unwrap();
         hv.arch.as_cpu(1, || hv.halt(beta));
         hv.arch.clear_events();
-        hv.arch.as_cpu(2, || hv.restart(beta, 2));
+        hv.arch.as_cpu(2, || hv.restart(beta, 2, || {}));
         assert!(hv.is_stopped(beta));
         assert_eq!(hv.life.power(2), Power::Off);
         assert!(
@@ -495,7 +503,7 @@ mod tests {
         hv.type_into_cell(1, b"xy");
         assert_eq!(hv.virtual_uart_state(1).received, b"xy");
         hv.life.take_start(1, 1).unwrap();
-        hv.arch.as_cpu(1, || hv.restart(beta, 1));
+        hv.arch.as_cpu(1, || hv.restart(beta, 1, || {}));
         assert_eq!(
             hv.virtual_uart_state(1).received,
             b"",

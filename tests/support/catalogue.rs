@@ -10,7 +10,8 @@
 //! [intruder] attempt 52.2 xsetbv 0x5: NOT CONTAINED (accepted)
 //! ```
 //!
-//! `<n>.<k>`: catalogue number and variant; then what was tried; then the
+//! `<n>.<k>`: catalogue number and variant; then what was tried (never
+//! containing `": "`, which ends it; nor does what was observed); then the
 //! guest's verdict, `contained` or `NOT CONTAINED`, judged from what it
 //! observed (in parentheses). The harness checks that every attempt a
 //! group owes appears, contained, exactly once; that no line anywhere says

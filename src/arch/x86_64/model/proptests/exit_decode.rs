@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use super::config;
 use crate::arch::x86_64::model::exit_decode::{
-    EptViolation, ExitInfo, ExitReason, Interruption, InterruptionType, IoAccess, gp_fault,
-    io_read_result, io_write_value,
+    EptViolation, ExitInfo, ExitReason, Interruption, InterruptionType, IoAccess, io_read_result,
+    io_write_value,
 };
 use crate::cell::access::Access;
 
@@ -109,7 +109,9 @@ proptest! {
 
 #[test]
 fn gp_fault_is_a_valid_hardware_exception_with_an_error_code() {
-    let event = Interruption::decode(gp_fault());
+    // In protected mode (CR0.PE).
+    let injected = crate::arch::x86_64::model::injection::Exception::GeneralProtection.event(1);
+    let event = Interruption::decode(injected.info);
     assert_eq!(event.vector, 13);
     assert_eq!(event.kind, InterruptionType::HardwareException);
     assert!(event.error_code && event.valid);
