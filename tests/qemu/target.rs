@@ -6,6 +6,7 @@
 
 #[path = "../support/catalogue.rs"]
 mod catalogue;
+mod catalogue_runs;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

@@ -38,6 +38,9 @@ macro_rules! write_sysreg {
     }};
 }
 
+/// A named register's write, then read.
+type RegisterCase = (&'static str, Result<(), Fault>, Result<u64, Fault>);
+
 /// A register access that must read as zero (after a write of ones, which
 /// must be ignored) or be an Undefined Instruction (a register the core
 /// does not have).
@@ -119,7 +122,7 @@ fn set_way_storm() {
 /// and ignore writes.
 fn debug_pmu_impdef() {
     let ones = u64::MAX;
-    let cases: [(&str, Result<(), Fault>, Result<u64, Fault>); 9] = [
+    let cases: [RegisterCase; 9] = [
         (
             "mdscr_el1",
             write_sysreg!("mdscr_el1", 0x8000),
@@ -322,7 +325,7 @@ fn sve_sme() {
 /// profiling: read as zero (trapped: HCR_EL2.TERR, CPTR_EL2.TTA/TAM,
 /// MDCR_EL2.TTRF/TPMS) or undefined (a core without them).
 fn ras_trace_amu_spe() {
-    let cases: [(&str, Result<(), Fault>, Result<u64, Fault>); 6] = [
+    let cases: [RegisterCase; 6] = [
         (
             "errselr_el1",
             write_sysreg!("s3_0_c5_c3_1", 1),

@@ -1,0 +1,333 @@
+//! The intruder catalogue on QEMU `virt`, GICv3 and GICv2: four runs of
+//! the catalogue guest (tests/guests/catalogue), each beside a victim
+//! (canary) and a witness (1 kHz ticks), checked by the rules of
+//! tests/support/catalogue.rs.
+
+use super::catalogue::{
+    Invariants, Where, assert_contained, assert_invariants, has_report, numbers, required,
+};
+use super::*;
+
+/// Attempt ids as `(number, variants)`: `(7, 10)` is 7.1..=7.10.
+type Owed = &'static [(u8, usize)];
+
+fn ids(owed: Owed) -> Vec<String> {
+    owed.iter()
+        .flat_map(|&(n, count)| (1..=count).map(move |k| format!("{n}.{k}")))
+        .collect()
+}
+
+/// The containment run (boot-arg 1), both GIC versions.
+const CONTAIN: Owed = &[
+    (1, 6),
+    (2, 4),
+    (3, 4),
+    (4, 4),
+    (5, 2),
+    (6, 5),
+    (7, 10),
+    (9, 3),
+    (11, 1),
+    (33, 8),
+    (34, 5),
+    (35, 4),
+    (36, 3),
+    (39, 7),
+    (12, 4),
+    (13, 5),
+    (14, 1),
+    (15, 1),
+    (16, 1),
+    (17, 2),
+    (21, 2),
+    (22, 2),
+    (25, 1),
+    (27, 1),
+    (29, 1),
+    (30, 1),
+    (46, 1),
+    (8, 3),
+    (40, 9),
+    (41, 1),
+    (43, 3),
+    (44, 4),
+    (45, 7),
+    (42, 11),
+    (47, 19),
+    (48, 6),
+    (49, 1),
+    (50, 2),
+];
+/// GICv3 only: SGIs by affinity, RS and Aff3; ICC_SGI0R/ASGI1R.
+const CONTAIN_V3: Owed = &[(23, 4), (24, 3)];
+/// GICv2: SGIR's target list and filter; only the control of 24.
+const CONTAIN_V2: Owed = &[(23, 2)];
+const CONTAIN_V2_24: &str = "24.3";
+/// The availability run (boot-arg 2).
+const DOS: Owed = &[(59, 1), (47, 1), (60, 1), (61, 1), (63, 1), (64, 1)];
+/// The life-cycle run (boot-arg 3); 37.2 prints only if the reset won.
+const LIFECYCLE: Owed = &[(28, 1), (62, 1), (38, 1), (37, 1)];
+/// The trigger-register run (boot-arg 4).
+const ICFGR: Owed = &[(26, 1)];
+
+/// Runs `config` until the intruder says it is done and the witness
+/// finished one more window (or `until` holds instead).
+fn catalogue_run(config: &str, until: impl Fn(&str) -> bool) -> (RunOutput, String) {
+    let dist = build_config(config, &[]);
+    require_qemu();
+    let out = run_captured(&dist, Duration::from_secs(600), |text| {
+        until(text)
+            || text.find("[intruder] catalogue: done").is_some_and(|at| {
+                has_line(&text[at..], "[witness] ticker: window ")
+                    || has_line(&text[at..], "[alarm] alarm: ")
+            })
+    })
+    .unwrap_or_else(|e| panic!("run QEMU: {e:#}"));
+    let transcript = out.transcript();
+    assert!(!out.timed_out, "{transcript}");
+    (out, transcript)
+}
+
+fn contain(config: &str, v3: bool) {
+    let (out, transcript) = catalogue_run(config, |_| false);
+    let console = &out.console;
+    let mut owed = ids(CONTAIN);
+    if v3 {
+        owed.extend(ids(CONTAIN_V3));
+    } else {
+        owed.extend(ids(CONTAIN_V2));
+        owed.push(CONTAIN_V2_24.to_string());
+    }
+    let owed: Vec<&str> = owed.iter().map(String::as_str).collect();
+    assert_contained(console, "intruder", &owed, &transcript);
+    // The hypervisor's side of some of them.
+    let fault = "bulkhead: fault: cell intruder vcpu 0 (cpu 2) pc ";
+    for end in [
+        ": read 0x41000000: stage-2 translation fault (not the cell's memory) -> inject external abort",
+        ": write 0x50000000: stage-2 permission fault -> inject external abort",
+        ": execute 0x50100000: stage-2 permission fault -> inject external abort",
+        ": read 0x8000000: device access that cannot be emulated -> inject external abort",
+        ": read 0x9000000: device access without a valid syndrome (pair/writeback load or store) -> inject external abort",
+    ] {
+        assert!(has_report(console, fault, end), "no `{end}`:\n{transcript}");
+    }
+    for line in [
+        "bulkhead: cell intruder vcpu 0: target MPIDR 0x40000001 is not in the cell -> -2",
+        "bulkhead: cell intruder vcpu 0: entry point GPA:0x9030000 is outside the cell -> -9",
+        "bulkhead: cell intruder vcpu 0: unsupported function 0xc4000001 -> -1",
+        "bulkhead: cell intruder powered off (PSCI SYSTEM_OFF)",
+    ] {
+        assert!(has_line(console, line), "no `{line}`:\n{transcript}");
+    }
+    // 49: the forged report stays in the intruder's line, escaped.
+    assert!(
+        !has_line(console, "bulkhead: fault: cell victim"),
+        "a forged report:\n{transcript}"
+    );
+    assert!(
+        has_line(
+            console,
+            "[intruder] \\x1b[2K\\x1b[1Gbulkhead: fault: cell victim vcpu 0 (cpu 0) pc 0x0: forged -> halt \\x1b[6n \\xc2\\x9b2J"
+        ),
+        "{transcript}"
+    );
+    // 14: the console stayed readable after the intruder disabled "its"
+    // UART: every later attempt line was seen (above) and so was this.
+    assert!(
+        has_line(console, "[intruder] catalogue: done"),
+        "{transcript}"
+    );
+    assert_invariants(
+        console,
+        Invariants {
+            victim: Some("victim"),
+            witness: Some("witness"),
+            may_power_off: false,
+        },
+        &transcript,
+    );
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_containment_gicv3() {
+    contain("tests/configs/qemu/catalogue-contain.toml", true);
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_containment_gicv2() {
+    contain("tests/configs/qemu/catalogue-contain-gicv2.toml", false);
+}
+
+/// Reports about the intruder on the console (the budget counts them).
+fn intruder_reports(console: &str) -> usize {
+    line_count(console, "bulkhead: fault: cell intruder ")
+        + line_count(console, "bulkhead: cell intruder vcpu ")
+}
+
+fn dos(config: &str) {
+    let (out, transcript) = catalogue_run(config, |_| false);
+    let console = &out.console;
+    let owed = ids(DOS);
+    let owed: Vec<&str> = owed.iter().map(String::as_str).collect();
+    assert_contained(console, "intruder", &owed, &transcript);
+    // 59: 256 reports, one notice, then the log only.
+    assert_eq!(intruder_reports(console), 256, "{transcript}");
+    assert_eq!(
+        line_count(
+            console,
+            "bulkhead: cell intruder keeps misbehaving; its further reports go to the hypervisor log only"
+        ),
+        1,
+        "{transcript}"
+    );
+    // 64: the spinning vCPU 1 was stopped when the cell powered off (the
+    // lines are over budget: the log has them).
+    for record in [
+        "cell intruder vcpu 1 (cpu 3) stopped",
+        "cell intruder powered off (PSCI SYSTEM_OFF)",
+    ] {
+        assert!(
+            out.log.iter().any(|l| l.contains(record)),
+            "no `{record}` in the log:\n{transcript}"
+        );
+    }
+    assert_invariants(
+        console,
+        Invariants {
+            victim: Some("victim"),
+            witness: Some("witness"),
+            may_power_off: false,
+        },
+        &transcript,
+    );
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_availability_gicv3() {
+    dos("tests/configs/qemu/catalogue-dos.toml");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_availability_gicv2() {
+    dos("tests/configs/qemu/catalogue-dos-gicv2.toml");
+}
+
+fn lifecycle(config: &str) {
+    const RACE: &str = "[intruder] catalogue: racing system_off and system_reset";
+    // Done, or, if SYSTEM_OFF won the race, three witness windows later.
+    let (out, transcript) = catalogue_run(config, |text| {
+        text.find(RACE)
+            .is_some_and(|at| line_count(&text[at..], "[witness] ticker: window ") >= 3)
+    });
+    let console = &out.console;
+    let owed = ids(LIFECYCLE);
+    let owed: Vec<&str> = owed.iter().map(String::as_str).collect();
+    let seen = assert_contained(console, "intruder", &owed, &transcript);
+    // 37.2: either the reset won (the restarted cell says so and ends),
+    // or SYSTEM_OFF did: then the cell stopped for good and nothing of it
+    // ran after the race.
+    let at = console.find(RACE).expect("the race was run");
+    if seen.iter().any(|a| a.id == "37.2") {
+        assert!(
+            has_line(&console[at..], "[intruder] catalogue: done"),
+            "{transcript}"
+        );
+    } else {
+        assert!(
+            !has_line(&console[at + RACE.len()..], "[intruder] "),
+            "{transcript}"
+        );
+        assert!(
+            out.log
+                .iter()
+                .any(|l| l.contains("cell intruder powered off")),
+            "{transcript}"
+        );
+    }
+    // Every restart announced once: the two of 37.1 make one.
+    let restarts = line_count(
+        console,
+        "bulkhead: cell intruder restarting (PSCI SYSTEM_RESET)",
+    );
+    let boots = line_count(console, "[intruder] catalogue: lifecycle step ");
+    assert_eq!(restarts + 1, boots, "{transcript}");
+    assert_invariants(
+        console,
+        Invariants {
+            victim: Some("victim"),
+            witness: Some("witness"),
+            may_power_off: false,
+        },
+        &transcript,
+    );
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_life_cycle_gicv3() {
+    lifecycle("tests/configs/qemu/catalogue-lifecycle.toml");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_life_cycle_gicv2() {
+    lifecycle("tests/configs/qemu/catalogue-lifecycle-gicv2.toml");
+}
+
+fn icfgr(config: &str) {
+    let (out, transcript) = catalogue_run(config, |_| false);
+    let console = &out.console;
+    assert_contained(console, "intruder", &["26.1"], &transcript);
+    // The alarm cell, whose SPI 34 shares the ICFGR word, got every alarm.
+    assert!(
+        has_line(console, "[alarm] alarm: 3 rtc interrupts, "),
+        "{transcript}"
+    );
+    assert!(
+        has_line(console, "[alarm] alarm: 3 device interrupts delivered"),
+        "{transcript}"
+    );
+    assert_invariants(
+        console,
+        Invariants {
+            victim: None,
+            witness: Some("witness"),
+            may_power_off: false,
+        },
+        &transcript,
+    );
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_shared_trigger_register_gicv3() {
+    icfgr("tests/configs/qemu/catalogue-icfgr.toml");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn catalogue_shared_trigger_register_gicv2() {
+    icfgr("tests/configs/qemu/catalogue-icfgr-gicv2.toml");
+}
+
+/// Every catalogue number that runs on AArch64 is owed by these runs, on
+/// both GIC versions.
+#[test]
+fn the_aarch64_runs_cover_the_aarch64_catalogue() {
+    let runs = |extra: Owed| {
+        let mut all: Vec<String> = [CONTAIN, DOS, LIFECYCLE, ICFGR, extra]
+            .iter()
+            .flat_map(|owed| ids(owed))
+            .collect();
+        all.push(CONTAIN_V2_24.to_string());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        numbers(&all)
+    };
+    let wanted = required(Where::Aarch64);
+    assert_eq!(runs(CONTAIN_V3), wanted);
+    assert_eq!(runs(CONTAIN_V2), wanted);
+}
