@@ -248,13 +248,18 @@ fn lifecycle(config: &str) {
             "{transcript}"
         );
     }
-    // Every restart announced once: the two of 37.1 make one.
+    // Every restart announced once (the two of 37.1 make one); a reset
+    // that lost the race to SYSTEM_OFF was announced but started nothing.
     let restarts = line_count(
         console,
         "bulkhead: cell intruder restarting (PSCI SYSTEM_RESET)",
     );
     let boots = line_count(console, "[intruder] catalogue: lifecycle step ");
-    assert_eq!(restarts + 1, boots, "{transcript}");
+    let reset_won = seen.iter().any(|a| a.id == "37.2");
+    assert!(
+        restarts + 1 == boots || (!reset_won && restarts == boots),
+        "{restarts} restarts, {boots} boots:\n{transcript}"
+    );
     assert_invariants(
         console,
         Invariants {

@@ -97,8 +97,12 @@ fn vendor_range_sample() {
     expect_status(Id(47, k + 1), format_args!("hvc call_count"), count, 4);
 }
 
-/// 256 printable bytes.
-static TEXT: [u8; 256] = [b'x'; 256];
+/// 255 printable bytes and a newline.
+static TEXT: [u8; 256] = {
+    let mut text = [b'x'; 256];
+    text[255] = b'\n';
+    text
+};
 
 /// 48: `CONSOLE_WRITE` of buffers that run past own RAM, wrap the address
 /// space, lie in a channel or in another cell: refused, nothing printed;
@@ -130,7 +134,6 @@ fn console_write_buffers() {
         taken == 256,
         format_args!("took {taken}"),
     );
-    rt::println!("");
 }
 
 /// What 49 prints: erase the line, go to column 1, print a forged report

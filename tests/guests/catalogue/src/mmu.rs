@@ -149,7 +149,7 @@ pub(crate) fn cache_maintenance() {
                 id,
                 what,
                 true,
-                format_args!("no fault: not translated, no effect"),
+                format_args!("no fault, not translated, no effect"),
             ),
             (_, Ok(())) => report(id, what, false, format_args!("no fault")),
         }
