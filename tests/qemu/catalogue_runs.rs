@@ -8,6 +8,8 @@ use super::catalogue::{
 };
 use super::*;
 
+use std::sync::OnceLock;
+
 /// Attempt ids as `(number, variants)`: `(7, 10)` is 7.1..=7.10.
 type Owed = &'static [(u8, usize)];
 
@@ -71,10 +73,13 @@ const LIFECYCLE: Owed = &[(28, 1), (62, 1), (38, 1), (37, 1)];
 const ICFGR: Owed = &[(26, 1)];
 
 /// Runs `config` until the intruder says it is done and the witness
-/// finished one more window (or `until` holds instead).
+/// finished one more window (or `until` holds instead). Also returns the
+/// folder QEMU ran in.
 fn catalogue_run(config: &str, until: impl Fn(&str) -> bool) -> (RunOutput, String) {
     let dist = build_config(config, &[]);
     require_qemu();
+    // F3: what a semihosting call from a guest would create.
+    let _ = std::fs::remove_file(dist.dir.join(F3_ESCAPE));
     let out = run_captured(&dist, Duration::from_secs(600), |text| {
         until(text)
             || text.find("[intruder] catalogue: done").is_some_and(|at| {
@@ -88,8 +93,55 @@ fn catalogue_run(config: &str, until: impl Fn(&str) -> bool) -> (RunOutput, Stri
     (out, transcript)
 }
 
-fn contain(config: &str, v3: bool) {
-    let (out, transcript) = catalogue_run(config, |_| false);
+/// The file the catalogue guest's semihosting call would open (F3).
+const F3_ESCAPE: &str = "bulkhead-f3-escape";
+
+/// One containment run per GIC version, shared by the tests that read it.
+fn contain_run(v3: bool) -> &'static (RunOutput, String) {
+    static V3: OnceLock<(RunOutput, String)> = OnceLock::new();
+    static V2: OnceLock<(RunOutput, String)> = OnceLock::new();
+    let (cell, config) = if v3 {
+        (&V3, "tests/configs/qemu/catalogue-contain.toml")
+    } else {
+        (&V2, "tests/configs/qemu/catalogue-contain-gicv2.toml")
+    };
+    cell.get_or_init(|| catalogue_run(config, |_| false))
+}
+
+/// F3: the guest's semihosting call is an Undefined Instruction in its own
+/// cell, and QEMU's folder holds no file it could have opened.
+fn semihosting(v3: bool) {
+    let (out, transcript) = contain_run(v3);
+    assert!(
+        has_line(
+            &out.console,
+            "[intruder] catalogue: f3 semihosting sys_open: undefined instruction"
+        ),
+        "{transcript}"
+    );
+    let config = if v3 {
+        "catalogue-contain"
+    } else {
+        "catalogue-contain-gicv2"
+    };
+    let dir = xtask::paths::workspace().join("target/dist").join(config);
+    assert!(!dir.join(F3_ESCAPE).exists(), "a guest created a host file");
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn f3_a_guest_semihosting_call_is_undefined_and_opens_no_host_file_gicv3() {
+    semihosting(true);
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn f3_a_guest_semihosting_call_is_undefined_and_opens_no_host_file_gicv2() {
+    semihosting(false);
+}
+
+fn contain(v3: bool) {
+    let (out, transcript) = contain_run(v3);
     let console = &out.console;
     let mut owed = ids(CONTAIN);
     if v3 {
@@ -99,7 +151,7 @@ fn contain(config: &str, v3: bool) {
         owed.push(CONTAIN_V2_24.to_string());
     }
     let owed: Vec<&str> = owed.iter().map(String::as_str).collect();
-    assert_contained(console, "intruder", &owed, &transcript);
+    assert_contained(console, "intruder", &owed, transcript);
     // The hypervisor's side of some of them.
     let fault = "bulkhead: fault: cell intruder vcpu 0 (cpu 2) pc ";
     for end in [
@@ -144,20 +196,20 @@ fn contain(config: &str, v3: bool) {
             witness: Some("witness"),
             may_power_off: false,
         },
-        &transcript,
+        transcript,
     );
 }
 
 #[test]
 #[ignore = "needs QEMU; run by `cargo xtask test`"]
 fn catalogue_containment_gicv3() {
-    contain("tests/configs/qemu/catalogue-contain.toml", true);
+    contain(true);
 }
 
 #[test]
 #[ignore = "needs QEMU; run by `cargo xtask test`"]
 fn catalogue_containment_gicv2() {
-    contain("tests/configs/qemu/catalogue-contain-gicv2.toml", false);
+    contain(false);
 }
 
 /// Reports about the intruder on the console (the budget counts them).
@@ -216,17 +268,52 @@ fn catalogue_availability_gicv2() {
     dos("tests/configs/qemu/catalogue-dos-gicv2.toml");
 }
 
-fn lifecycle(config: &str) {
-    const RACE: &str = "[intruder] catalogue: racing system_off and system_reset";
+const RACE: &str = "[intruder] catalogue: racing system_off and system_reset";
+
+/// One life-cycle run per GIC version, shared by the tests that read it.
+fn lifecycle_run(v3: bool) -> &'static (RunOutput, String) {
+    static V3: OnceLock<(RunOutput, String)> = OnceLock::new();
+    static V2: OnceLock<(RunOutput, String)> = OnceLock::new();
+    let (cell, config) = if v3 {
+        (&V3, "tests/configs/qemu/catalogue-lifecycle.toml")
+    } else {
+        (&V2, "tests/configs/qemu/catalogue-lifecycle-gicv2.toml")
+    };
     // Done, or, if SYSTEM_OFF won the race, three witness windows later.
-    let (out, transcript) = catalogue_run(config, |text| {
-        text.find(RACE)
-            .is_some_and(|at| line_count(&text[at..], "[witness] ticker: window ") >= 3)
-    });
+    cell.get_or_init(|| {
+        catalogue_run(config, |text| {
+            text.find(RACE)
+                .is_some_and(|at| line_count(&text[at..], "[witness] ticker: window ") >= 3)
+        })
+    })
+}
+
+/// F13: a cell reset while its vCPU was inside an interrupt handler
+/// (acknowledged, never ended) takes that interrupt again after the reset:
+/// the virtual interface's active priorities were cleared.
+fn reset_in_handler(v3: bool) {
+    let (out, transcript) = lifecycle_run(v3);
+    assert_contained(&out.console, "intruder", &["28.1"], transcript);
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn f13_a_cell_reset_inside_its_timer_handler_gets_timer_interrupts_again_gicv3() {
+    reset_in_handler(true);
+}
+
+#[test]
+#[ignore = "needs QEMU; run by `cargo xtask test`"]
+fn f13_a_cell_reset_inside_its_timer_handler_gets_timer_interrupts_again_gicv2() {
+    reset_in_handler(false);
+}
+
+fn lifecycle(v3: bool) {
+    let (out, transcript) = lifecycle_run(v3);
     let console = &out.console;
     let owed = ids(LIFECYCLE);
     let owed: Vec<&str> = owed.iter().map(String::as_str).collect();
-    let seen = assert_contained(console, "intruder", &owed, &transcript);
+    let seen = assert_contained(console, "intruder", &owed, transcript);
     // 37.2: either the reset won (the restarted cell says so and ends),
     // or SYSTEM_OFF did: then the cell stopped for good and nothing of it
     // ran after the race.
@@ -267,20 +354,20 @@ fn lifecycle(config: &str) {
             witness: Some("witness"),
             may_power_off: false,
         },
-        &transcript,
+        transcript,
     );
 }
 
 #[test]
 #[ignore = "needs QEMU; run by `cargo xtask test`"]
 fn catalogue_life_cycle_gicv3() {
-    lifecycle("tests/configs/qemu/catalogue-lifecycle.toml");
+    lifecycle(true);
 }
 
 #[test]
 #[ignore = "needs QEMU; run by `cargo xtask test`"]
 fn catalogue_life_cycle_gicv2() {
-    lifecycle("tests/configs/qemu/catalogue-lifecycle-gicv2.toml");
+    lifecycle(false);
 }
 
 fn icfgr(config: &str) {

@@ -84,6 +84,7 @@ mod guest {
             1 => {
                 gic::init_distributor();
                 gic::init_cpu(0xffff | 1 << 25 | 1 << 26 | 1 << 27 | 1 << 30);
+                semihosting();
                 memory::run();
                 cpus::run();
                 devices::run();
@@ -99,6 +100,38 @@ mod guest {
             _ => println!("catalogue: no group {group}"),
         }
         rt::park()
+    }
+
+    /// Finding F3: a semihosting `SYS_OPEN` (mode "w") from EL1. With
+    /// semihosting on the QEMU line it would create a host file; without,
+    /// it is an Undefined Instruction in this cell.
+    fn semihosting() {
+        static NAME: &[u8] = b"bulkhead-f3-escape\0";
+        let block = [NAME.as_ptr() as u64, 4, NAME.len() as u64 - 1];
+        // SAFETY: a lone HLT in an asm block clobbering the C ABI; the
+        // parameter block lives across it; a fault is skipped.
+        let result = unsafe {
+            rt::probe(|| {
+                let handle: u64;
+                core::arch::asm!(
+                    "hlt #0xf000",
+                    inout("x0") 1u64 => handle,
+                    in("x1") block.as_ptr(),
+                    options(nostack),
+                    clobber_abi("C"),
+                );
+                handle
+            })
+        };
+        match result {
+            Err(fault) if fault.is_undefined() => {
+                println!("catalogue: f3 semihosting sys_open: undefined instruction")
+            }
+            Err(fault) => println!("catalogue: f3 semihosting sys_open: {fault}"),
+            Ok(handle) => {
+                println!("catalogue: f3 semihosting sys_open: handle {handle:#x}, NOT CONTAINED")
+            }
+        }
     }
 
     fn secondary(context: u64) -> ! {
