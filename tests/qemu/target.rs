@@ -7,6 +7,7 @@
 #[path = "../support/catalogue.rs"]
 mod catalogue;
 mod catalogue_runs;
+mod fuzz_runs;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

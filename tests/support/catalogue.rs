@@ -298,19 +298,30 @@ pub(crate) struct Invariants<'a> {
 /// canary, the canary's checksum constant, the witness's windows within
 /// 1 % of 2,000 ticks, no power-off unless allowed.
 pub(crate) fn assert_invariants(console: &str, invariants: Invariants<'_>, transcript: &str) {
-    let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let violations = invariant_violations(console, invariants);
     assert!(
-        !lines.iter().any(|l| l.starts_with("PANIC")),
-        "the hypervisor panicked:\n{transcript}"
+        violations.is_empty(),
+        "{}\n{transcript}",
+        violations.join("\n")
     );
-    assert!(!console.contains("NOT CONTAINED"), "{transcript}");
-    if !invariants.may_power_off {
-        assert!(
-            !lines
-                .iter()
-                .any(|l| l.starts_with("bulkhead: every cell has stopped")),
-            "the machine powered off:\n{transcript}"
-        );
+}
+
+/// What of the global invariants `console` breaks (empty: none).
+pub(crate) fn invariant_violations(console: &str, invariants: Invariants<'_>) -> Vec<String> {
+    let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut violations = Vec::new();
+    if lines.iter().any(|l| l.starts_with("PANIC")) {
+        violations.push("the hypervisor panicked".to_string());
+    }
+    if console.contains("NOT CONTAINED") {
+        violations.push("something was not contained".to_string());
+    }
+    if !invariants.may_power_off
+        && lines
+            .iter()
+            .any(|l| l.starts_with("bulkhead: every cell has stopped"))
+    {
+        violations.push("the machine powered off".to_string());
     }
     if let Some(victim) = invariants.victim {
         let prefix = format!("[{victim}] victim: canary ok ");
@@ -319,31 +330,42 @@ pub(crate) fn assert_invariants(console: &str, invariants: Invariants<'_>, trans
             .filter_map(|l| l.strip_prefix(prefix.as_str()))
             .filter_map(|l| l.split_whitespace().next())
             .collect();
-        assert!(
-            sums.len() >= 2,
-            "the victim checked too rarely:\n{transcript}"
-        );
-        assert!(
-            sums.iter().all(|s| *s == sums[0]),
-            "the canary changed: {sums:?}\n{transcript}"
-        );
-        assert!(!console.contains("CANARY"), "{transcript}");
-    }
-    if let Some(witness) = invariants.witness {
-        let prefix = format!("[{witness}] ticker: window ");
-        let windows: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(prefix.as_str()))
-            .filter_map(|rest| rest.split(": ").nth(1)?.split(' ').next()?.parse().ok())
-            .collect();
-        assert!(!windows.is_empty(), "no witness window:\n{transcript}");
-        for ticks in &windows {
-            assert!(
-                (1980..=2020).contains(ticks),
-                "a witness window of {ticks} ticks (1 % of 2000 allowed): {windows:?}\n{transcript}"
-            );
+        if sums.len() < 2 {
+            violations.push(format!(
+                "the victim checked its canary {} times",
+                sums.len()
+            ));
+        }
+        if sums.iter().any(|s| *s != sums[0]) {
+            violations.push(format!("the canary changed: {sums:?}"));
+        }
+        if console.contains("CANARY") {
+            violations.push("the victim reported its canary corrupted".to_string());
         }
     }
+    if let Some(witness) = invariants.witness {
+        let windows = witness_windows(console, witness);
+        if windows.is_empty() {
+            violations.push("no witness window".to_string());
+        }
+        if windows.iter().any(|ticks| !(1980..=2020).contains(ticks)) {
+            violations.push(format!(
+                "a witness window off by more than 1 % of 2000 ticks: {windows:?}"
+            ));
+        }
+    }
+    violations
+}
+
+/// The tick counts of `witness`'s 2 s windows (`ticker: window N: T ticks
+/// in 2000 ms`), in order.
+pub(crate) fn witness_windows(console: &str, witness: &str) -> Vec<u64> {
+    let prefix = format!("[{witness}] ticker: window ");
+    console
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix(prefix.as_str()))
+        .filter_map(|rest| rest.split(": ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 
 pub mod bench;
 pub mod bochs;
+#[path = "../../tests/support/catalogue.rs"]
+pub mod catalogue;
 pub mod check;
 pub mod dist;
+pub mod fuzz;
 pub mod guests;
 pub mod hvlog;
 pub mod install;

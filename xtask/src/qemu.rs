@@ -231,6 +231,7 @@ pub fn capture(
         },
         bytes: Vec::new(),
         lost: Vec::new(),
+        dropped: 0,
     };
     let line = describe(&command);
     let mut child = command
@@ -243,18 +244,8 @@ pub fn capture(
         .stderr(Stdio::piped())
         .spawn()
         .context("start QEMU")?;
-    let console = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let mut reader = child.stdout.take().context("QEMU stdout")?;
-    let sink = console.clone();
-    let pump = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
+    let console = Arc::new(Mutex::new(String::new()));
+    let pump = pump_text(child.stdout.take().context("QEMU stdout")?, console.clone());
     let mut stdin = child.stdin.take();
     let mut steps = script.iter().peekable();
     // Console text before this offset is older than the last typed step.
@@ -265,7 +256,7 @@ pub fn capture(
         if let Some(status) = child.try_wait()? {
             break Some(status);
         }
-        let text = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
+        let text = console.lock().unwrap();
         if let (Some(step), Some(input)) = (steps.peek(), stdin.as_mut())
             && text
                 .get(typed_at..)
@@ -279,7 +270,9 @@ pub fn capture(
             steps.next();
         }
         log.poll();
-        if done(&text) {
+        let finished = done(&text);
+        drop(text);
+        if finished {
             // Let the last lines arrive, then stop the machine.
             std::thread::sleep(Duration::from_millis(200));
             let _ = child.kill();
@@ -301,7 +294,7 @@ pub fn capture(
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
-    let mut console = String::from_utf8_lossy(&console.lock().unwrap()).into_owned();
+    let mut console = std::mem::take(&mut *console.lock().unwrap());
     if !stderr.is_empty() {
         console.push_str("\n[qemu stderr] ");
         console.push_str(&stderr);
@@ -316,12 +309,68 @@ pub fn capture(
     })
 }
 
+/// Reads `source` into `text` as it arrives, decoding UTF-8 incrementally
+/// (a character split between reads waits for its end; invalid bytes
+/// become U+FFFD), so a long run costs linear time.
+fn pump_text(
+    mut source: impl Read + Send + 'static,
+    text: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut pending = Vec::new();
+        while let Ok(n) = source.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            decode_into(&mut pending, &mut text.lock().unwrap());
+        }
+        text.lock()
+            .unwrap()
+            .push_str(&String::from_utf8_lossy(&pending));
+    })
+}
+
+/// Moves the decodable prefix of `pending` into `text`.
+fn decode_into(pending: &mut Vec<u8>, text: &mut String) {
+    loop {
+        match std::str::from_utf8(pending) {
+            Ok(valid) => {
+                text.push_str(valid);
+                pending.clear();
+                return;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                text.push_str(&String::from_utf8_lossy(&pending[..valid]));
+                match e.error_len() {
+                    Some(bad) => {
+                        text.push('\u{fffd}');
+                        pending.drain(..valid + bad);
+                    }
+                    None => {
+                        pending.drain(..valid);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Log bytes a captured run keeps (the latest): a long soak logs far more,
+/// and decoding all of it would take minutes.
+const LOG_BYTES_KEPT: usize = 4 << 20;
+
 /// The hypervisor's log records of a captured run, read from its ring.
 struct LogCollector {
     ring: Option<RingReader>,
     bytes: Vec<u8>,
     /// Lines saying bytes were lost.
     lost: Vec<String>,
+    /// Older bytes dropped to stay within [`LOG_BYTES_KEPT`].
+    dropped: usize,
 }
 
 impl LogCollector {
@@ -331,12 +380,20 @@ impl LogCollector {
             let polled = ring.poll();
             self.lost.extend(lost_line(&polled));
             self.bytes.extend_from_slice(&polled.bytes);
+            if self.bytes.len() > LOG_BYTES_KEPT {
+                let excess = self.bytes.len() - LOG_BYTES_KEPT / 2;
+                self.bytes.drain(..excess);
+                self.dropped += excess;
+            }
         }
     }
 
     /// The decoded lines (loss notices first).
     fn decode(self, dist: Option<&Dist>) -> Result<Vec<String>> {
         let mut lines = self.lost;
+        if self.dropped > 0 {
+            lines.push(format!("[hv] ({} older log bytes not kept)", self.dropped));
+        }
         if let Some(dist) = dist
             && !self.bytes.is_empty()
         {
@@ -362,6 +419,23 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_text_is_decoded_across_reads() {
+        let mut text = String::new();
+        let mut pending = "a€".as_bytes()[..3].to_vec();
+        decode_into(&mut pending, &mut text);
+        assert_eq!(
+            (text.as_str(), pending.len()),
+            ("a", 2),
+            "the euro sign waits"
+        );
+        pending.extend_from_slice(&"€".as_bytes()[2..]);
+        pending.extend_from_slice(b"\xffb");
+        decode_into(&mut pending, &mut text);
+        assert_eq!(text, "a€\u{fffd}b");
+        assert!(pending.is_empty());
+    }
 
     #[test]
     fn missing_qemu_is_installed_as_root_and_explained_otherwise() {

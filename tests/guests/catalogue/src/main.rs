@@ -5,7 +5,9 @@
 //! The cell's `boot-arg` picks the run: 1 the containment groups (memory,
 //! CPUs, devices, interrupts, system registers, calls), 2 availability
 //! (the report budget, floods, storms, the whole hypervisor call range),
-//! 3 the life cycle (resets under itself), 4 the shared trigger register.
+//! 3 the life cycle (resets under itself), 4 the shared trigger register,
+//! 5 the fuzzer (seed in bits 63:32, operations in bits 31:8, 0 for ever:
+//! `cargo xtask fuzz`), 6 the soak's restart storm.
 //! vCPU 1 starts only by `CPU_ON` and then runs jobs for vCPU 0.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -20,6 +22,8 @@ mod devices;
 #[cfg(target_os = "none")]
 mod dos;
 #[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
 mod icfgr;
 #[cfg(target_os = "none")]
 mod interrupts;
@@ -31,6 +35,8 @@ mod lifecycle;
 mod memory;
 #[cfg(target_os = "none")]
 mod mmu;
+#[cfg(target_os = "none")]
+mod storm;
 #[cfg(target_os = "none")]
 mod sysregs;
 
@@ -71,7 +77,7 @@ mod guest {
     }
 
     fn main() -> ! {
-        let group = rt::boot_arg();
+        let group = rt::boot_arg() & 0xff;
         match (rt::abi_version(), rt::cell_info()) {
             (Some(abi), Some(cell)) => println!(
                 "catalogue: start group {group} (bulkhead abi {abi:#x}, cell {}, {} vcpus)",
@@ -97,6 +103,11 @@ mod guest {
             2 => dos::run(),
             3 => lifecycle::run(),
             4 => icfgr::run(),
+            5 => {
+                let arg = rt::boot_arg();
+                crate::fuzz::run(arg >> 32, (arg >> 8) & 0xff_ffff)
+            }
+            6 => crate::storm::run(),
             _ => println!("catalogue: no group {group}"),
         }
         rt::park()
