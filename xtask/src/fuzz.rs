@@ -133,9 +133,9 @@ fn fuzz_progress(console: &str) -> (u64, u64) {
     };
     console
         .lines()
+        .rev()
         .filter(|l| l.starts_with("[fuzzer] fuzz: "))
-        .filter_map(|l| Some((number_before(l, " ops")?, number_before(l, " faults")?)))
-        .last()
+        .find_map(|l| Some((number_before(l, " ops")?, number_before(l, " faults")?)))
         .unwrap_or((0, 0))
 }
 
@@ -144,9 +144,9 @@ fn outcome(out: &qemu::RunOutput) -> Outcome {
     let storm_boots = out
         .console
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("[storm] storm: boot "))
-        .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .find_map(|n| n.trim().parse().ok())
         .unwrap_or(0);
     Outcome {
         ops,
