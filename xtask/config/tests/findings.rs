@@ -666,3 +666,20 @@ fn control_characters_in_names_are_escaped_in_every_message() {
         &["the platform description `\\x9b2JQEMU virt"],
     );
 }
+
+/// F16: an x86_64 cell's interrupts are accepted with a warning, since the
+/// back end delivers none to cells yet (the review found them silently
+/// accepted and never routed).
+#[test]
+fn f16_x86_cell_interrupts_are_a_warning_until_they_are_delivered() {
+    let platform = real_platform("bochs-x86_64");
+    let config = X86_CONFIG.replace("cpus = [0]\n", "cpus = [0]\nirqs = [9]\n");
+    let accepted = common::accepted(&platform, &config);
+    let warnings: Vec<String> = accepted.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_contains(
+        &warnings[0],
+        "warning: interrupt 9 of cell `alpha` is not delivered: the x86_64 back end routes no device interrupts to cells yet",
+    );
+    assert!(common::accepted(&platform, X86_CONFIG).warnings.is_empty());
+}

@@ -13,6 +13,8 @@
 //! - a cell's extra interrupts are assignable: GIC SPIs (INTID 32 and up)
 //!   or I/O APIC inputs, below the controller's count;
 //! - no interrupt belongs to two cells;
+//! - on x86_64 a cell's interrupts are accepted with a warning: the back end
+//!   does not deliver device interrupts to cells yet (F16);
 //! - no cell owns an interrupt of the hypervisor's console UART, as an
 //!   extra interrupt or through a device that shares its line (F5a of the
 //!   security review: owning it lets the cell disable the console's input
@@ -313,6 +315,17 @@ impl Checker<'_> {
                     );
                 }
                 continue;
+            }
+            if self.platform.intc.kind == IntcKind::Apic {
+                self.warn(
+                    Diagnostic::warning(
+                        location.clone(),
+                        format!(
+                            "interrupt {irq} of cell `{name}` is not delivered: the x86_64 back end routes no device interrupts to cells yet"
+                        ),
+                    )
+                    .help("the cell must poll its device for now (finding F16 of the security review)"),
+                );
             }
             self.irq_owner.insert(irq, (name.to_string(), location));
             owned.push(irq);
