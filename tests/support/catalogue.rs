@@ -17,7 +17,7 @@
 //! group owes appears, contained, exactly once; that no line anywhere says
 //! `NOT CONTAINED`; the hypervisor's reports (matched from the line start,
 //! which a guest cannot forge: finding F8); and the global invariants
-//! ([`assert_invariants`]).
+//! (`assert_invariants`).
 
 #![allow(dead_code, reason = "each test crate uses its architecture's part")]
 
