@@ -14,6 +14,7 @@
 #[path = "../support/catalogue.rs"]
 mod catalogue;
 mod catalogue_x86;
+mod fuzz_runs;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -79,9 +79,10 @@ enum Task {
     },
     /// Fuzz the hypervisor from a guest: seeded random hypercalls, SMC/HVC
     /// ids, PSCI calls, emulated MMIO (also forms no syndrome describes),
-    /// trapped system registers, set/way operands and foreign addresses,
-    /// from a cell beside a victim (canary) and a witness (1 kHz ticks),
-    /// under QEMU.
+    /// trapped system registers, set/way operands and foreign addresses
+    /// under QEMU; on Bochs (x86) VMCALL, CPUID, MSRs, port I/O, XSETBV,
+    /// control registers, VMX instructions and foreign addresses; from a
+    /// cell beside a victim (canary) and a witness (1 kHz ticks).
     ///
     /// Passes when the fuzzer finishes and the hypervisor and the other
     /// cells ran unaffected (no panic, canary intact, witness windows within
@@ -93,12 +94,12 @@ enum Task {
         /// Operations (at most 16,777,215).
         #[arg(long, default_value_t = 100_000)]
         ops: u64,
-        /// The interrupt controller.
-        #[arg(long, value_enum, default_value = "v3")]
-        gic: xtask::fuzz::Gic,
+        /// The machine: QEMU `virt` with GICv3 or GICv2, or Bochs (x86).
+        #[arg(long, value_enum, default_value = "gicv3")]
+        machine: xtask::fuzz::Machine,
     },
     /// Run the fuzzer (for ever), a restart storm, a victim and a witness
-    /// together under QEMU for MINUTES, then check the invariants.
+    /// together for MINUTES, then check the invariants.
     Soak {
         /// How long.
         #[arg(long, default_value_t = 2)]
@@ -106,9 +107,9 @@ enum Task {
         /// The fuzzer's seed.
         #[arg(long, default_value_t = 1)]
         seed: u32,
-        /// The interrupt controller.
-        #[arg(long, value_enum, default_value = "v3")]
-        gic: xtask::fuzz::Gic,
+        /// The machine: QEMU `virt` with GICv3 or GICv2, or Bochs (x86).
+        #[arg(long, value_enum, default_value = "gicv3")]
+        machine: xtask::fuzz::Machine,
     },
     /// Check the code's structure: no file over 600 lines of non-test code,
     /// no function over 100 lines, no files importing each other in a
@@ -142,12 +143,14 @@ fn main() -> ExitCode {
         Task::Test { host_only } => test(host_only),
         Task::Bench { quick, compare } => bench(quick, compare),
         Task::Structure { roots } => structure(&roots),
-        Task::Fuzz { seed, ops, gic } => {
-            xtask::fuzz::fuzz(seed, ops, gic).map(|o| report_run("fuzz", &o))
+        Task::Fuzz { seed, ops, machine } => {
+            xtask::fuzz::fuzz(seed, ops, machine).map(|o| report_run("fuzz", &o))
         }
-        Task::Soak { minutes, seed, gic } => {
-            xtask::fuzz::soak(minutes, seed, gic).map(|o| report_run("soak", &o))
-        }
+        Task::Soak {
+            minutes,
+            seed,
+            machine,
+        } => xtask::fuzz::soak(minutes, seed, machine).map(|o| report_run("soak", &o)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,9 @@
 //!   (`cpus`), 4 hypercalls (`calls`), 5 x86 instructions and modes
 //!   (`instructions`), 6 availability (`dos`), 7 faults under the
 //!   `restart` policy (`phoenix`).
+//! - **8** (in the low byte; the seed and the operation count above it):
+//!   the fuzzer (`fuzz`, `cargo xtask fuzz --machine bochs`).
+//! - **9**: the soak's restart storm (`storm`).
 //!
 //! A catalogue group prints one line per attempt (`common::attempt`):
 //!
@@ -35,6 +38,8 @@ mod devices;
 #[cfg(target_os = "none")]
 mod dos;
 #[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
 mod instructions;
 #[cfg(target_os = "none")]
 mod legacy;
@@ -44,13 +49,15 @@ mod memory;
 mod phoenix;
 #[cfg(target_os = "none")]
 mod realmode;
+#[cfg(target_os = "none")]
+mod storm;
 
 #[cfg(target_os = "none")]
 mod guest {
     rt::entry!(main, secondary);
 
     fn main() -> ! {
-        match rt::boot_arg() {
+        match rt::boot_arg() & 0xff {
             1 => crate::memory::run(),
             2 => crate::devices::run(),
             3 => crate::cpus::run(),
@@ -58,13 +65,15 @@ mod guest {
             5 => crate::instructions::run(),
             6 => crate::dos::run(),
             7 => crate::phoenix::run(),
+            8 => crate::fuzz::run(),
+            9 => crate::storm::run(),
             _ => crate::legacy::run(),
         }
     }
 
     /// Every vCPU but the first: what its group wants of it.
     fn secondary(context: u64) -> ! {
-        match rt::boot_arg() {
+        match rt::boot_arg() & 0xff {
             3 => crate::cpus::secondary(context),
             6 => crate::dos::secondary(context),
             _ => crate::legacy::spinner(context),
