@@ -18,7 +18,7 @@
 use core::arch::asm;
 use core::fmt::Write;
 
-use rt::{LineBuf, gic, probe, probe_exec, probe_read, probe_write, probe_write32};
+use rt::{LineBuf, Rng, gic, probe, probe_exec, probe_read, probe_write, probe_write32};
 
 /// Its RAM (16 MiB at 0x4000_0000): never a target of its own random writes.
 const OWN_RAM: core::ops::Range<u64> = 0x4000_0000..0x4100_0000;
@@ -28,22 +28,6 @@ const CODE: u64 = 0x4010_0000;
 const GICD: (u64, u64) = (0x0800_0000, 0x1_0000);
 const GICR: (u64, u64) = (0x080a_0000, 0x4_0000);
 const UART: (u64, u64) = (0x0900_0000, 0x1000);
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What a run did.
 #[derive(Default)]
@@ -66,7 +50,7 @@ fn say(args: core::fmt::Arguments<'_>) {
 
 /// Runs `ops` operations (0: for ever) from `seed`.
 pub(crate) fn run(seed: u64, ops: u64) -> ! {
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     say(format_args!(
         "fuzz: seed {seed:#x}, {ops} ops (0: for ever)"

@@ -39,7 +39,7 @@ mod fault;
 pub use guest_common::psci;
 
 pub use fault::Fault;
-pub use guest_common::LineBuf;
+pub use guest_common::{LineBuf, Rng};
 
 #[cfg(target_os = "none")]
 mod arch;

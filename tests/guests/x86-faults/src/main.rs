@@ -43,21 +43,9 @@ mod guest {
 
     /// Counts this boot and returns its number (1 on the first).
     fn count_boot() -> u64 {
-        let magic = COUNTER_GPA as *mut u64;
-        let boots = (COUNTER_GPA + 8) as *mut u64;
-        // SAFETY: the two words are this cell's RAM (identity-mapped,
-        // aligned), used by nothing else of this program: the image ends
-        // below 0x30_0000 and the boot area starts at 0x3f_8000.
-        unsafe {
-            let n = if magic.read_volatile() == MAGIC {
-                boots.read_volatile().wrapping_add(1)
-            } else {
-                magic.write_volatile(MAGIC);
-                1
-            };
-            boots.write_volatile(n);
-            n
-        }
+        // SAFETY: two words of this cell's RAM used by nothing else (the
+        // image ends below 0x30_0000, the boot area starts at 0x3f_8000).
+        unsafe { rt::count_boot(COUNTER_GPA, MAGIC) }
     }
 
     /// Loads an IDT with limit 0 and executes `ud2`: the `#UD` cannot be

@@ -29,7 +29,7 @@
 
 use core::fmt::Write as _;
 
-use rt::{Fault, LineBuf};
+use rt::{Fault, LineBuf, Rng};
 
 /// Its RAM: 4 MiB from guest-physical 0.
 const RAM_END: u64 = 0x40_0000;
@@ -43,28 +43,12 @@ const MAPPED_END: u64 = 1 << 32;
 /// whose effect on its own user-accessible pages it would not survive.
 const CR4_FLIPPABLE: u64 = !((1 << 20) | (1 << 21));
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A random single bit of 64, or (one time in four) of the low 32.
-    fn bit(&mut self) -> u64 {
-        if self.below(4) == 0 {
-            1 << self.below(64)
-        } else {
-            1 << self.below(32)
-        }
+/// A random single bit of 64, or (one time in four) of the low 32.
+fn random_bit(rng: &mut Rng) -> u64 {
+    if rng.below(4) == 0 {
+        1 << rng.below(64)
+    } else {
+        1 << rng.below(32)
     }
 }
 
@@ -103,7 +87,7 @@ pub(crate) fn run() -> ! {
     let arg = rt::boot_arg();
     let seed = arg >> 32;
     let ops = (arg >> 8) & 0xff_ffff;
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     say(format_args!(
         "fuzz: seed {seed:#x}, {ops} ops (0: for ever)"
@@ -301,7 +285,7 @@ fn msr(rng: &mut Rng) -> Result<(), Fault> {
     let value = match rng.below(3) {
         0 => rng.next(),
         1 => rng.next() & 0xffff_ffff,
-        _ => rng.bit(),
+        _ => random_bit(rng),
     };
     // SAFETY: not an MSR this program relies on (see `passed_through`):
     // a write the hypervisor traps (and refuses, or keeps inside the
@@ -419,7 +403,13 @@ fn control_register(rng: &mut Rng) -> Result<(), Fault> {
     match rng.below(5) {
         0 | 1 => {
             let cr0 = read_cr(0);
-            let flipped = cr0 ^ rng.bit() ^ if rng.below(4) == 0 { rng.bit() } else { 0 };
+            let flipped = cr0
+                ^ random_bit(rng)
+                ^ if rng.below(4) == 0 {
+                    random_bit(rng)
+                } else {
+                    0
+                };
             // SAFETY: restored right after; a value that would turn off
             // paging or protection in long mode raises #GP instead.
             let outcome =
@@ -430,7 +420,7 @@ fn control_register(rng: &mut Rng) -> Result<(), Fault> {
         }
         2 | 3 => {
             let cr4 = read_cr(4);
-            let flipped = cr4 ^ (rng.bit() & CR4_FLIPPABLE);
+            let flipped = cr4 ^ (random_bit(rng) & CR4_FLIPPABLE);
             // SAFETY: restored right after; not SMEP or SMAP; a value
             // long mode forbids (PAE off, LA57 changed) raises #GP, VMXE
             // is refused by the hypervisor (#GP).

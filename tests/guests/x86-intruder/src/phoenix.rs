@@ -26,20 +26,9 @@ const BAD_CR3: u64 = 0x8000_0000;
 
 /// Counts this boot; returns its number (1 on the first).
 fn count_boot() -> u64 {
-    let magic = COUNTER_GPA as *mut u64;
-    let boots = (COUNTER_GPA + 8) as *mut u64;
     // SAFETY: two words of this cell's RAM used by nothing else (the
     // image ends below 0x30_0000, the boot area starts at 0x3f_8000).
-    unsafe {
-        let n = if magic.read_volatile() == MAGIC {
-            boots.read_volatile().wrapping_add(1)
-        } else {
-            magic.write_volatile(MAGIC);
-            1
-        };
-        boots.write_volatile(n);
-        n
-    }
+    unsafe { rt::count_boot(COUNTER_GPA, MAGIC) }
 }
 
 pub(crate) fn run() -> ! {

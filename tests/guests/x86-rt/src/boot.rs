@@ -116,6 +116,32 @@ pub fn boot_arg() -> u64 {
     BOOT_ARG.load(Relaxed)
 }
 
+/// Counts this boot of the cell in two words of its RAM at `gpa`
+/// (`[magic, boots]`: a restart reloads only the image, so they survive
+/// it) and returns the boot's number, 1 on the first (when the words do
+/// not hold `magic` yet).
+///
+/// # Safety
+///
+/// `gpa` is 8-byte aligned, inside the cell's RAM and used by nothing
+/// else of the program (outside its image and stacks, below the boot
+/// area).
+pub unsafe fn count_boot(gpa: u64, magic: u64) -> u64 {
+    let word = gpa as *mut u64;
+    let boots = (gpa + 8) as *mut u64;
+    // SAFETY: the caller's.
+    unsafe {
+        let n = if word.read_volatile() == magic {
+            boots.read_volatile().wrapping_add(1)
+        } else {
+            word.write_volatile(magic);
+            1
+        };
+        boots.write_volatile(n);
+        n
+    }
+}
+
 /// The guest-physical base of the hypervisor's boot area (its GDT at
 /// offset 0, the TSS at 0x800, page tables from 0x1000; docs/x86.md).
 pub fn boot_area() -> u64 {

@@ -44,7 +44,7 @@
 
 pub use guest_common::psci;
 
-pub use guest_common::LineBuf;
+pub use guest_common::{LineBuf, Rng};
 
 #[cfg(target_os = "none")]
 mod apic;
@@ -68,7 +68,7 @@ pub use apic::{
     apic_enable, apic_id, eoi, send_icr, send_ipi, send_self_ipi, timer_periodic, timer_stop,
 };
 #[cfg(target_os = "none")]
-pub use boot::{boot_area, boot_arg, park_secondary, secondary_entry, vcpu_index};
+pub use boot::{boot_area, boot_arg, count_boot, park_secondary, secondary_entry, vcpu_index};
 #[cfg(target_os = "none")]
 pub use call::{
     CellInfo, abi_version, affinity_info, cell_info, cpu_off, cpu_on, hypercall, psci_version,
