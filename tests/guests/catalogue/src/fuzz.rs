@@ -92,7 +92,7 @@ pub(crate) fn run(seed: u64, ops: u64) -> ! {
 
 /// A function id: random, or near one the hypervisor knows.
 fn function_id(rng: &mut Rng) -> u32 {
-    let low = rng.next() as u32;
+    let low = rng.bits() as u32;
     match rng.below(8) {
         0 => 0x8400_0000 | (low & 0x1f),
         1 => 0xc400_0000 | (low & 0x1f),
@@ -118,7 +118,7 @@ fn call(rng: &mut Rng) -> bool {
     if stops_the_fuzzer(id) {
         return false;
     }
-    let mut args = [rng.next(), rng.next(), rng.next()];
+    let mut args = [rng.bits(), rng.bits(), rng.bits()];
     // CONSOLE_WRITE: short, so the console is not flooded with garbage.
     if id & 0xbfff_ffff == 0x8600_0002 {
         args[1] &= 0x3f;
@@ -142,7 +142,7 @@ fn mmio(rng: &mut Rng) -> bool {
         _ => UART,
     };
     let address = base + rng.below(size);
-    let value = rng.next();
+    let value = rng.bits();
     // SAFETY: an emulated device register (trapped by the hypervisor):
     // lone loads and stores in asm blocks clobbering the C ABI; a fault is
     // skipped.
@@ -192,7 +192,7 @@ fn mmio(rng: &mut Rng) -> bool {
 /// `(op0, op1, CRn, CRm, op2)` of a register the hypervisor traps, with
 /// random fields inside its family.
 fn trapped_register(rng: &mut Rng) -> (u32, u32, u32, u32, u32) {
-    let r = rng.next() as u32;
+    let r = rng.bits() as u32;
     match rng.below(8) {
         // Debug (MDCR_EL2.TDA, TDOSA, TDRA).
         0 => (2, 0, r & 1, (r >> 1) & 0xf, (r >> 5) & 7),
@@ -228,7 +228,7 @@ fn trapped_register(rng: &mut Rng) -> (u32, u32, u32, u32, u32) {
 fn sysreg(rng: &mut Rng) -> bool {
     let (op0, op1, crn, crm, op2) = trapped_register(rng);
     let fields = ((op0 - 2) << 19) | (op1 << 16) | (crn << 12) | (crm << 8) | (op2 << 5);
-    let imm = (rng.next() & 0xffff) as u32;
+    let imm = (rng.bits() & 0xffff) as u32;
     let code: [u32; 3] = if rng.below(2) == 0 {
         // MRS x0, reg; (nop); RET
         [0xd530_0000 | fields, 0xd503_201f, 0xd65f_03c0]
@@ -258,7 +258,7 @@ fn sysreg(rng: &mut Rng) -> bool {
 }
 
 fn set_way(rng: &mut Rng) -> bool {
-    let operand = rng.next() & 0xffff_fffe;
+    let operand = rng.bits() & 0xffff_fffe;
     // SAFETY: set/way maintenance selects a line by position; with the MMU
     // off this guest holds no dirty lines; a fault is skipped.
     let result = unsafe {
@@ -289,13 +289,13 @@ fn foreign(rng: &mut Rng) -> bool {
         probe_read(address).is_err()
     } else {
         // SAFETY: not this program's memory (outside its RAM).
-        unsafe { probe_write(address, rng.next()) }.is_err()
+        unsafe { probe_write(address, rng.bits()) }.is_err()
     }
 }
 
 /// An SGI request with random fields (the hypervisor keeps it in the
 /// cell).
 fn sgi(rng: &mut Rng) -> bool {
-    gic::write_sgi1r(rng.next());
+    gic::write_sgi1r(rng.bits());
     false
 }

@@ -12,7 +12,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn bits(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -21,7 +21,7 @@ impl Rng {
 
     /// A number below `n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.bits() % n
     }
 }
 
@@ -31,10 +31,10 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_sequence_and_zero_is_one() {
-        let a: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next())).collect();
-        let b: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next())).collect();
+        let a: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.bits())).collect();
+        let b: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.bits())).collect();
         assert_eq!(a, b);
-        assert_eq!(Rng::new(0).next(), Rng::new(1).next());
+        assert_eq!(Rng::new(0).bits(), Rng::new(1).bits());
         let mut r = Rng::new(3);
         assert!((0..100).all(|_| r.below(10) < 10));
     }

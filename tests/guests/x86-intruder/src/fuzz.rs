@@ -139,7 +139,7 @@ pub(crate) fn run() -> ! {
 /// 64-bit, Bulkhead's own, the vendor hypervisor range), with junk in the
 /// upper half now and then.
 fn function_id(rng: &mut Rng) -> u64 {
-    let low = rng.next() as u32;
+    let low = rng.bits() as u32;
     let id = match rng.below(8) {
         0 => 0x8400_0000 | (low & 0x1f),
         1 => 0xc400_0000 | (low & 0x1f),
@@ -151,7 +151,7 @@ fn function_id(rng: &mut Rng) -> u64 {
         _ => low,
     };
     if rng.below(8) == 0 {
-        rng.next() & !0xffff_ffff | u64::from(id)
+        rng.bits() & !0xffff_ffff | u64::from(id)
     } else {
         u64::from(id)
     }
@@ -173,7 +173,7 @@ fn call(rng: &mut Rng) -> Result<(), Fault> {
     if stops_the_fuzzer(id) {
         return Ok(());
     }
-    let mut args = [rng.next(), rng.next(), rng.next()];
+    let mut args = [rng.bits(), rng.bits(), rng.bits()];
     // CONSOLE_WRITE: short, so the console is not flooded with garbage;
     // the buffer anywhere.
     if id as u32 == rt::HC_CONSOLE_WRITE {
@@ -233,7 +233,7 @@ fn user_call(rng: &mut Rng) -> Result<(), Fault> {
 
 /// A `CPUID` of a random leaf: basic, hypervisor, extended or anywhere.
 fn cpuid(rng: &mut Rng) -> Result<(), Fault> {
-    let low = rng.next() as u32;
+    let low = rng.bits() as u32;
     let leaf = match rng.below(4) {
         0 => low & 0x1f,
         1 => 0x4000_0000 | (low & 0xff),
@@ -241,9 +241,9 @@ fn cpuid(rng: &mut Rng) -> Result<(), Fault> {
         _ => low,
     };
     let subleaf = if rng.below(2) == 0 {
-        (rng.next() & 3) as u32
+        (rng.bits() & 3) as u32
     } else {
-        rng.next() as u32
+        rng.bits() as u32
     };
     // (`rt::cpuid`: the instruction writes RBX, which inline assembly
     // cannot name; it never faults.)
@@ -264,7 +264,7 @@ fn passed_through(msr: u32) -> bool {
 
 /// An `RDMSR` or `WRMSR` of an MSR near a known range, or anywhere.
 fn msr(rng: &mut Rng) -> Result<(), Fault> {
-    let low = rng.next() as u32;
+    let low = rng.bits() as u32;
     let msr = match rng.below(6) {
         0 => low & 0x1ff,
         1 => 0x800 | (low & 0xff),
@@ -283,8 +283,8 @@ fn msr(rng: &mut Rng) -> Result<(), Fault> {
         return Ok(());
     }
     let value = match rng.below(3) {
-        0 => rng.next(),
-        1 => rng.next() & 0xffff_ffff,
+        0 => rng.bits(),
+        1 => rng.bits() & 0xffff_ffff,
         _ => random_bit(rng),
     };
     // SAFETY: not an MSR this program relies on (see `passed_through`):
@@ -304,7 +304,7 @@ static mut SCRATCH: [u8; 64] = [0; 64];
 /// `REP` count, at a port near a legacy device, a shutdown or PCI port,
 /// the virtual COM1 (reads and harmless registers only), or anywhere.
 fn port(rng: &mut Rng) -> Result<(), Fault> {
-    let low = rng.next() as u16;
+    let low = rng.bits() as u16;
     let port = match rng.below(6) {
         0 => low & 0xff,
         1 => [0x604, 0xb004, 0x8900, 0x4004, 0xcf8, 0xcf9, 0xcfc, 0x92][(low % 8) as usize],
@@ -312,7 +312,7 @@ fn port(rng: &mut Rng) -> Result<(), Fault> {
         3 => 0x2f8 | (low & 7),
         _ => low,
     };
-    let value = rng.next() as u32;
+    let value = rng.bits() as u32;
     let count = 1 + rng.below(8);
     let buffer = (&raw mut SCRATCH) as u64;
     let mut kind = rng.below(8);
@@ -375,13 +375,13 @@ fn xsetbv(rng: &mut Rng) -> Result<(), Fault> {
             unsafe { rt::try_insn!("mov cr4, {v}"; v = in(reg) cr4 | 1 << 18, options(nostack)) };
     }
     let index = if rng.below(4) == 0 {
-        rng.next() as u32
+        rng.bits() as u32
     } else {
         0
     };
     let value = match rng.below(3) {
-        0 => rng.next(),
-        1 => rng.next() & 0xff,
+        0 => rng.bits(),
+        1 => rng.bits() & 0xff,
         _ => [1, 3, 7, 0xe7, 0][rng.below(5) as usize],
     };
     // SAFETY: this program is soft-float: no XCR0 value changes what it
@@ -434,7 +434,7 @@ fn control_register(rng: &mut Rng) -> Result<(), Fault> {
             let value = if rng.below(2) == 0 {
                 rng.below(16)
             } else {
-                rng.next()
+                rng.bits()
             };
             // SAFETY: the task priority only masks interrupts, which are
             // off; a reserved bit raises #GP.
@@ -457,9 +457,9 @@ static mut REGION: Region = Region([0; 4096]);
 /// exits or is emulated, with random operands.
 fn instruction(rng: &mut Rng) -> Result<(), Fault> {
     let region = (&raw mut REGION) as u64;
-    let field = rng.next();
-    let value = rng.next();
-    let low = rng.next() as u32;
+    let field = rng.bits();
+    let value = rng.bits();
+    let low = rng.bits() as u32;
     // SAFETY: none of these changes this program's memory but its own
     // region (VMPTRST) or its flow (they exit, or fault, or are no-ops in
     // a cell: INVLPG of a random address only drops a translation).
@@ -514,7 +514,7 @@ fn foreign(rng: &mut Rng) -> Result<(), Fault> {
             break candidate;
         }
     };
-    let value = rng.next();
+    let value = rng.bits();
     // SAFETY: not this cell's RAM nor the status channel: the hypervisor
     // must refuse the access (an injected fault, which the probe records)
     // or it reaches nothing of this program.
