@@ -875,10 +875,20 @@ fn f11_rdpmc_speculation_msrs_and_breakpoints_across_exits() {
 fn the_x86_groups_cover_the_x86_catalogue() {
     let mut ids: Vec<&str> = Vec::new();
     for group in GROUPS {
+        let mut mine: Vec<&str> = Vec::new();
         for (_, owed) in group.attempts {
-            ids.extend_from_slice(owed);
+            mine.extend_from_slice(owed);
         }
+        // The counts the closing notes and docs/security.md quote.
+        eprintln!(
+            "x86 group {}: {} catalogue attempts, {} attempt lines",
+            group.name,
+            catalogue::numbers(&mine).len(),
+            mine.len()
+        );
+        ids.extend(mine);
     }
     let covered = catalogue::numbers(&ids);
+    eprintln!("x86: {} catalogue attempts in all", covered.len());
     assert_eq!(covered, catalogue::required(Where::X86));
 }
