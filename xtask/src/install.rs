@@ -1,6 +1,6 @@
-//! Installing the host tools the emulators need (QEMU, Bochs, GRUB's ISO
-//! tools): with apt when running as root, otherwise by telling the user
-//! the exact command.
+//! Installing the host programs xtask needs (QEMU, Bochs, GRUB's ISO
+//! tools, dtc): with apt when running as root, otherwise by telling the
+//! user the exact command. (The Rust toolchain: `toolchain`.)
 
 use std::path::Path;
 use std::process::Command;
@@ -18,12 +18,18 @@ pub enum InstallPlan {
 
 /// Something a host tool check looks for, and the Debian package with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tool {
+pub struct Tool<'a> {
     /// A program on `PATH` (no `/`) or a file (an absolute path).
-    pub what: &'static str,
+    pub what: &'a str,
     /// The Debian/Ubuntu package that provides it.
-    pub package: &'static str,
+    pub package: &'a str,
 }
+
+/// The device tree compiler: the generated device trees must also pass it.
+pub const DTC: Tool<'static> = Tool {
+    what: "dtc",
+    package: "device-tree-compiler",
+};
 
 /// Whether `binary` is a file in one of `PATH`'s folders.
 pub fn on_path(binary: &str) -> bool {
@@ -39,7 +45,7 @@ pub fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn present(tool: &Tool) -> bool {
+fn present(tool: &Tool<'_>) -> bool {
     if tool.what.starts_with('/') {
         Path::new(tool.what).exists()
     } else {
@@ -48,8 +54,8 @@ fn present(tool: &Tool) -> bool {
 }
 
 /// The packages of `tools` whose tool is missing, each once, in order.
-pub fn missing_packages(tools: &[Tool]) -> Vec<&'static str> {
-    let mut packages: Vec<&'static str> = Vec::new();
+pub fn missing_packages<'a>(tools: &[Tool<'a>]) -> Vec<&'a str> {
+    let mut packages: Vec<&'a str> = Vec::new();
     for tool in tools.iter().filter(|t| !present(t)) {
         if !packages.contains(&tool.package) {
             packages.push(tool.package);
@@ -59,30 +65,34 @@ pub fn missing_packages(tools: &[Tool]) -> Vec<&'static str> {
 }
 
 /// How to get `packages`: install them with apt when running as root on a
-/// system with apt, otherwise the exact command to run.
+/// system with apt, otherwise the exact command to run. One package per
+/// `apt-get install`: together, apt may refuse to downgrade a newer
+/// dependency some images carry (seen with qemu-utils).
 pub fn install_plan(packages: &[&str], is_root: bool, has_apt: bool) -> InstallPlan {
     let list = packages.join(" ");
-    let command = format!("apt-get update && apt-get install -y {list}");
+    let command = std::iter::once("apt-get update".to_string())
+        .chain(packages.iter().map(|p| format!("apt-get install -y {p}")))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let verb = if packages.len() == 1 { "is" } else { "are" };
     if is_root && has_apt {
         InstallPlan::Install(command)
     } else if has_apt {
         InstallPlan::Explain(format!(
-            "{list} {} not installed; install with:\n    sudo sh -c '{command}'",
-            if packages.len() == 1 { "is" } else { "are" }
+            "{list} {verb} not installed; install with:\n    sudo sh -c '{command}'"
         ))
     } else {
         InstallPlan::Explain(format!(
-            "{list} {} not installed; install Bochs 2.7 (with its BIOS and the VGA BIOS), \
-             GRUB's PC/BIOS modules, xorriso and mtools with your package manager \
-             (Debian/Ubuntu: `sudo apt-get install {list}`)",
-            if packages.len() == 1 { "is" } else { "are" }
+            "{list} {verb} not installed (Debian/Ubuntu package names); install the same \
+             programs with your package manager: QEMU 7.2 or newer, Bochs 2.7 with its BIOS \
+             and VGA BIOS, GRUB's PC/BIOS modules, xorriso, mtools, dtc"
         ))
     }
 }
 
 /// Makes sure every tool is there: installs the missing packages with apt
 /// when running as root, otherwise explains how.
-pub fn ensure_tools(tools: &[Tool]) -> Result<()> {
+pub fn ensure_tools(tools: &[Tool<'_>]) -> Result<()> {
     let missing = missing_packages(tools);
     if missing.is_empty() {
         return Ok(());
@@ -117,18 +127,22 @@ mod tests {
         let packages = ["bochs", "vgabios"];
         assert_eq!(
             install_plan(&packages, true, true),
-            InstallPlan::Install("apt-get update && apt-get install -y bochs vgabios".into())
+            InstallPlan::Install(
+                "apt-get update && apt-get install -y bochs && apt-get install -y vgabios".into()
+            )
         );
         let InstallPlan::Explain(text) = install_plan(&packages, false, true) else {
             panic!("a normal user must not get an install");
         };
         assert!(
-            text.contains("sudo sh -c 'apt-get update && apt-get install -y bochs vgabios'"),
+            text.contains(
+                "sudo sh -c 'apt-get update && apt-get install -y bochs && apt-get install -y vgabios'"
+            ),
             "{text}"
         );
         let InstallPlan::Explain(text) = install_plan(&["xorriso"], true, false) else {
             panic!("no apt, no install");
         };
-        assert!(text.contains("sudo apt-get install xorriso"), "{text}");
+        assert!(text.contains("xorriso is not installed"), "{text}");
     }
 }

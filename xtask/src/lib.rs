@@ -19,4 +19,5 @@ pub mod paths;
 pub mod qemu;
 pub mod separation;
 pub mod structure;
+pub mod toolchain;
 pub mod tools;

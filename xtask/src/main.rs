@@ -136,6 +136,11 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts (it sets this process's environment).
+    if let Err(e) = xtask::toolchain::ensure() {
+        eprintln!("{e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Task::Check { config } => check(&config),
         Task::Build { config, features } => build_task(&config, features),
@@ -310,6 +315,8 @@ fn test(host_only: bool) -> Result<()> {
     docs()?;
     eprintln!("\n==> each hypervisor image compiles only its own back end");
     xtask::separation::check(&paths::workspace())?;
+    // The host tests run the generated device trees through dtc.
+    ensure_tools(&[xtask::install::DTC])?;
     step("host tests", cargo().args(["test", "--workspace"]))?;
     if host_only {
         return Ok(());

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::dist::Dist;
 use crate::hvlog::{LogDecoder, lost_line};
-use crate::install::{InstallPlan, is_root, on_path};
+use crate::install::{Tool, ensure_tools, on_path};
 use crate::log_ring::{RAM_BACKEND_ID, RingLocation, RingReader, fresh_ram_file, ram_file_of};
 use crate::tools::describe;
 
@@ -24,45 +24,13 @@ fn package_of(binary: &str) -> &'static str {
     }
 }
 
-/// Decides how to get `binary`: install it with apt when running as root
-/// on a system with apt, otherwise explain the exact command.
-pub fn install_plan(binary: &str, is_root: bool, has_apt: bool) -> InstallPlan {
-    let package = package_of(binary);
-    let command = format!("apt-get update && apt-get install -y {package}");
-    if is_root && has_apt {
-        InstallPlan::Install(command)
-    } else if has_apt {
-        InstallPlan::Explain(format!(
-            "{binary} is not installed; install it with:\n    sudo sh -c '{command}'"
-        ))
-    } else {
-        InstallPlan::Explain(format!(
-            "{binary} is not installed; install QEMU 7.2 or newer with your package manager \
-             (Debian/Ubuntu: `sudo apt-get install {package}`)"
-        ))
-    }
-}
-
-/// Makes sure `binary` is installed: installs it with apt when running as
-/// root on a Debian-like system, otherwise explains how.
+/// Makes sure `binary` is installed: installs its package with apt when
+/// running as root on a Debian-like system, otherwise explains how.
 pub fn ensure_installed(binary: &str) -> Result<()> {
-    if on_path(binary) {
-        return Ok(());
-    }
-    match install_plan(binary, is_root(), on_path("apt-get")) {
-        InstallPlan::Install(command) => {
-            eprintln!("{binary} is missing; installing it: {command}");
-            let status = Command::new("sh")
-                .args(["-c", &command])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()?;
-            if status.success() && on_path(binary) {
-                return Ok(());
-            }
-            bail!("installing {binary} failed; run `{command}` yourself");
-        }
-        InstallPlan::Explain(text) => bail!("{text}"),
-    }
+    ensure_tools(&[Tool {
+        what: binary,
+        package: package_of(binary),
+    }])
 }
 
 /// The QEMU command line for a built image.
@@ -435,21 +403,5 @@ mod tests {
         decode_into(&mut pending, &mut text);
         assert_eq!(text, "a€\u{fffd}b");
         assert!(pending.is_empty());
-    }
-
-    #[test]
-    fn missing_qemu_is_installed_as_root_and_explained_otherwise() {
-        assert_eq!(
-            install_plan("qemu-system-aarch64", true, true),
-            InstallPlan::Install("apt-get update && apt-get install -y qemu-system-arm".into())
-        );
-        let InstallPlan::Explain(text) = install_plan("qemu-system-aarch64", false, true) else {
-            panic!("a normal user must not get an install");
-        };
-        assert!(text.contains("sudo sh -c 'apt-get update && apt-get install -y qemu-system-arm'"));
-        let InstallPlan::Explain(text) = install_plan("qemu-system-x86_64", true, false) else {
-            panic!("no apt, no install");
-        };
-        assert!(text.contains("qemu-system-x86"), "{text}");
     }
 }

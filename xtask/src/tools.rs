@@ -6,11 +6,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::paths;
+use crate::{paths, toolchain};
 
-/// Cargo, as the one running xtask (respects `CARGO`), in the workspace.
+/// The pinned toolchain's cargo (`toolchain.toml`), in the workspace.
 pub fn cargo() -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = toolchain::pinned("cargo");
     command.current_dir(paths::workspace());
     command
 }
@@ -37,13 +37,13 @@ pub fn describe(command: &Command) -> String {
 
 /// `llvm-objcopy` from the pinned toolchain's `llvm-tools` component.
 pub fn objcopy() -> Result<PathBuf> {
-    let sysroot = Command::new("rustc")
+    let sysroot = toolchain::pinned("rustc")
         .current_dir(paths::workspace())
         .args(["--print", "sysroot"])
         .output()
         .context("run rustc --print sysroot")?;
     let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
-    let host = Command::new("rustc")
+    let host = toolchain::pinned("rustc")
         .current_dir(paths::workspace())
         .arg("-vV")
         .output()
@@ -58,7 +58,7 @@ pub fn objcopy() -> Result<PathBuf> {
         .join("bin/llvm-objcopy");
     if !tool.exists() {
         bail!(
-            "{} is missing: run `rustup component add llvm-tools` (rust-toolchain.toml lists it)",
+            "{} is missing: run `rustup component add llvm-tools` (toolchain.toml lists it)",
             tool.display()
         );
     }
