@@ -159,6 +159,25 @@ impl<'a> Checker<'a> {
         self.source.at(span)
     }
 
+    /// A file the config names, for messages: as the user wrote it (the
+    /// string at `span`, relative to the config's folder), then where
+    /// that is (`resolved`, relative to the display root) when it differs.
+    pub(super) fn file_as_written(&self, span: Span<usize>, resolved: &Path) -> String {
+        let shown = crate::diag::display_path(resolved, &self.options.display_root);
+        let shown = shown.display().to_string();
+        let written = self
+            .source
+            .text
+            .get(span)
+            .map(|t| t.trim().trim_matches(|c| c == '"' || c == '\''));
+        match written {
+            Some(written) if !written.is_empty() && written != shown => {
+                format!("`{written}` ({shown})")
+            }
+            _ => shown,
+        }
+    }
+
     pub(super) fn error(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
     }

@@ -162,6 +162,17 @@ impl Checker<'_> {
                 continue;
             }
             if let Some((owner, first)) = self.cpu_owner.get(&index).cloned() {
+                if owner == name {
+                    self.error(
+                        Diagnostic::new(
+                            location,
+                            format!("CPU {index} is listed twice in cell `{name}`"),
+                        )
+                        .note(first, "first listed here")
+                        .help("list each CPU once"),
+                    );
+                    continue;
+                }
                 self.error(
                     Diagnostic::new(
                         location,

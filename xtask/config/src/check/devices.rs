@@ -198,7 +198,25 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            if let Some((owner, first)) = self.device_owner.get(&index).cloned() {
+            if devices.contains(&index) {
+                let first = self.device_owner.get(&index).map(|(_, at)| at.clone());
+                let mut diagnostic = Diagnostic::new(
+                    location,
+                    format!(
+                        "device `{}` is listed twice in cell `{name}`",
+                        device.get_ref()
+                    ),
+                )
+                .help("list each device once");
+                if let Some(first) = first {
+                    diagnostic = diagnostic.note(first, "first listed here");
+                }
+                self.error(diagnostic);
+                continue;
+            }
+            if let Some((owner, first)) = self.device_owner.get(&index).cloned()
+                && owner != name
+            {
                 self.error(
                     Diagnostic::new(
                         location,

@@ -180,7 +180,14 @@ impl Checker<'_> {
         match read_regular(&image.path, limit) {
             Ok(data) => Some(data),
             Err(e) => {
-                let shown = crate::diag::display_path(&image.path, &self.options.display_root);
+                let shown = match image.source {
+                    ImageSource::File => self.file_as_written(path_span.clone(), &image.path),
+                    ImageSource::Guest(_) => {
+                        crate::diag::display_path(&image.path, &self.options.display_root)
+                            .display()
+                            .to_string()
+                    }
+                };
                 let help = match (&e, &image.source) {
                     (FileError::NotRegular(_), _) => {
                         "name an image file: FIFOs, devices and folders are refused (the check would hang or never end)"
@@ -198,7 +205,7 @@ impl Checker<'_> {
                 self.error(
                     Diagnostic::new(
                         self.at(path_span),
-                        format!("cell `{cell}`: cannot read image {}: {e}", shown.display()),
+                        format!("cell `{cell}`: cannot read image {shown}: {e}"),
                     )
                     .help(help),
                 );

@@ -277,7 +277,7 @@ impl Checker<'_> {
                 self.at(value.span()),
                 format!(
                     "cell `{cell}`: cannot read {what} {}: {e}",
-                    crate::diag::display_path(&path, &self.options.display_root).display()
+                    self.file_as_written(value.span(), &path)
                 ),
             )
             .help("check the path; it is relative to the config file's folder")),
