@@ -15,6 +15,7 @@ pub mod iso;
 pub mod layout;
 pub mod linux;
 pub mod log_ring;
+pub mod map;
 pub mod paths;
 pub mod qemu;
 pub mod separation;

@@ -36,6 +36,16 @@ enum Task {
         /// The product config, e.g. configs/qemu-virt-demo.toml.
         config: PathBuf,
     },
+    /// Draw the partition: target/dist/<config>/map.svg.
+    ///
+    /// Cores coloured by cell, the host physical memory map (RAM, the
+    /// hypervisor, each cell's regions with their guest addresses, channels
+    /// with every end, devices and their owners, interrupt controller
+    /// frames), each cell's interrupts and a legend. `check` writes it too.
+    Map {
+        /// The product config, e.g. configs/qemu-virt-demo.toml.
+        config: PathBuf,
+    },
     /// Build the hypervisor and its guests into target/dist/<config>/.
     ///
     /// Outputs: bulkhead.elf (with symbols), layout.txt (where every section
@@ -143,6 +153,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Task::Check { config } => check(&config),
+        Task::Map { config } => map(&config),
         Task::Build { config, features } => build_task(&config, features),
         Task::Run { config } => run(config),
         Task::Test { host_only } => test(host_only),
@@ -175,12 +186,37 @@ fn check(config: &std::path::Path) -> Result<()> {
                 eprintln!("{warning}");
             }
             print!("{}", table(&config));
-            println!("\nok: {} is valid", paths::shown(&path).display());
+            let map = write_map(&config)?;
+            println!("\nmap: {}", paths::shown(&map).display());
+            println!("ok: {} is valid", paths::shown(&path).display());
             Ok(())
         }
         Err(CheckError::Config(errors)) => bail!("{errors}"),
         Err(CheckError::Other(e)) => Err(e),
     }
+}
+
+fn map(config: &std::path::Path) -> Result<()> {
+    let path = paths::config_path(config);
+    match load_and_build_guests(&path) {
+        Ok(config) => {
+            let map = write_map(&config)?;
+            println!("{}", paths::shown(&map).display());
+            Ok(())
+        }
+        Err(CheckError::Config(errors)) => bail!("{errors}"),
+        Err(CheckError::Other(e)) => Err(e),
+    }
+}
+
+/// Writes `target/dist/<product>/map.svg`; its path.
+fn write_map(config: &bulkhead_config::Config) -> Result<PathBuf> {
+    let dir = paths::dist_dir(&config.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let path = dir.join("map.svg");
+    std::fs::write(&path, xtask::map::render(config).svg)
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(path)
 }
 
 fn build_task(config: &std::path::Path, features: Vec<String>) -> Result<()> {
