@@ -154,7 +154,29 @@ pub fn render(config: &Config) -> Map {
         r#" font-weight="bold" font-size="15""#,
     );
 
-    // Cores.
+    cores(&mut svg, config);
+    memory(&mut svg, config);
+    interrupts(&mut svg, config);
+    legend(&mut svg, config);
+
+    let height = svg.y;
+    let document = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans Mono, Liberation Mono, monospace" font-size="{FONT}">
+<rect width="100%" height="100%" fill="white"/>
+{}</svg>
+"#,
+        svg.body
+    );
+    Map {
+        svg: document,
+        labels: svg.labels,
+        size: (WIDTH, height),
+    }
+}
+
+/// One box per core, in the owner's colour.
+fn cores(svg: &mut Svg, config: &Config) {
+    let p = &config.platform;
     svg.heading("Cores");
     let core_width = 120.0;
     let per_line = ((WIDTH - 2.0 * LEFT) / (core_width + 8.0)).floor().max(1.0) as usize;
@@ -170,8 +192,10 @@ pub fn render(config: &Config) -> Map {
         svg.text(x + 4.0, y + 15.0, &label, &text_colour(owner.is_some()));
     }
     svg.y += p.cpus.len().div_ceil(per_line) as f64 * (ROW + 6.0);
+}
 
-    // Host memory, in address order.
+/// The host memory rows, in address order.
+fn memory(svg: &mut Svg, config: &Config) {
     svg.heading("Host physical memory (not to scale)");
     let rows = memory_rows(config);
     let address_width = 40.0 * ADVANCE;
@@ -201,8 +225,10 @@ pub fn render(config: &Config) -> Map {
         );
         svg.y += ROW;
     }
+}
 
-    // Interrupts per cell.
+/// Each cell's interrupts.
+fn interrupts(svg: &mut Svg, config: &Config) {
     svg.heading("Interrupts");
     for cell in &config.cells {
         svg.rect(LEFT, svg.y + 4.0, 12.0, 12.0, colour(cell.id));
@@ -224,8 +250,10 @@ pub fn render(config: &Config) -> Map {
         );
         svg.y += ROW;
     }
+}
 
-    // Legend.
+/// What the colours mean.
+fn legend(svg: &mut Svg, config: &Config) {
     svg.heading("Legend");
     let mut entries: Vec<(String, &str)> = config
         .cells
@@ -247,20 +275,6 @@ pub fn render(config: &Config) -> Map {
         x += width;
     }
     svg.y += ROW + 8.0;
-
-    let height = svg.y;
-    let document = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans Mono, Liberation Mono, monospace" font-size="{FONT}">
-<rect width="100%" height="100%" fill="white"/>
-{}</svg>
-"#,
-        svg.body
-    );
-    Map {
-        svg: document,
-        labels: svg.labels,
-        size: (WIDTH, height),
-    }
 }
 
 /// White text on a cell's colour, black on grey.
