@@ -9,7 +9,7 @@ use bulkhead_config::Config;
 use bulkhead_config::model::{Arch, ImageSource};
 
 use crate::paths;
-use crate::tools::{cargo, run};
+use crate::tools::cargo;
 
 /// Builds every guest crate the config names, for the platform's target.
 pub fn build_guests(config: &Config) -> Result<()> {
@@ -37,10 +37,13 @@ pub fn build_guests(config: &Config) -> Result<()> {
         // Guest images are always built optimised: the config model's image
         // paths point at the release folder.
         .arg("--release");
-    for guest in guests {
+    for guest in &guests {
         command.args(["-p", &format!("guest-{guest}")]);
     }
-    run(&mut command)
+    crate::progress::step(
+        &format!("building guests {} for {}", guests.join(", "), config.name),
+        &mut command,
+    )
 }
 
 /// Builds the guest crates every product config in `configs/` names.

@@ -17,6 +17,7 @@ pub mod linux;
 pub mod log_ring;
 pub mod map;
 pub mod paths;
+pub mod progress;
 pub mod qemu;
 pub mod separation;
 pub mod structure;

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::paths;
 
@@ -44,17 +44,15 @@ pub fn prepare_for(config: &Path) -> Result<()> {
 /// Runs the fetch script for `target/linux/arm64` (a no-op when current).
 pub fn prepare() -> Result<()> {
     let out = paths::workspace().join(ARM64_DIR);
-    let status = Command::new("bash")
-        .arg(script())
-        .arg(&out)
-        .status()
-        .with_context(|| format!("cannot run {}", script().display()))?;
-    if !status.success() {
-        bail!(
-            "preparing the Linux guest failed ({status}); run `sudo tests/linux/fetch-arm64.sh {ARM64_DIR}` and see tests/linux/README.md"
-        );
-    }
-    Ok(())
+    crate::progress::step(
+        "Linux guest (Debian's arm64 kernel and busybox: fetched once, then cached)",
+        Command::new("bash").arg(script()).arg(&out),
+    )
+    .with_context(|| {
+        format!(
+            "preparing the Linux guest failed; run `sudo tests/linux/fetch-arm64.sh {ARM64_DIR}` and see tests/linux/README.md"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use xtask::guests::{build_all_guests, guest_packages};
 use xtask::install::ensure_tools;
 use xtask::iso::ISO_TOOLS;
 use xtask::layout::section_sizes;
+use xtask::progress::heading;
 use xtask::tools::cargo;
 use xtask::{bochs, paths, qemu};
 
@@ -20,6 +21,12 @@ use xtask::{bochs, paths, qemu};
 #[derive(Parser)]
 #[command(name = "cargo xtask", version, about)]
 struct Cli {
+    /// Say only what fails.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Show everything each step prints (no spinners).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Task,
 }
@@ -146,6 +153,11 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    xtask::progress::set_verbosity(match (cli.quiet, cli.verbose) {
+        (true, _) => xtask::progress::Verbosity::Quiet,
+        (_, true) => xtask::progress::Verbosity::Verbose,
+        _ => xtask::progress::Verbosity::Normal,
+    });
     // Before any thread starts (it sets this process's environment).
     if let Err(e) = xtask::toolchain::ensure() {
         eprintln!("{e:#}");
@@ -311,14 +323,7 @@ fn bench(quick: bool, compare: Option<PathBuf>) -> Result<()> {
 }
 
 fn step(name: &str, command: &mut Command) -> Result<()> {
-    eprintln!("\n==> {name}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot start {name}"))?;
-    if !status.success() {
-        bail!("{name} failed ({status})");
-    }
-    Ok(())
+    xtask::progress::step(name, command)
 }
 
 /// The config the x86_64 hypervisor is linted with (its tables and embedded
@@ -339,17 +344,16 @@ fn structure(roots: &[String]) -> Result<()> {
 
 fn test(host_only: bool) -> Result<()> {
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
-    eprintln!("\n==> structure ({})", STRUCTURE_ROOTS.join(", "));
+    heading(&format!("structure ({})", STRUCTURE_ROOTS.join(", ")));
     structure(&STRUCTURE_ROOTS.map(String::from))?;
     // Linux cells (configs/ and the QEMU tests) need the prepared guest.
-    eprintln!("\n==> Linux guest ({})", xtask::linux::ARM64_DIR);
     xtask::linux::prepare()?;
     // Bare-metal builds of the hypervisor check and embed their images.
-    eprintln!("\n==> guests of every config in configs/");
+    heading("guests of every config in configs/");
     build_all_guests()?;
     clippy()?;
     docs()?;
-    eprintln!("\n==> each hypervisor image compiles only its own back end");
+    heading("each hypervisor image compiles only its own back end");
     xtask::separation::check(&paths::workspace())?;
     // The host tests run the generated device trees through dtc.
     ensure_tools(&[xtask::install::DTC])?;
