@@ -177,6 +177,21 @@ fn rustup(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// What of `pin` rustup does not have now (a missing toolchain lists no
+/// components).
+fn missing_now(pin: &Pin) -> Result<Missing> {
+    let toolchains = rustup(&["toolchain", "list"])?;
+    let installed = rustup(&[
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        &pin.channel,
+    ])
+    .unwrap_or_default();
+    Ok(pin.missing(&toolchains, &installed))
+}
+
 /// Makes sure the pinned toolchain with its components and targets is
 /// installed, installing what is missing with rustup (and saying so).
 /// Then pins this process's children to it.
@@ -190,16 +205,7 @@ pub fn ensure() -> Result<()> {
             pin.channel
         );
     }
-    let toolchains = rustup(&["toolchain", "list"])?;
-    let installed = rustup(&[
-        "component",
-        "list",
-        "--installed",
-        "--toolchain",
-        &pin.channel,
-    ])
-    .unwrap_or_default();
-    let missing = pin.missing(&toolchains, &installed);
+    let missing = missing_now(pin)?;
     if !missing.is_empty() {
         let args = pin.install_args();
         eprintln!(
@@ -220,14 +226,7 @@ pub fn ensure() -> Result<()> {
                 args.join(" ")
             );
         }
-        let installed = rustup(&[
-            "component",
-            "list",
-            "--installed",
-            "--toolchain",
-            &pin.channel,
-        ])?;
-        let still = pin.missing(&rustup(&["toolchain", "list"])?, &installed);
+        let still = missing_now(pin)?;
         if !still.is_empty() {
             bail!(
                 "after `rustup {}`, Rust {} still {}",
