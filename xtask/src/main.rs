@@ -191,31 +191,29 @@ fn main() -> ExitCode {
 
 fn check(config: &std::path::Path) -> Result<()> {
     let path = paths::config_path(config);
-    match load_and_build_guests(&path) {
-        Ok(config) => {
-            // Warnings do not fail the check; they go to stderr like errors.
-            for warning in &config.warnings {
-                eprintln!("{warning}");
-            }
-            print!("{}", table(&config));
-            let map = write_map(&config)?;
-            println!("\nmap: {}", paths::shown(&map).display());
-            println!("ok: {} is valid", paths::shown(&path).display());
-            Ok(())
-        }
-        Err(CheckError::Config(errors)) => bail!("{errors}"),
-        Err(CheckError::Other(e)) => Err(e),
+    let config = load_checked(&path)?;
+    // Warnings do not fail the check; they go to stderr like errors.
+    for warning in &config.warnings {
+        eprintln!("{warning}");
     }
+    print!("{}", table(&config));
+    let map = write_map(&config)?;
+    println!("\nmap: {}", paths::shown(&map).display());
+    println!("ok: {} is valid", paths::shown(&path).display());
+    Ok(())
 }
 
 fn map(config: &std::path::Path) -> Result<()> {
-    let path = paths::config_path(config);
-    match load_and_build_guests(&path) {
-        Ok(config) => {
-            let map = write_map(&config)?;
-            println!("{}", paths::shown(&map).display());
-            Ok(())
-        }
+    let config = load_checked(&paths::config_path(config))?;
+    println!("{}", paths::shown(&write_map(&config)?).display());
+    Ok(())
+}
+
+/// The checked config at `path` (its guest crates built first), or its
+/// `file:line:col` errors.
+fn load_checked(path: &std::path::Path) -> Result<bulkhead_config::Config> {
+    match load_and_build_guests(path) {
+        Ok(config) => Ok(config),
         Err(CheckError::Config(errors)) => bail!("{errors}"),
         Err(CheckError::Other(e)) => Err(e),
     }
